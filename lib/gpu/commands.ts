@@ -1,0 +1,149 @@
+/**
+ * Recorded GPU work: dispatches and copies, built once, encoded every step.
+ *
+ * Kernel builders return {@link Command} lists with their bind groups already
+ * made (every buffer exists before the step loop starts). {@link encode}
+ * replays a list into a command encoder, packing consecutive dispatches into
+ * one compute pass; the caller submits once per step.
+ * @module
+ */
+
+import type { Gpu } from "./device.ts";
+import type { Tensor } from "./tensor.ts";
+import type { TextureOperand } from "./texture.ts";
+import { encodeCopyToTexture } from "./texture.ts";
+
+/** One compute dispatch with its resources bound. */
+export interface DispatchCommand {
+  readonly kind: "dispatch";
+  readonly label: string;
+  readonly pipeline: GPUComputePipeline;
+  readonly bindGroup: GPUBindGroup;
+  readonly workgroups: readonly [number, number, number];
+}
+
+/** Refresh a tensor's texture mirror. */
+export interface CopyToTextureCommand {
+  readonly kind: "copyToTexture";
+  readonly label: string;
+  readonly src: Tensor;
+  readonly dst: TextureOperand;
+}
+
+/** Copy a tensor into another of the same size. */
+export interface CopyTensorCommand {
+  readonly kind: "copyTensor";
+  readonly label: string;
+  readonly src: Tensor;
+  readonly dst: Tensor;
+}
+
+/** Fill a tensor with zeros. */
+export interface ClearCommand {
+  readonly kind: "clear";
+  readonly label: string;
+  readonly dst: Tensor;
+}
+
+/** Anything a stage can record. */
+export type Command = DispatchCommand | CopyToTextureCommand | CopyTensorCommand | ClearCommand;
+
+/** A resource bound at one binding index of group 0. */
+export type Binding =
+  | Tensor
+  | TextureOperand
+  | { readonly uniform: GPUBuffer }
+  | { readonly storageTexture: GPUTextureView };
+
+function toEntry(b: Binding, binding: number): GPUBindGroupEntry {
+  if ("buffer" in b) {
+    return { binding, resource: { buffer: b.buffer, offset: b.offset, size: b.size * 4 } };
+  }
+  if ("uniform" in b) return { binding, resource: { buffer: b.uniform } };
+  if ("storageTexture" in b) return { binding, resource: b.storageTexture };
+  return { binding, resource: b.view };
+}
+
+/**
+ * Compiles (or reuses) `code` and binds `bindings` at @group(0) @binding(i)
+ * in array order. Bindings the shader does not use must still be listed in
+ * order but are skipped (layout "auto" drops them).
+ */
+export function dispatch(
+  gpu: Gpu,
+  label: string,
+  code: string,
+  bindings: readonly Binding[],
+  workgroups: readonly [number, number, number] | readonly [number, number] | readonly [number],
+): DispatchCommand {
+  const { pipeline } = gpu.pipelines.get(label, code);
+  const used = new Set<number>();
+  for (const m of code.matchAll(/@binding\((\d+)\)/g)) used.add(Number(m[1]));
+  const entries = bindings.map(toEntry).filter((e) => used.has(e.binding));
+  const bindGroup = gpu.device.createBindGroup({
+    label,
+    layout: pipeline.getBindGroupLayout(0),
+    entries,
+  });
+  const max = gpu.limits.maxComputeWorkgroupsPerDimension;
+  const wg: [number, number, number] = [workgroups[0], workgroups[1] ?? 1, workgroups[2] ?? 1];
+  if (wg.some((n) => n > max)) {
+    throw new RangeError(`${label}: grid ${wg.join("x")} exceeds ${max} workgroups per dimension`);
+  }
+  return { kind: "dispatch", label, pipeline, bindGroup, workgroups: wg };
+}
+
+/**
+ * Splits `count` workgroups into an (x, y) grid within the per-dimension
+ * limit. Shaders recover the linear index as `gid.x + gid.y * x * size`
+ * (or `wid.x + wid.y * x` for workgroup ids) and must bounds-check it.
+ */
+export function grid2d(count: number, max = 65535): [number, number, number] {
+  if (count <= max) return [Math.max(1, count), 1, 1];
+  const y = Math.ceil(count / max);
+  return [Math.ceil(count / y), y, 1];
+}
+
+/** Options for {@link encode}. */
+export interface EncodeOptions {
+  /** Called for each compute pass to add timestamp writes, if timing. */
+  timestampWrites?: (label: string) => GPUComputePassTimestampWrites | undefined;
+}
+
+/** Records `commands` into `enc`, one compute pass per run of dispatches. */
+export function encode(enc: GPUCommandEncoder, commands: readonly Command[], opts: EncodeOptions = {}) {
+  let pass: GPUComputePassEncoder | undefined;
+  const end = () => {
+    pass?.end();
+    pass = undefined;
+  };
+  for (const c of commands) {
+    if (c.kind === "dispatch") {
+      if (!pass) {
+        const timestampWrites = opts.timestampWrites?.(c.label);
+        pass = enc.beginComputePass(timestampWrites ? { label: c.label, timestampWrites } : { label: c.label });
+      }
+      pass.setPipeline(c.pipeline);
+      pass.setBindGroup(0, c.bindGroup);
+      pass.dispatchWorkgroups(c.workgroups[0], c.workgroups[1], c.workgroups[2]);
+      continue;
+    }
+    end();
+    if (c.kind === "copyToTexture") encodeCopyToTexture(enc, c.src, c.dst);
+    else if (c.kind === "copyTensor") {
+      if (c.src.size !== c.dst.size) {
+        throw new RangeError(`${c.label}: copy of ${c.src.size} values into ${c.dst.size}`);
+      }
+      enc.copyBufferToBuffer(c.src.buffer, c.src.offset, c.dst.buffer, c.dst.offset, c.src.size * 4);
+    } else enc.clearBuffer(c.dst.buffer, c.dst.offset, c.dst.size * 4);
+  }
+  end();
+}
+
+/** Encodes `commands` into a fresh encoder and submits it once. */
+export function submit(gpu: Gpu, commands: readonly Command[], label = "step"): void {
+  gpu.checkAlive();
+  const enc = gpu.device.createCommandEncoder({ label });
+  encode(enc, commands);
+  gpu.device.queue.submit([enc.finish()]);
+}

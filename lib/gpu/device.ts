@@ -1,0 +1,169 @@
+/**
+ * Adapter and device acquisition.
+ *
+ * {@link acquireGpu} asks for the adapter's own limits (WebGPU's defaults are
+ * far below what adapters offer), turns "no adapter" into a short actionable
+ * error, and watches for device loss so later operations fail clearly.
+ * @module
+ */
+
+import { envFlag } from "../util/env.ts";
+import { DeviceLostError, GpuOperationError, GpuUnavailableError } from "./errors.ts";
+import { PipelineCache } from "./pipelines.ts";
+
+/** What we know about the adapter, recorded with benchmarks and tuning caches. */
+export interface AdapterIdentity {
+  /** Human description, e.g. "llvmpipe (LLVM 15.0.6, 256 bits)". */
+  description: string;
+  /** Vendor id or name as reported. */
+  vendor: string;
+  /** Architecture string, often empty. */
+  architecture: string;
+  /** True for software or otherwise "fallback" adapters (llvmpipe, SwiftShader). */
+  isFallbackAdapter: boolean;
+  /** Stable key for caches: vendor, description and architecture joined. */
+  key: string;
+}
+
+/** Options for {@link acquireGpu}. */
+export interface AcquireOptions {
+  /** Prefer the high-performance or low-power adapter. Default high-performance. */
+  powerPreference?: GPUPowerPreference;
+  /** Ask for timestamp queries when the adapter has them. Default true. */
+  timestamps?: boolean;
+}
+
+/** A device with its adapter facts, pipeline cache and loss tracking. */
+export class Gpu {
+  /** The WebGPU device. */
+  readonly device: GPUDevice;
+  /** Adapter identity (for tuning caches and benchmark records). */
+  readonly adapter: AdapterIdentity;
+  /** The limits granted to the device (the adapter's own). */
+  readonly limits: GPUSupportedLimits;
+  /** True when `timestamp-query` was enabled on the device. */
+  readonly hasTimestamps: boolean;
+  /** Compiled pipelines keyed by generated WGSL. */
+  readonly pipelines: PipelineCache;
+  #lost: DeviceLostError | undefined;
+
+  /** Wraps an existing device (e.g. one a user created for their own code). */
+  constructor(device: GPUDevice, adapter: AdapterIdentity) {
+    this.device = device;
+    this.adapter = adapter;
+    this.limits = device.limits;
+    this.hasTimestamps = device.features.has("timestamp-query");
+    this.pipelines = new PipelineCache(device);
+    device.lost.then((info) => {
+      // "destroyed" is our own doing (dispose), not a failure to report.
+      if (info.reason !== "destroyed") this.#lost = new DeviceLostError(info.reason, info.message);
+      else this.#lost = new DeviceLostError("destroyed", "the device was disposed");
+    });
+  }
+
+  /** Throws {@link DeviceLostError} if the device has been lost. */
+  checkAlive(): void {
+    if (this.#lost) throw this.#lost;
+  }
+
+  /** True once the device is lost or disposed. */
+  get isLost(): boolean {
+    return this.#lost !== undefined;
+  }
+
+  /**
+   * Runs `fn` inside validation and out-of-memory error scopes and throws a
+   * {@link GpuOperationError} naming `what` if WebGPU reports an error.
+   */
+  async guard<T>(what: string, fn: () => T): Promise<T> {
+    this.checkAlive();
+    this.device.pushErrorScope("out-of-memory");
+    this.device.pushErrorScope("validation");
+    let result: T;
+    try {
+      result = fn();
+    } finally {
+      const validation = await this.device.popErrorScope();
+      const oom = await this.device.popErrorScope();
+      const err = validation ?? oom;
+      if (err) throw new GpuOperationError(what, err.message);
+    }
+    return result;
+  }
+
+  /** Destroys the device; every buffer made from it becomes invalid. */
+  dispose(): void {
+    this.device.destroy();
+  }
+}
+
+/** Reads the adapter's identity into a plain record. */
+export function identify(adapter: GPUAdapter): AdapterIdentity {
+  const info = adapter.info;
+  const description = info.description || info.device || "unknown adapter";
+  const vendor = info.vendor || "unknown";
+  const architecture = info.architecture || "";
+  // isFallbackAdapter moved from GPUAdapter to GPUAdapterInfo in newer specs.
+  const fallback = Boolean(
+    (info as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter ??
+      (adapter as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter,
+  );
+  return {
+    description,
+    vendor,
+    architecture,
+    isFallbackAdapter: fallback,
+    key: `${vendor}|${description}|${architecture}`,
+  };
+}
+
+/** Copies every numeric limit of the adapter, to be requested for the device. */
+function adapterLimits(adapter: GPUAdapter): Record<string, number> {
+  const out: Record<string, number> = {};
+  const limits = adapter.limits as unknown as Record<string, unknown>;
+  // GPUSupportedLimits exposes getters on its prototype, not own properties.
+  const proto = Object.getPrototypeOf(limits);
+  for (const name of Object.getOwnPropertyNames(proto)) {
+    const v = limits[name];
+    if (typeof v === "number") out[name] = v;
+  }
+  return out;
+}
+
+/**
+ * Obtains a device with the adapter's full limits.
+ *
+ * Throws {@link GpuUnavailableError} when WebGPU or an adapter is missing, or
+ * when `ADABK_NO_WEBGPU=1` simulates that situation.
+ */
+export async function acquireGpu(options: AcquireOptions = {}): Promise<Gpu> {
+  if (envFlag("ADABK_NO_WEBGPU")) {
+    throw new GpuUnavailableError("disabled by ADABK_NO_WEBGPU");
+  }
+  const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
+  if (!gpu) throw new GpuUnavailableError("navigator.gpu is missing in this runtime");
+  let adapter: GPUAdapter | null = null;
+  try {
+    adapter = await gpu.requestAdapter({
+      powerPreference: options.powerPreference ?? "high-performance",
+    });
+  } catch (e) {
+    throw new GpuUnavailableError(`requestAdapter failed (${(e as Error).message})`);
+  }
+  if (!adapter) throw new GpuUnavailableError("no GPU adapter was found");
+  const wantTimestamps = options.timestamps ?? true;
+  const requiredFeatures: GPUFeatureName[] = [];
+  if (wantTimestamps && adapter.features.has("timestamp-query")) {
+    requiredFeatures.push("timestamp-query");
+  }
+  let device: GPUDevice;
+  try {
+    device = await adapter.requestDevice({
+      requiredFeatures,
+      requiredLimits: adapterLimits(adapter),
+    });
+  } catch (e) {
+    throw new GpuUnavailableError(`requestDevice failed (${(e as Error).message})`);
+  }
+  return new Gpu(device, identify(adapter));
+}

@@ -1,0 +1,64 @@
+import { assert, assertEquals, assertRejects } from "../assert.ts";
+import { acquireGpu, GpuUnavailableError } from "../../lib/gpu/mod.ts";
+import { dispatch, submit } from "../../lib/gpu/commands.ts";
+import { createTextureOperand, flatExtent, wgslFlatReaders } from "../../lib/gpu/texture.ts";
+import { readTensor, writeTensor } from "../../lib/gpu/transfer.ts";
+import { gpuTest, randn, testGpu, upload, withArena } from "../util.ts";
+
+Deno.test("device gets the adapter's limits, not WebGPU's defaults", gpuTest, async () => {
+  const gpu = await testGpu();
+  // WebGPU's default is 256 invocations and 16 KiB of workgroup memory.
+  assert(gpu.limits.maxComputeInvocationsPerWorkgroup >= 256);
+  assert(gpu.adapter.description.length > 0);
+  assert(gpu.adapter.key.includes(gpu.adapter.description));
+});
+
+Deno.test("ADABK_NO_WEBGPU gives a short, actionable error", async () => {
+  Deno.env.set("ADABK_NO_WEBGPU", "1");
+  try {
+    const err = await assertRejects(() => acquireGpu(), GpuUnavailableError);
+    assert(err.message.includes("mesa-vulkan-drivers"), err.message);
+    assert(err.message.length < 300, "message should be short");
+  } finally {
+    Deno.env.delete("ADABK_NO_WEBGPU");
+  }
+});
+
+Deno.test("tensor write/read round-trips exactly", gpuTest, () =>
+  withArena(async (gpu, arena) => {
+    const data = Float32Array.from(randn(1, 1001));
+    const t = arena.tensor("x", [7, 143]);
+    writeTensor(gpu, t, data);
+    assertEquals(await readTensor(gpu, t), data);
+  }));
+
+Deno.test("texture mirror: flat layout, full rows plus tail, read back by a kernel", gpuTest, () =>
+  withArena(async (gpu, arena) => {
+    // 4*1024*2 + 4*5 + 3 values: two full texture rows, a 6-texel tail, a partial texel.
+    const n = 4 * 1024 * 2 + 23;
+    assertEquals(flatExtent(n), { width: 1024, height: 3, texels: 2054 });
+    const src = upload(gpu, arena, "src", [n], randn(2, n));
+    const tex = createTextureOperand(gpu.device, src);
+    const out = arena.tensor("out", [n]);
+    const code = `@group(0) @binding(0) var src: texture_2d<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+${wgslFlatReaders("src")}
+@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3<u32>) {
+  if (g.x < ${n}u) { out[g.x] = src_at(g.x); }
+}`;
+    const copy = { kind: "copyToTexture" as const, label: "mirror", src, dst: tex };
+    submit(gpu, [copy, dispatch(gpu, "tex_read", code, [tex, out], [Math.ceil(n / 64)])]);
+    assertEquals(await readTensor(gpu, out), await readTensor(gpu, src));
+    tex.texture.destroy();
+  }));
+
+Deno.test("pipeline cache compiles identical WGSL once", gpuTest, async () => {
+  const gpu = await testGpu();
+  const code = `@group(0) @binding(0) var<storage, read_write> x: array<f32>;
+@compute @workgroup_size(1) fn main() { x[0] = 41.0 + 1.0; }`;
+  const before = gpu.pipelines.size;
+  const a = gpu.pipelines.get("k", code);
+  const b = gpu.pipelines.get("k", code);
+  assert(a === b);
+  assertEquals(gpu.pipelines.size, before + 1);
+});
