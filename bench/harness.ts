@@ -1,0 +1,190 @@
+/**
+ * Benchmark plumbing shared by every bench section: timing our recorded
+ * commands, timing TensorFlow.js (the peer) on the same adapter in the same
+ * process, and writing results as JSON plus a Markdown table.
+ *
+ * Timing method: submit a batch of R runs, wait once for the queue
+ * (`onSubmittedWorkDone`), divide; R is grown until a batch lasts ≥ 150 ms so
+ * Deno's ~10 ms poll interval is amortised; the median of `samples` batches is
+ * reported. Medians resist this machine's ±20 % noise.
+ * @module
+ */
+
+import type { Gpu } from "../lib/gpu/device.ts";
+import { type Command, encode } from "../lib/gpu/commands.ts";
+
+/** One line of a result table. */
+export interface BenchRow {
+  /** Section, e.g. "matmul", "conv". */
+  group: string;
+  /** What ran, e.g. "autotuned" or "tex_32x32". */
+  name: string;
+  /** Problem description, e.g. "512x512x512". */
+  shape: string;
+  /** Our median time per run, ms. */
+  ms: number;
+  /** Our throughput when FLOPs are known. */
+  gflops?: number;
+  /** The peer's median time per run, ms (TensorFlow.js WebGPU). */
+  peerMs?: number;
+  /** The peer's throughput. */
+  peerGflops?: number;
+  /** peerMs / ms: how many times faster we are. */
+  speedup?: number;
+  /** Anything else worth knowing. */
+  note?: string;
+}
+
+/** Timing options. */
+export interface TimeOptions {
+  /** Batches whose median is reported. Default 5. */
+  samples?: number;
+  /** Minimum batch duration in ms. Default 150. */
+  minBatchMs?: number;
+  /** Runs before timing (compilation, caches). Default 2. */
+  warmup?: number;
+}
+
+/** Median of a list of numbers. */
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** Median wall time (ms) of one run of `commands`, each run its own submit. */
+export async function timeCommands(
+  gpu: Gpu,
+  commands: readonly Command[],
+  opts: TimeOptions = {},
+): Promise<number> {
+  const run = (n: number) => {
+    for (let i = 0; i < n; i++) {
+      const enc = gpu.device.createCommandEncoder();
+      encode(enc, commands);
+      gpu.device.queue.submit([enc.finish()]);
+    }
+    return gpu.device.queue.onSubmittedWorkDone();
+  };
+  return await timeBatches(run, opts);
+}
+
+/**
+ * Median time (ms) of one call of `run(n)` divided by n, where `run(n)`
+ * performs n runs and resolves when they are complete.
+ */
+export async function timeBatches(
+  run: (n: number) => Promise<unknown>,
+  opts: TimeOptions = {},
+): Promise<number> {
+  const samples = opts.samples ?? 5;
+  const minBatch = opts.minBatchMs ?? 150;
+  await run(opts.warmup ?? 2);
+  let reps = 1;
+  for (;;) {
+    const t0 = performance.now();
+    await run(reps);
+    const dt = performance.now() - t0;
+    if (dt >= minBatch || reps >= 1 << 14) break;
+    reps = Math.min(1 << 14, Math.max(reps * 2, Math.ceil((reps * minBatch * 1.2) / Math.max(dt, 1e-3))));
+  }
+  const times: number[] = [];
+  for (let s = 0; s < samples; s++) {
+    const t0 = performance.now();
+    await run(reps);
+    times.push((performance.now() - t0) / reps);
+  }
+  return median(times);
+}
+
+/** GFLOP/s from a FLOP count and milliseconds. */
+export function gflops(flops: number, ms: number): number {
+  return flops / (ms * 1e6);
+}
+
+// deno-lint-ignore no-explicit-any
+type Tf = any;
+
+/**
+ * Loads TensorFlow.js 4.22 with its WebGPU backend, or returns undefined (with
+ * the reason printed) when it cannot start, so benchmarks still run alone.
+ */
+export async function loadPeer(): Promise<Tf | undefined> {
+  try {
+    const tf = await import("@tensorflow/tfjs-core");
+    await import("@tensorflow/tfjs-backend-webgpu");
+    const ok = await tf.setBackend("webgpu");
+    if (!ok) throw new Error("setBackend('webgpu') returned false");
+    await tf.ready();
+    tf.env().set("WEBGPU_CPU_FORWARD", false);
+    return tf;
+  } catch (e) {
+    console.error(`TensorFlow.js WebGPU peer unavailable: ${(e as Error).message}`);
+    return undefined;
+  }
+}
+
+/**
+ * Median time (ms) of `fn` on TensorFlow.js: `fn` returns a tensor (or list)
+ * whose data is awaited per batch; intermediate tensors are disposed.
+ */
+export async function timePeer(tf: Tf, fn: () => unknown, opts: TimeOptions = {}): Promise<number> {
+  const run = async (n: number) => {
+    let last: unknown;
+    for (let i = 0; i < n; i++) {
+      // deno-lint-ignore no-explicit-any
+      const out: any = tf.tidy(fn as () => any);
+      if (last) tf.dispose(last);
+      last = out;
+    }
+    // deno-lint-ignore no-explicit-any
+    const lastT: any = Array.isArray(last) ? last[0] : last;
+    await lastT.data();
+    tf.dispose(last);
+  };
+  return await timeBatches(run, { minBatchMs: 300, samples: 3, ...opts });
+}
+
+/** Markdown table of rows. */
+export function markdownTable(rows: readonly BenchRow[]): string {
+  const fmt = (x: number | undefined, d = 2) => (x === undefined ? "–" : x.toFixed(d));
+  const lines = [
+    "| group | name | shape | ms | GFLOP/s | TF.js WebGPU ms | TF.js GFLOP/s | speed-up | note |",
+    "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+  ];
+  for (const r of rows) {
+    lines.push(
+      `| ${r.group} | ${r.name} | ${r.shape} | ${fmt(r.ms, 3)} | ${fmt(r.gflops, 1)} | ${
+        fmt(r.peerMs, 2)
+      } | ${fmt(r.peerGflops, 2)} | ${r.speedup === undefined ? "–" : r.speedup.toFixed(1) + "×"} | ${
+        r.note ?? ""
+      } |`,
+    );
+  }
+  return lines.join("\n") + "\n";
+}
+
+/** Writes `bench/results/<name>.json` and `.md` with the adapter recorded. */
+export async function writeResults(
+  gpu: Gpu,
+  name: string,
+  command: string,
+  rows: readonly BenchRow[],
+): Promise<string> {
+  const dir = new URL("./results/", import.meta.url);
+  await Deno.mkdir(dir, { recursive: true });
+  const record = {
+    date: new Date().toISOString(),
+    command,
+    adapter: gpu.adapter,
+    deno: Deno.version.deno,
+    rows,
+  };
+  const json = new URL(`${name}.json`, dir);
+  await Deno.writeTextFile(json, JSON.stringify(record, null, 2) + "\n");
+  const md = `# Benchmark ${name}\n\nAdapter: ${gpu.adapter.description}` +
+    `${gpu.adapter.isFallbackAdapter ? " (software fallback)" : ""}  \nCommand: \`${command}\`  \n` +
+    `Date: ${record.date}\n\n${markdownTable(rows)}`;
+  await Deno.writeTextFile(new URL(`${name}.md`, dir), md);
+  return md;
+}
