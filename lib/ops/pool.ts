@@ -1,0 +1,110 @@
+/**
+ * Pooling layers over NHWC activations: max, average, global average.
+ * @module
+ */
+
+import {
+  avgPool2dBackward,
+  avgPool2dForward,
+  globalAvgPoolBackward,
+  globalAvgPoolForward,
+  maxPool2dBackward,
+  maxPool2dForward,
+  type Pool2dGeometry,
+  poolOutputSize,
+} from "../kernels/pool.ts";
+import { fmtShape, type OpKind, ShapeError } from "./types.ts";
+
+/** Window pooling configuration. */
+export interface Pool2dConfig {
+  /** Window [kh, kw]. */
+  kernel: [number, number];
+  /** Stride [sh, sw]. */
+  stride: [number, number];
+  /** Zero/ignored padding [ph, pw]. */
+  padding: [number, number];
+}
+
+function geometry(cfg: Pool2dConfig, input: readonly number[], batch: number): Pool2dGeometry {
+  return {
+    batch,
+    inH: input[0],
+    inW: input[1],
+    channels: input[2],
+    kh: cfg.kernel[0],
+    kw: cfg.kernel[1],
+    strideH: cfg.stride[0],
+    strideW: cfg.stride[1],
+    padH: cfg.padding[0],
+    padW: cfg.padding[1],
+  };
+}
+
+function imageInput(type: string, input: readonly number[], name: string): void {
+  if (input.length !== 3) {
+    throw new ShapeError(name, type, `expects an image input [H, W, C], got ${fmtShape(input)}`);
+  }
+}
+
+function windowOp(type: "maxpool2d" | "avgpool2d"): OpKind<Pool2dConfig> {
+  return {
+    type,
+    arity: 1,
+    outputShape(cfg, [input], name) {
+      imageInput(type, input, name);
+      const [ph, pw] = cfg.padding;
+      if (2 * ph > cfg.kernel[0] || 2 * pw > cfg.kernel[1]) {
+        throw new ShapeError(name, type, `padding ${ph}x${pw} must be at most half the window`);
+      }
+      try {
+        const { outH, outW } = poolOutputSize(geometry(cfg, input, 1));
+        return [outH, outW, input[2]];
+      } catch (e) {
+        throw new ShapeError(name, type, `input ${fmtShape(input)}: ${(e as Error).message}`);
+      }
+    },
+    paramSpecs: () => [],
+    build(ctx, cfg, io) {
+      const { gpu, arena, batch } = ctx;
+      const [x] = io.xs;
+      const [dx] = io.dxs;
+      const geom = geometry(cfg, x.shape.slice(1), batch);
+      const flops = io.y.size * cfg.kernel[0] * cfg.kernel[1] * 2;
+      if (type === "maxpool2d") {
+        const argmax = arena.tensor(`${io.name}.argmax`, io.y.shape);
+        const forward = maxPool2dForward(gpu, { geom, x, y: io.y, argmax });
+        // Evaluation needs no argmax, but recording it costs little and keeps one kernel.
+        const backward = dx ? maxPool2dBackward(gpu, { geom, dy: io.dy, argmax, dx }) : [];
+        return { forward, evalForward: forward, backward, state: [], flops };
+      }
+      const forward = avgPool2dForward(gpu, { geom, x, y: io.y });
+      const backward = dx ? avgPool2dBackward(gpu, { geom, dy: io.dy, dx }) : [];
+      return { forward, evalForward: forward, backward, state: [], flops };
+    },
+  };
+}
+
+/** Max pooling. */
+export const maxPool2dOp: OpKind<Pool2dConfig> = windowOp("maxpool2d");
+/** Average pooling (padding counts in the divisor, like PyTorch's default). */
+export const avgPool2dOp: OpKind<Pool2dConfig> = windowOp("avgpool2d");
+
+/** Global average pooling: [H, W, C] → [C]. */
+export const globalAvgPoolOp: OpKind<Record<string, never>> = {
+  type: "global_avg_pool",
+  arity: 1,
+  outputShape(_cfg, [input], name) {
+    imageInput("global_avg_pool", input, name);
+    return [input[2]];
+  },
+  paramSpecs: () => [],
+  build(ctx, _cfg, io) {
+    const [x] = io.xs;
+    const [dx] = io.dxs;
+    const [, h, w, channels] = x.shape;
+    const dims = { batch: ctx.batch, h, w, channels };
+    const forward = globalAvgPoolForward(ctx.gpu, { ...dims, x, y: io.y });
+    const backward = dx ? globalAvgPoolBackward(ctx.gpu, { ...dims, dy: io.dy, dx }) : [];
+    return { forward, evalForward: forward, backward, state: [], flops: 2 * x.size };
+  },
+};

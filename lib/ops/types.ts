@@ -1,0 +1,162 @@
+/**
+ * The op interface: what every layer kind provides to the compiler.
+ *
+ * Shapes here are per sample (no batch dimension), channels last: an image is
+ * [H, W, C]. The compiler owns activations and gradients (the memory plan);
+ * an op owns its parameters' *specs*, its scratch buffers, and the commands
+ * of its forward and backward passes.
+ * @module
+ */
+
+import type { Gpu } from "../gpu/device.ts";
+import type { Command } from "../gpu/commands.ts";
+import type { BufferArena, Tensor } from "../gpu/tensor.ts";
+import type { Uniforms } from "../gpu/uniforms.ts";
+import type { Conv2dGeometry } from "../kernels/conv.ts";
+import type { InitRule } from "./init.ts";
+
+/** What a parameter is for: decides weight decay and optimizer treatment. */
+export type ParamRole = "weight" | "bias" | "scale" | "shift";
+
+/** A parameter an op needs, before allocation. */
+export interface ParamSpec {
+  /** Local name within the layer: "weight", "bias", … */
+  local: string;
+  /** Shape, e.g. [out, in] for a Linear weight. */
+  shape: number[];
+  /** Initial values. */
+  init: InitRule;
+  /** Role (weights and biases of Linear/Conv2d get Kronecker factors). */
+  role: ParamRole;
+}
+
+/** An allocated parameter with its gradient. */
+export interface Param {
+  /** Stable full name, e.g. "block1.conv.weight" (a checkpoint key). */
+  name: string;
+  /** Current values. */
+  value: Tensor;
+  /** Gradient of the loss, written by the owning op's backward pass. */
+  grad: Tensor;
+  /** Role (see {@link ParamRole}). */
+  role: ParamRole;
+}
+
+/** Non-trained state that checkpoints must keep (e.g. batch-norm running stats). */
+export interface StateBuffer {
+  /** Stable full name, e.g. "bn1.running_mean". */
+  name: string;
+  /** The tensor. */
+  tensor: Tensor;
+}
+
+/**
+ * Where a Linear/Conv2d layer's Kronecker statistics can be read: its input X
+ * and its output gradient D, with their layouts. The optimizer turns these
+ * into R = X̃ᵀX̃ and L = DᵀD without the layer's help.
+ */
+export interface KroneckerTaps {
+  /** Layer kind: decides how X̃ is formed from `x`. */
+  kind: "linear" | "conv2d";
+  /** The weight parameter ([out, in] or [Cout, Cin/groups, kh, kw]). */
+  weight: Param;
+  /** The bias parameter, when present (X̃ then gets a ones column). */
+  bias?: Param;
+  /**
+   * Layer input. Linear: [rows, in] row-major, X̃ = x. Conv2d: NHWC
+   * [N, H, W, Cin]; X̃ = im2col(x) per `geom` (rows = N·Ho·Wo, columns
+   * channel-major, then kernel row, then kernel column).
+   */
+  x: Tensor;
+  /** Output gradient, channels last: [rows, out]. */
+  d: Tensor;
+  /** Rows of X̃ and D (batch, or batch·Ho·Wo for a conv). */
+  rows: number;
+  /** Columns of X̃ per group, without the ones column. */
+  inFeatures: number;
+  /** Columns of D per group. */
+  outFeatures: number;
+  /** Number of groups (one factor pair per group); 1 for Linear. */
+  groups: number;
+  /** Conv geometry (conv2d only). */
+  geom?: Conv2dGeometry;
+}
+
+/** Shared resources an op builds with. */
+export interface BuildContext {
+  /** The device. */
+  gpu: Gpu;
+  /** Where scratch buffers are allocated (once, at build time). */
+  arena: BufferArena;
+  /** Batch size the plan is built for. */
+  batch: number;
+  /** Per-step values written by the trainer (dropout seed, …). */
+  step: Uniforms<"seed">;
+}
+
+/** The tensors the plan gives an op (batch dimension first). */
+export interface OpIO {
+  /** Full layer name, e.g. "block1.conv". */
+  name: string;
+  /** Inputs (one, or two for Add). */
+  xs: Tensor[];
+  /** Output. */
+  y: Tensor;
+  /** Gradient of the output. */
+  dy: Tensor;
+  /** Gradients to write for each input; undefined where none is needed. */
+  dxs: (Tensor | undefined)[];
+  /** The parameters, allocated from the op's specs, in spec order. */
+  params: Param[];
+}
+
+/** A built op: command lists and what other stages need to know. */
+export interface OpInstance {
+  /** Training-mode forward. */
+  forward: Command[];
+  /** Evaluation-mode forward (running statistics, no dropout). */
+  evalForward: Command[];
+  /** Backward: overwrites every defined dx and every parameter gradient. */
+  backward: Command[];
+  /** State to checkpoint besides parameters. */
+  state: StateBuffer[];
+  /** Commands run once when the plan starts (state initialisation). */
+  init?: Command[];
+  /** Kronecker taps (Linear and Conv2d). */
+  taps?: KroneckerTaps;
+  /** FLOPs of one training step (forward + backward), for `inspect`. */
+  flops: number;
+}
+
+/** A layer kind: shape rule, parameters and command builder. */
+export interface OpKind<C> {
+  /** Type name as written in model files. */
+  readonly type: string;
+  /** Number of inputs (1, or 2 for Add). */
+  readonly arity: 1 | 2;
+  /**
+   * True when the output is the input reinterpreted (Flatten): the plan makes
+   * y a reshape of x and dx a reshape of dy; the op records no commands.
+   */
+  readonly alias?: boolean;
+  /** Output shape per sample; throws {@link ShapeError} naming the layer. */
+  outputShape(cfg: C, inputs: readonly number[][], name: string): number[];
+  /** Parameters to allocate (may be empty). */
+  paramSpecs(cfg: C, inputs: readonly number[][]): ParamSpec[];
+  /** Builds the commands. */
+  build(ctx: BuildContext, cfg: C, io: OpIO): OpInstance;
+}
+
+/** A layer's configuration does not fit its input shape. */
+export class ShapeError extends Error {
+  /** `layer` is the layer's full name, `type` its kind. */
+  constructor(readonly layer: string, readonly type: string, detail: string) {
+    super(`layer "${layer}" (${type}): ${detail}`);
+    this.name = "ShapeError";
+  }
+}
+
+/** Formats a per-sample shape for messages. */
+export function fmtShape(s: readonly number[]): string {
+  return `[${s.join(", ")}]`;
+}
