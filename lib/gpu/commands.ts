@@ -111,7 +111,11 @@ export interface EncodeOptions {
 }
 
 /** Records `commands` into `enc`, one compute pass per run of dispatches. */
-export function encode(enc: GPUCommandEncoder, commands: readonly Command[], opts: EncodeOptions = {}) {
+export function encode(
+  enc: GPUCommandEncoder,
+  commands: readonly Command[],
+  opts: EncodeOptions = {},
+) {
   let pass: GPUComputePassEncoder | undefined;
   const end = () => {
     pass?.end();
@@ -121,7 +125,9 @@ export function encode(enc: GPUCommandEncoder, commands: readonly Command[], opt
     if (c.kind === "dispatch") {
       if (!pass) {
         const timestampWrites = opts.timestampWrites?.(c.label);
-        pass = enc.beginComputePass(timestampWrites ? { label: c.label, timestampWrites } : { label: c.label });
+        pass = enc.beginComputePass(
+          timestampWrites ? { label: c.label, timestampWrites } : { label: c.label },
+        );
       }
       pass.setPipeline(c.pipeline);
       pass.setBindGroup(0, c.bindGroup);
@@ -134,7 +140,13 @@ export function encode(enc: GPUCommandEncoder, commands: readonly Command[], opt
       if (c.src.size !== c.dst.size) {
         throw new RangeError(`${c.label}: copy of ${c.src.size} values into ${c.dst.size}`);
       }
-      enc.copyBufferToBuffer(c.src.buffer, c.src.offset, c.dst.buffer, c.dst.offset, c.src.size * 4);
+      enc.copyBufferToBuffer(
+        c.src.buffer,
+        c.src.offset,
+        c.dst.buffer,
+        c.dst.offset,
+        c.src.size * 4,
+      );
     } else enc.clearBuffer(c.dst.buffer, c.dst.offset, c.dst.size * 4);
   }
   end();

@@ -37,7 +37,11 @@ export class GpuTimer {
     const i = this.#labels.length;
     if (i >= this.#capacity) return undefined;
     this.#labels.push(label);
-    return { querySet: this.#querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 };
+    return {
+      querySet: this.#querySet,
+      beginningOfPassWriteIndex: 2 * i,
+      endOfPassWriteIndex: 2 * i + 1,
+    };
   }
 
   /**

@@ -10,7 +10,12 @@ import type { OpKind } from "./types.ts";
 export type ActivationName = Exclude<UnaryOp, "identity">;
 
 /** FLOPs counted per element for forward + backward (rough, for `inspect`). */
-const FLOPS_PER_ELEMENT: Record<ActivationName, number> = { relu: 2, gelu: 30, tanh: 20, sigmoid: 12 };
+const FLOPS_PER_ELEMENT: Record<ActivationName, number> = {
+  relu: 2,
+  gelu: 30,
+  tanh: 20,
+  sigmoid: 12,
+};
 
 /** Makes the op kind for one activation. */
 export function activationOp(op: ActivationName): OpKind<Record<string, never>> {

@@ -28,7 +28,9 @@ export const batchNorm2dOp: OpKind<BatchNormConfig> = {
   type: "batchnorm2d",
   arity: 1,
   outputShape(cfg, [input], name) {
-    if (!(cfg.eps > 0)) throw new ShapeError(name, "batchnorm2d", `eps must be > 0, got ${cfg.eps}`);
+    if (!(cfg.eps > 0)) {
+      throw new ShapeError(name, "batchnorm2d", `eps must be > 0, got ${cfg.eps}`);
+    }
     if (!(cfg.momentum >= 0 && cfg.momentum <= 1)) {
       throw new ShapeError(name, "batchnorm2d", `momentum must be in [0, 1], got ${cfg.momentum}`);
     }

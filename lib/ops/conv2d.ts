@@ -4,10 +4,10 @@
  */
 
 import {
-  type Conv2dGeometry,
   conv2dBackwardInput,
   conv2dBackwardWeight,
   conv2dForward,
+  type Conv2dGeometry,
   convOutputSize,
   validateConv2d,
 } from "../kernels/conv.ts";
@@ -32,7 +32,11 @@ export interface Conv2dConfig {
 }
 
 /** Builds the kernel geometry for a batch and per-sample input [H, W, C]. */
-export function conv2dGeometry(cfg: Conv2dConfig, input: readonly number[], batch: number): Conv2dGeometry {
+export function conv2dGeometry(
+  cfg: Conv2dConfig,
+  input: readonly number[],
+  batch: number,
+): Conv2dGeometry {
   return {
     batch,
     inH: input[0],
@@ -57,7 +61,11 @@ export const conv2dOp: OpKind<Conv2dConfig> = {
   arity: 1,
   outputShape(cfg, [input], name) {
     if (input.length !== 3) {
-      throw new ShapeError(name, "conv2d", `expects an image input [H, W, C], got ${fmtShape(input)}`);
+      throw new ShapeError(
+        name,
+        "conv2d",
+        `expects an image input [H, W, C], got ${fmtShape(input)}`,
+      );
     }
     const geom = conv2dGeometry(cfg, input, 1);
     try {

@@ -36,7 +36,12 @@ export const dropoutOp: OpKind<DropoutConfig> = {
     const backward = dx
       ? dropoutBackward(ctx.gpu, { dy: io.dy, dx, p: cfg.p, seed: ctx.step, stream })
       : [];
-    const evalForward = [{ kind: "copyTensor" as const, label: `${io.name}.eval`, src: x, dst: io.y }];
+    const evalForward = [{
+      kind: "copyTensor" as const,
+      label: `${io.name}.eval`,
+      src: x,
+      dst: io.y,
+    }];
     return { forward, evalForward, backward, state: [], flops: 2 * x.size };
   },
 };

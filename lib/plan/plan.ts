@@ -1,0 +1,240 @@
+/**
+ * The plan: every buffer of a training run allocated once, and the ordered,
+ * cadenced stages that make up a training step and an evaluation step.
+ * @module
+ */
+
+import type { Gpu } from "../gpu/device.ts";
+import { type Command, encode } from "../gpu/commands.ts";
+import { BufferArena, reshape, type Tensor } from "../gpu/tensor.ts";
+import { writeTensor } from "../gpu/transfer.ts";
+import { Uniforms } from "../gpu/uniforms.ts";
+import { add } from "../kernels/elementwise.ts";
+import { type Graph, GRAPH_INPUT } from "../graph/graph.ts";
+import { buildCrossEntropy } from "../ops/cross_entropy.ts";
+import { initialValues } from "../ops/init.ts";
+import type { BuildContext, KroneckerTaps, OpInstance, Param, StateBuffer } from "../ops/types.ts";
+import type { OptimizerFactory, OptimizerInstance } from "../optim/types.ts";
+import { EVERY_STEP, type Stage, stagesAt } from "./stage.ts";
+
+/** Options for {@link buildPlan}. */
+export interface PlanOptions {
+  /** Samples per step. */
+  batch: number;
+  /** Seed of parameter initialisation. */
+  seed: number;
+  /** The optimizer (omit for evaluation-only plans). */
+  optimizer?: OptimizerFactory;
+}
+
+/** A compiled training run. */
+export interface Plan {
+  /** The device. */
+  gpu: Gpu;
+  /** Owner of every buffer. */
+  arena: BufferArena;
+  /** The graph it was built from. */
+  graph: Graph;
+  /** Batch size. */
+  batch: number;
+  /** Number of classes (logits width). */
+  classes: number;
+  /** Input batch [B, ...input], written by the data stage. */
+  input: Tensor;
+  /** Labels [B] as f32 class indices, written by the data stage. */
+  labels: Tensor;
+  /** Trainable parameters in graph order. */
+  params: Param[];
+  /** Non-trained state (running statistics) to checkpoint. */
+  state: StateBuffer[];
+  /** Kronecker taps of every Linear/Conv2d layer. */
+  taps: KroneckerTaps[];
+  /** Metric accumulators [1]: Σ loss and Σ correct since the last reset. */
+  metrics: { lossSum: Tensor; correct: Tensor };
+  /** Per-step uniforms (dropout seed). */
+  step: Uniforms<"seed">;
+  /** The optimizer, when training. */
+  optimizer?: OptimizerInstance;
+  /** Training stages in order (data stages are prepended by the caller). */
+  stages: Stage[];
+  /** Evaluation stages (forward in eval mode + loss). */
+  evalStages: Stage[];
+  /** One-time initialisation commands (state buffers, optimizer state). */
+  init: Command[];
+  /** Training FLOPs per step (layers only), for `inspect`. */
+  flopsPerStep: number;
+}
+
+/** Allocates and builds everything for `graph` at `opts.batch`. */
+export function buildPlan(gpu: Gpu, graph: Graph, opts: PlanOptions): Plan {
+  const { batch } = opts;
+  const arena = new BufferArena(gpu.device);
+  const step = new Uniforms(gpu, "step", [["seed", "u32"]] as const);
+  const ctx: BuildContext = { gpu, arena, batch, step };
+  const nodes = graph.nodes;
+  const classes = nodes[graph.output].shape[0];
+
+  // Consumers of each value (node outputs; the graph input needs no gradient).
+  const consumers = nodes.map(() => [] as { node: number; slot: number }[]);
+  for (const n of nodes) {
+    n.inputs.forEach((src, slot) => {
+      if (src !== GRAPH_INPUT) consumers[src].push({ node: n.id, slot });
+    });
+  }
+
+  // Activations: one tensor per node output; aliases (flatten) reshape their input.
+  const input = arena.tensor("input", [batch, ...graph.input]);
+  const act: Tensor[] = [];
+  const valueOf = (id: number) => (id === GRAPH_INPUT ? input : act[id]);
+  for (const n of nodes) {
+    act[n.id] = n.kind.alias
+      ? reshape(valueOf(n.inputs[0]), [batch, ...n.shape], n.name)
+      : arena.tensor(`${n.name}.out`, [batch, ...n.shape]);
+  }
+
+  // Gradients, from the last node backwards. A value read by several consumers
+  // gets one part per consumer, summed before its producer's backward runs.
+  const grad: Tensor[] = [];
+  const parts: (Tensor | undefined)[][] = nodes.map(() => []);
+  const sums: Command[][] = nodes.map(() => []);
+  for (let id = nodes.length - 1; id >= 0; id--) {
+    const n = nodes[id];
+    const users = consumers[id];
+    if (users.length <= 1) {
+      const user = users[0] && nodes[users[0].node];
+      // A single alias consumer (flatten) shares its gradient storage.
+      grad[id] = user?.kind.alias
+        ? reshape(grad[user.id], [batch, ...n.shape], `${n.name}.grad`)
+        : arena.tensor(`${n.name}.grad`, [batch, ...n.shape]);
+      if (users[0]) parts[users[0].node][users[0].slot] = grad[id];
+    } else {
+      grad[id] = arena.tensor(`${n.name}.grad`, [batch, ...n.shape]);
+      const pieces = users.map((u, i) => {
+        const t = arena.tensor(`${n.name}.grad.part${i}`, [batch, ...n.shape]);
+        parts[u.node][u.slot] = t;
+        return t;
+      });
+      sums[id].push(...add(gpu, { x: pieces[0], y: pieces[1], out: grad[id] }));
+      for (const extra of pieces.slice(2)) {
+        sums[id].push(...add(gpu, { x: grad[id], y: extra, out: grad[id] }));
+      }
+    }
+  }
+
+  // Parameters with seeded initial values.
+  const params: Param[] = [];
+  const built: OpInstance[] = [];
+  const init: Command[] = [];
+  for (const n of nodes) {
+    const ps = n.params.map((spec) => {
+      const value = arena.tensor(spec.name, spec.shape);
+      writeTensor(gpu, value, initialValues(spec.init, value.size, opts.seed, spec.name));
+      const p: Param = {
+        name: spec.name,
+        value,
+        grad: arena.tensor(`${spec.name}.grad`, spec.shape),
+        role: spec.role,
+      };
+      params.push(p);
+      return p;
+    });
+    const dxs = n.inputs.map((src, slot) => (src === GRAPH_INPUT ? undefined : parts[n.id][slot]));
+    const aliasCopies: Command[] = [];
+    if (n.kind.alias) {
+      // Storage is shared with the input, unless the input has other readers:
+      // then this op's share of the input gradient is a copy of its own.
+      const part = dxs[0];
+      if (part && part !== grad[n.inputs[0]]) {
+        aliasCopies.push({
+          kind: "copyTensor",
+          label: `${n.name}.dx`,
+          src: reshape(grad[n.id], part.shape),
+          dst: part,
+        });
+      }
+    }
+    const inst = n.kind.build(ctx, n.config, {
+      name: n.name,
+      xs: n.inputs.map(valueOf),
+      y: act[n.id],
+      dy: grad[n.id],
+      dxs,
+      params: ps,
+    });
+    if (inst.init) init.push(...inst.init);
+    built.push({ ...inst, backward: [...aliasCopies, ...inst.backward] });
+  }
+
+  const metrics = {
+    lossSum: arena.tensor("metrics.loss_sum", [1]),
+    correct: arena.tensor("metrics.correct", [1]),
+  };
+  const labels = arena.tensor("labels", [batch]);
+  const head = buildCrossEntropy(ctx, {
+    logits: act[graph.output],
+    labels,
+    dLogits: grad[graph.output],
+    ...metrics,
+  }, classes);
+
+  const backward: Command[] = [];
+  for (let id = nodes.length - 1; id >= 0; id--) {
+    backward.push(...sums[id], ...built[id].backward);
+  }
+  const stages: Stage[] = [
+    { name: "forward", cadence: EVERY_STEP, commands: built.flatMap((b) => b.forward) },
+    { name: "loss", cadence: EVERY_STEP, commands: head.train },
+    { name: "backward", cadence: EVERY_STEP, commands: backward },
+  ];
+  const taps = built.flatMap((b) => (b.taps ? [b.taps] : []));
+  let optimizer: OptimizerInstance | undefined;
+  if (opts.optimizer) {
+    const tapOf = new Map(taps.map((t) => [t.weight, t]));
+    optimizer = opts.optimizer.build(
+      gpu,
+      arena,
+      params.map((p) => ({
+        name: p.name,
+        value: p.value,
+        grad: p.grad,
+        role: p.role,
+        taps: tapOf.get(p),
+      })),
+    );
+    stages.push(...optimizer.stages);
+    for (const s of optimizer.init) init.push(...s.commands);
+  }
+  const evalStages: Stage[] = [
+    { name: "eval_forward", cadence: EVERY_STEP, commands: built.flatMap((b) => b.evalForward) },
+    { name: "eval_loss", cadence: EVERY_STEP, commands: head.eval },
+  ];
+  return {
+    gpu,
+    arena,
+    graph,
+    batch,
+    classes,
+    input,
+    labels,
+    params,
+    state: built.flatMap((b) => b.state),
+    taps,
+    metrics,
+    step,
+    optimizer,
+    stages,
+    evalStages,
+    init,
+    flopsPerStep: built.reduce((s, b) => s + b.flops, 0),
+  };
+}
+
+/** Records the stages firing at global step `k` (plus `before`) into `enc`. */
+export function encodeStep(
+  enc: GPUCommandEncoder,
+  stages: readonly Stage[],
+  k: number,
+  before: readonly Command[] = [],
+): void {
+  encode(enc, [...before, ...stagesAt(stages, k).flatMap((s) => s.commands)]);
+}
