@@ -1,0 +1,115 @@
+/**
+ * Batch gather: copies the samples a permutation selects from a GPU-resident
+ * dataset into the input batch, normalising on the way, and writes labels.
+ *
+ * Rows past the end of the permutation (a final partial batch) get label −1,
+ * which the loss ignores, and zero inputs.
+ * @module
+ */
+
+import type { Gpu } from "../gpu/device.ts";
+import { type Command, dispatch, grid2d } from "../gpu/commands.ts";
+import type { Tensor } from "../gpu/tensor.ts";
+import { f32lit } from "../optim/first_order.ts";
+
+const WG = 256;
+
+/** Static description of a gather. */
+export interface GatherArgs {
+  /** Dataset pixels: u8 packed 4 per u32 word ("u8") or plain f32 ("f32"). */
+  pixels: { buffer: GPUBuffer; format: "u8" | "f32" };
+  /** Labels, one u32 per sample. */
+  labels: GPUBuffer;
+  /** Permutation of sample indices (u32), `count` long. */
+  perm: GPUBuffer;
+  /** Number of entries of `perm` that are valid. */
+  count: number;
+  /** Values per sample (H·W·C). */
+  sampleSize: number;
+  /** Channels (last axis), for per-channel normalisation. */
+  channels: number;
+  /** x = (raw·scale − mean[c]) / std[c]. */
+  normalization: { scale: number; mean: readonly number[]; std: readonly number[] };
+  /** Uniform buffer whose first u32 is the index of the batch's first entry in `perm`. */
+  start: GPUBuffer;
+  /** Output batch [B, ...sample]. */
+  input: Tensor;
+  /** Output labels [B] (f32 class indices, −1 for padding rows). */
+  labelsOut: Tensor;
+}
+
+/** WGSL of the gather for a batch of `batch` samples. */
+export function wgslGather(
+  a: Omit<GatherArgs, "pixels" | "labels" | "perm" | "start" | "input" | "labelsOut"> & {
+    format: "u8" | "f32";
+    batch: number;
+    gridX: number;
+  },
+): string {
+  const { scale, mean, std } = a.normalization;
+  const c = a.channels;
+  const consts = (xs: readonly number[]) => xs.map(f32lit).join(", ");
+  const fetch = a.format === "u8"
+    ? `let byte = src * ${a.sampleSize}u + j;
+    let raw = f32((pixels[byte >> 2u] >> ((byte & 3u) * 8u)) & 255u);`
+    : `let raw = pixels[src * ${a.sampleSize}u + j];`;
+  return `struct U { start: u32 }
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read> pixels: array<${a.format === "u8" ? "u32" : "f32"}>;
+@group(0) @binding(2) var<storage, read> labels: array<u32>;
+@group(0) @binding(3) var<storage, read> perm: array<u32>;
+@group(0) @binding(4) var<storage, read_write> x: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y: array<f32>;
+const MEAN = array<f32, ${c}>(${consts(mean)});
+const INV_STD = array<f32, ${c}>(${consts(std.map((s) => 1 / s))});
+@compute @workgroup_size(${WG}) fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.x + gid.y * ${a.gridX * WG}u;
+  if (i >= ${a.batch * a.sampleSize}u) { return; }
+  let row = i / ${a.sampleSize}u;
+  let j = i % ${a.sampleSize}u;
+  let k = u.start + row;
+  if (k >= ${a.count}u) {
+    x[i] = 0.0;
+    if (j == 0u) { y[row] = -1.0; }
+    return;
+  }
+  let src = perm[k];
+  ${fetch}
+  let ch = j % ${c}u;
+  x[i] = (raw * ${f32lit(scale)} - MEAN[ch]) * INV_STD[ch];
+  if (j == 0u) { y[row] = f32(labels[src]); }
+}
+`;
+}
+
+/** Builds the gather dispatch. */
+export function gather(gpu: Gpu, a: GatherArgs): Command[] {
+  const batch = a.input.shape[0];
+  if (a.input.size !== batch * a.sampleSize) {
+    throw new RangeError(
+      `gather: input [${a.input.shape}] does not hold ${batch} samples of ${a.sampleSize} values`,
+    );
+  }
+  if (a.normalization.mean.length !== a.channels || a.normalization.std.length !== a.channels) {
+    throw new RangeError(`gather: normalisation needs ${a.channels} means and stds`);
+  }
+  const grid = grid2d(Math.ceil((batch * a.sampleSize) / WG));
+  const code = wgslGather({ ...a, format: a.pixels.format, batch, gridX: grid[0] });
+  const raw = (buffer: GPUBuffer) => ({
+    buffer,
+    offset: 0,
+    shape: [buffer.size / 4],
+    size: buffer.size / 4,
+    name: "",
+  });
+  return [
+    dispatch(gpu, "gather", code, [
+      { uniform: a.start },
+      raw(a.pixels.buffer),
+      raw(a.labels),
+      raw(a.perm),
+      a.input,
+      a.labelsOut,
+    ], grid),
+  ];
+}

@@ -1,0 +1,117 @@
+/**
+ * A dataset split resident on the GPU, and the per-step gather into a plan's
+ * input batch. Each epoch uploads one permutation; each step writes one u32
+ * (the batch's start in it). No per-step allocation, no readback.
+ * @module
+ */
+
+import type { Gpu } from "../gpu/device.ts";
+import type { Command } from "../gpu/commands.ts";
+import type { Tensor } from "../gpu/tensor.ts";
+import { gather } from "../kernels/gather.ts";
+
+/** Pixels and labels of one split, as the data layer gives them. */
+export interface HostSplit {
+  /** count·sampleSize values (bytes, or floats for synthetic data). */
+  images: Uint8Array | Float32Array;
+  /** count class indices. */
+  labels: Uint8Array;
+  /** Number of samples. */
+  count: number;
+}
+
+/** A split on the GPU with gather commands bound to one input batch. */
+export class GpuSplit {
+  /** Number of samples. */
+  readonly count: number;
+  /** Commands that fill the batch tensors for the current start index. */
+  readonly gather: Command[];
+  readonly #gpu: Gpu;
+  readonly #perm: GPUBuffer;
+  readonly #start: GPUBuffer;
+  readonly #buffers: GPUBuffer[];
+  readonly #startValue = new Uint32Array(4);
+
+  /**
+   * Uploads `split` and builds the gather into `input` [B, ...] and `labels` [B].
+   * `normalization` maps stored values to network inputs per channel.
+   */
+  constructor(
+    gpu: Gpu,
+    name: string,
+    split: HostSplit,
+    sample: { size: number; channels: number },
+    normalization: { scale: number; mean: readonly number[]; std: readonly number[] },
+    batch: { input: Tensor; labels: Tensor },
+  ) {
+    this.#gpu = gpu;
+    this.count = split.count;
+    const device = gpu.device;
+    const isBytes = split.images instanceof Uint8Array;
+    const pixelBytes = isBytes ? Math.ceil(split.images.length / 4) * 4 : split.images.byteLength;
+    const limit = gpu.limits.maxStorageBufferBindingSize;
+    if (pixelBytes > limit) {
+      throw new RangeError(
+        `${name}: ${(pixelBytes / 2 ** 20).toFixed(0)} MiB of pixels exceed this adapter's ` +
+          `${(limit / 2 ** 20).toFixed(0)} MiB storage binding limit`,
+      );
+    }
+    const make = (label: string, bytes: number, usage: number) =>
+      device.createBuffer({
+        label: `${name}.${label}`,
+        size: Math.max(16, Math.ceil(bytes / 16) * 16),
+        usage,
+      });
+    const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
+    const pixels = make("pixels", pixelBytes, storage);
+    const padded = new Uint8Array(pixels.size);
+    padded.set(
+      new Uint8Array(split.images.buffer, split.images.byteOffset, split.images.byteLength),
+    );
+    device.queue.writeBuffer(pixels, 0, padded);
+    const labels = make("labels", split.count * 4, storage);
+    device.queue.writeBuffer(labels, 0, Uint32Array.from(split.labels));
+    this.#perm = make("perm", split.count * 4, storage);
+    this.#start = make("start", 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+    this.#buffers = [pixels, labels, this.#perm, this.#start];
+    this.setOrder(identityOrder(split.count));
+    this.gather = gather(gpu, {
+      pixels: { buffer: pixels, format: isBytes ? "u8" : "f32" },
+      labels,
+      perm: this.#perm,
+      count: split.count,
+      sampleSize: sample.size,
+      channels: sample.channels,
+      normalization,
+      start: this.#start,
+      input: batch.input,
+      labelsOut: batch.labels,
+    });
+  }
+
+  /** Uploads the sample order for the coming epoch (a permutation of 0..count−1). */
+  setOrder(order: Uint32Array): void {
+    if (order.length !== this.count) {
+      throw new RangeError(`order has ${order.length} entries, need ${this.count}`);
+    }
+    this.#gpu.device.queue.writeBuffer(this.#perm, 0, order as Uint32Array<ArrayBuffer>);
+  }
+
+  /** Selects the batch starting at position `start` of the order. */
+  setStart(start: number): void {
+    this.#startValue[0] = start;
+    this.#gpu.device.queue.writeBuffer(this.#start, 0, this.#startValue);
+  }
+
+  /** Frees the GPU buffers. */
+  dispose(): void {
+    for (const b of this.#buffers) b.destroy();
+  }
+}
+
+/** 0, 1, …, n−1. */
+export function identityOrder(n: number): Uint32Array {
+  const o = new Uint32Array(n);
+  for (let i = 0; i < n; i++) o[i] = i;
+  return o;
+}

@@ -1,0 +1,240 @@
+/**
+ * The trainer: runs a plan over epochs with one command encoder and one
+ * submit per step, reads metrics through a ring a few steps late, evaluates
+ * on a test split, and reports events to whoever listens (progress line,
+ * metrics log).
+ * @module
+ */
+
+import type { Command } from "../gpu/commands.ts";
+import { encode } from "../gpu/commands.ts";
+import { ReadbackRing } from "../gpu/readback.ts";
+import { type Plan } from "../plan/plan.ts";
+import { stagesAt } from "../plan/stage.ts";
+import type { GpuSplit } from "./gpu_split.ts";
+
+/** A training progress sample (running means over the epoch so far). */
+export interface TrainEvent {
+  kind: "train";
+  epoch: number;
+  /** Steps done in this epoch. */
+  step: number;
+  /** Steps per epoch. */
+  steps: number;
+  /** Global step counter after this step. */
+  globalStep: number;
+  /** Mean training loss over the epoch so far. */
+  loss: number;
+  /** Training accuracy over the epoch so far. */
+  accuracy: number;
+  /** Learning rate of the last step. */
+  lr: number;
+  /** Throughput since the epoch started. */
+  samplesPerSec: number;
+  /** Seconds since training started. */
+  wallTime: number;
+}
+
+/** An evaluation result. */
+export interface EvalEvent {
+  kind: "eval";
+  epoch: number;
+  globalStep: number;
+  loss: number;
+  accuracy: number;
+  wallTime: number;
+}
+
+/** Anything the trainer reports. */
+export type TrainerEvent = TrainEvent | EvalEvent;
+
+/** Trainer options. */
+export interface TrainerOptions {
+  /** The compiled plan (with an optimizer). */
+  plan: Plan;
+  /** Training data bound to the plan's batch tensors. */
+  train: GpuSplit;
+  /** Test data bound to the same tensors, if evaluating. */
+  test?: GpuSplit;
+  /** Number of epochs. */
+  epochs: number;
+  /** Sample order of each epoch (a pure function of the epoch for exact resume). */
+  order: (epoch: number) => Uint32Array;
+  /** Learning rate at a global step. */
+  lr: (globalStep: number) => number;
+  /** Seed of per-step randomness (dropout). */
+  seed: number;
+  /** Report training metrics every this many steps. */
+  logEvery: number;
+  /** Evaluate every this many epochs (and after the last). */
+  evalEvery: number;
+  /** Receives events as their data arrive. */
+  onEvent?: (e: TrainerEvent) => void;
+}
+
+/** The trainer's final numbers. */
+export interface TrainSummary {
+  /** Last evaluation, if any. */
+  finalEval?: EvalEvent;
+  /** Global steps run. */
+  steps: number;
+  /** Seconds of training (excluding setup). */
+  seconds: number;
+  /** Submits per training step (should be exactly 1). */
+  submitsPerStep: number;
+  /** Readbacks started inside the step loop, per step. */
+  readbacksPerStep: number;
+}
+
+/** Runs `plan` according to `opts`. */
+export class Trainer {
+  /** Global step counter: steps completed. */
+  globalStep = 0;
+  /** Submits issued by training steps. */
+  submits = 0;
+  readonly #opts: TrainerOptions;
+  readonly #ring: ReadbackRing;
+  readonly #clearMetrics: Command[];
+  #initialised = false;
+  #t0 = 0;
+
+  /** Prepares the trainer (allocates the readback ring). */
+  constructor(opts: TrainerOptions) {
+    this.#opts = opts;
+    this.#ring = new ReadbackRing(opts.plan.gpu, 64, 4);
+    const { lossSum, correct } = opts.plan.metrics;
+    this.#clearMetrics = [
+      { kind: "clear", label: "metrics.clear", dst: lossSum },
+      { kind: "clear", label: "metrics.clear", dst: correct },
+    ];
+  }
+
+  /** Steps per epoch (the last partial batch is dropped in training). */
+  get stepsPerEpoch(): number {
+    return Math.floor(this.#opts.train.count / this.#opts.plan.batch);
+  }
+
+  /** Trains for the configured epochs, starting from `globalStep`. */
+  async run(): Promise<TrainSummary> {
+    const o = this.#opts;
+    const { plan } = o;
+    const gpu = plan.gpu;
+    const steps = this.stepsPerEpoch;
+    if (steps < 1) {
+      throw new RangeError(
+        `the training split has ${o.train.count} samples, fewer than one batch of ${plan.batch}`,
+      );
+    }
+    if (!this.#initialised) {
+      const enc = gpu.device.createCommandEncoder({ label: "init" });
+      encode(enc, plan.init);
+      gpu.device.queue.submit([enc.finish()]);
+      this.#initialised = true;
+    }
+    this.#t0 = performance.now();
+    const startStep = this.globalStep;
+    const startReadbacks = this.#ring.readbacks;
+    let finalEval: EvalEvent | undefined;
+    const firstEpoch = Math.floor(this.globalStep / steps);
+    for (let epoch = firstEpoch; epoch < o.epochs; epoch++) {
+      o.train.setOrder(o.order(epoch));
+      const epochStart = performance.now();
+      const from = this.globalStep - epoch * steps;
+      for (let s = from; s < steps; s++) this.#step(epoch, s, steps, epochStart, from);
+      await this.#ring.drain();
+      gpu.checkAlive();
+      if (o.test && ((epoch + 1) % o.evalEvery === 0 || epoch + 1 === o.epochs)) {
+        finalEval = await this.evaluate(epoch);
+      }
+    }
+    const ran = this.globalStep - startStep;
+    return {
+      finalEval,
+      steps: ran,
+      seconds: (performance.now() - this.#t0) / 1000,
+      submitsPerStep: ran ? this.submits / ran : 0,
+      readbacksPerStep: ran ? (this.#ring.readbacks - startReadbacks) / ran : 0,
+    };
+  }
+
+  #step(epoch: number, s: number, steps: number, epochStart: number, from: number): void {
+    const first = s === from;
+    const o = this.#opts;
+    const { plan } = o;
+    const gpu = plan.gpu;
+    const k = this.globalStep;
+    const lr = o.lr(k);
+    o.train.setStart(s * plan.batch);
+    plan.optimizer?.prepareStep(k, lr);
+    plan.step.set({ seed: (o.seed * 1000003 + k) >>> 0 });
+    const enc = gpu.device.createCommandEncoder({ label: `step ${k}` });
+    encode(enc, [
+      ...(first ? this.#clearMetrics : []),
+      ...o.train.gather,
+      ...stagesAt(plan.stages, k).flatMap((st) => st.commands),
+    ]);
+    const report = (s + 1) % o.logEvery === 0 || s + 1 === steps;
+    const slot = report
+      ? this.#ring.capture(enc, [plan.metrics.lossSum, plan.metrics.correct])
+      : undefined;
+    gpu.device.queue.submit([enc.finish()]);
+    this.submits++;
+    this.globalStep++;
+    if (slot !== undefined) {
+      const seen = (s + 1 - from) * plan.batch;
+      const globalStep = this.globalStep;
+      const doneInEpoch = s + 1;
+      this.#ring.launch(slot, ([loss, correct]) => {
+        const now = performance.now();
+        o.onEvent?.({
+          kind: "train",
+          epoch,
+          step: doneInEpoch,
+          steps,
+          globalStep,
+          loss: loss[0] / seen,
+          accuracy: correct[0] / seen,
+          lr,
+          samplesPerSec: seen / ((now - epochStart) / 1000),
+          wallTime: (now - this.#t0) / 1000,
+        });
+      });
+    }
+  }
+
+  /** Evaluates on the test split (one wait at the end, not per batch). */
+  async evaluate(epoch = -1): Promise<EvalEvent> {
+    const o = this.#opts;
+    const test = o.test;
+    if (!test) throw new Error("no test split was given");
+    const { plan } = o;
+    const gpu = plan.gpu;
+    const batches = Math.ceil(test.count / plan.batch);
+    const evalCommands = plan.evalStages.flatMap((s) => s.commands);
+    for (let b = 0; b < batches; b++) {
+      test.setStart(b * plan.batch);
+      const enc = gpu.device.createCommandEncoder({ label: `eval ${b}` });
+      encode(enc, [...(b === 0 ? this.#clearMetrics : []), ...test.gather, ...evalCommands]);
+      gpu.device.queue.submit([enc.finish()]);
+    }
+    const enc = gpu.device.createCommandEncoder({ label: "eval read" });
+    const slot = this.#ring.capture(enc, [plan.metrics.lossSum, plan.metrics.correct]);
+    gpu.device.queue.submit([enc.finish()]);
+    await this.#ring.drain();
+    if (slot === undefined) throw new Error("readback ring exhausted after drain");
+    const result = await new Promise<EvalEvent>((resolve) =>
+      this.#ring.launch(slot, ([loss, correct]) =>
+        resolve({
+          kind: "eval",
+          epoch,
+          globalStep: this.globalStep,
+          loss: loss[0] / test.count,
+          accuracy: correct[0] / test.count,
+          wallTime: (performance.now() - this.#t0) / 1000,
+        }))
+    );
+    gpu.checkAlive();
+    o.onEvent?.(result);
+    return result;
+  }
+}
