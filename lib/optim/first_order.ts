@@ -75,13 +75,15 @@ ${
 `;
 }
 
-/** WGSL of the Adam/AdamW update; `decoupled` selects AdamW. */
-export function wgslAdam(
-  size: number,
-  gridX: number,
-  o: Required<AdamOptions>,
-  decoupled: boolean,
-) {
+/**
+ * How weight decay enters an Adam-family update:
+ * `l2` (Adam: g += wd·p), `decoupled` (AdamW: p ← p·(1 − lr·wd) first), or
+ * `bk` (the AdamW_BK reference code: p ← p − (lr/(1−β₁ᵗ))·(m/denom + wd·p)).
+ */
+export type AdamDecay = "l2" | "decoupled" | "bk";
+
+/** WGSL of an Adam-family update with decay mode `decay`. */
+export function wgslAdam(size: number, gridX: number, o: Required<AdamOptions>, decay: AdamDecay) {
   const [b1, b2] = o.betas;
   const wd = o.weightDecay;
   return `struct U { lr: f32, step_size: f32, bc2_sqrt: f32, first: u32 }
@@ -95,9 +97,9 @@ ${indexHeader(size, gridX)}
   var w = p[i];
   var grad = g[i];
 ${
-    wd === 0
+    wd === 0 || decay === "bk"
       ? ""
-      : decoupled
+      : decay === "decoupled"
       ? `  w = w * (1.0 - u.lr * ${f32lit(wd)});`
       : `  grad = grad + ${f32lit(wd)} * w;`
   }
@@ -106,7 +108,7 @@ ${
   m[i] = mi;
   v[i] = vi;
   let denom = sqrt(vi) / u.bc2_sqrt + ${f32lit(o.eps)};
-  p[i] = w - u.step_size * (mi / denom);
+  p[i] = w - u.step_size * (mi / denom${decay === "bk" && wd !== 0 ? ` + ${f32lit(wd)} * w` : ""});
 }
 `;
 }
@@ -178,14 +180,14 @@ export function sgd(options: SgdOptions): OptimizerFactory {
   };
 }
 
-function adamFamily(options: AdamOptions, decoupled: boolean): OptimizerFactory {
+/** Adam-family factory for a decay mode (exported for the BK variants). */
+export function adamFamily(options: AdamOptions, decay: AdamDecay, name: string): OptimizerFactory {
   const o: Required<AdamOptions> = {
     betas: [0.9, 0.999],
     eps: 1e-8,
-    weightDecay: decoupled ? 0.01 : 0,
+    weightDecay: decay === "decoupled" ? 0.01 : 0,
     ...options,
   };
-  const name = decoupled ? "adamw" : "adam";
   return {
     name,
     lr: o.lr,
@@ -206,7 +208,7 @@ function adamFamily(options: AdamOptions, decoupled: boolean): OptimizerFactory 
         return updateCommand(
           gpu,
           `${name}:${s.name}`,
-          wgslAdam(s.value.size, gx, o, decoupled),
+          wgslAdam(s.value.size, gx, o, decay),
           [
             s.value,
             s.grad,
@@ -235,10 +237,10 @@ function adamFamily(options: AdamOptions, decoupled: boolean): OptimizerFactory 
 
 /** Adam with coupled L2 weight decay (PyTorch `Adam`). */
 export function adam(options: AdamOptions): OptimizerFactory {
-  return adamFamily(options, false);
+  return adamFamily(options, "l2", "adam");
 }
 
 /** AdamW with decoupled weight decay (PyTorch `AdamW`, default wd 0.01). */
 export function adamw(options: AdamOptions): OptimizerFactory {
-  return adamFamily(options, true);
+  return adamFamily(options, "decoupled", "adamw");
 }

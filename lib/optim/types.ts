@@ -50,6 +50,11 @@ export interface OptimizerInstance {
   prepareStep(k: number, lr: number): void;
   /** A summary per slot for `inspect`: what treatment each parameter gets. */
   describe(): { name: string; treatment: string }[];
+  /**
+   * Kronecker root diagnostics per layer side: a scalars tensor with λ̂,
+   * normaliser, residual, accept flag and rejection count (lib/kernels/linalg.ts).
+   */
+  diagnostics?: { layer: string; side: "L" | "R"; scalars: Tensor }[];
 }
 
 /** Makes an optimizer for a set of slots. */

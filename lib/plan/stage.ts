@@ -12,6 +12,8 @@ export interface Cadence {
   every: number;
   /** Phase within the period (used to stagger refreshes across layers). */
   offset: number;
+  /** Also run at k = 0 whatever the phase (a staggered refresh's first computation). */
+  atStart?: boolean;
 }
 
 /** A named list of commands with a cadence. */
@@ -29,7 +31,7 @@ export const EVERY_STEP: Cadence = { every: 1, offset: 0 };
 
 /** True when `cadence` fires at step `k`. */
 export function fires(cadence: Cadence, k: number): boolean {
-  return k % cadence.every === cadence.offset % cadence.every;
+  return k % cadence.every === cadence.offset % cadence.every || (k === 0 && cadence.atStart === true);
 }
 
 /** The stages that fire at step `k`, in order. */

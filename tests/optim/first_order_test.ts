@@ -1,8 +1,17 @@
-import { adam, adamw, sgd } from "../../lib/optim/first_order.ts";
+import { adam, adamFamily, adamw, sgd } from "../../lib/optim/first_order.ts";
+import { adabelief, adagrad, radam } from "../../lib/optim/adaptive.ts";
 import type { OptimizerFactory } from "../../lib/optim/types.ts";
 import { submit } from "../../lib/gpu/commands.ts";
 import { writeTensor } from "../../lib/gpu/transfer.ts";
-import { adamStep, type RefState, sgdStep } from "../ref/optim.ts";
+import {
+  adabeliefStep,
+  adagradStep,
+  adamStep,
+  adamwBkStep,
+  radamStep,
+  type RefState,
+  sgdStep,
+} from "../ref/optim.ts";
 import { assertClose, download, f32, gpuTest, randn, upload, withArena } from "../util.ts";
 
 const STEPS = 6;
@@ -24,6 +33,7 @@ async function compare(
     const value = upload(gpu, arena, "w", [n], p0);
     const grad = upload(gpu, arena, "w.grad", [n], new Float32Array(n));
     const inst = factory.build(gpu, arena, [{ name: "w", value, grad, role: "weight" }]);
+    submit(gpu, inst.init.flatMap((s) => s.commands));
     const ref: RefState = { p: Float64Array.from(p0), t: 0 };
     for (let k = 0; k < STEPS; k++) {
       const g = f32(randn(100 + k, n, 0.5));
@@ -95,3 +105,34 @@ Deno.test("reference AdamW differs from Adam when decay is on (the tests can tel
   for (let i = 0; i < 8; i++) diff = Math.max(diff, Math.abs(a.p[i] - b.p[i]));
   if (diff < 1e-4) throw new Error("Adam and AdamW references coincide");
 });
+
+const adamLike = { beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+
+Deno.test("AdamW_BK decay is scaled by lr/(1−β₁ᵗ) and applied with the update", gpuTest, () =>
+  compare(
+    adamFamily({ lr: 0.05, weightDecay: 0.3 }, "bk", "adamw_bk"),
+    (s, g, k) => adamwBkStep(s, g, { lr: lrAt(k), ...adamLike, weightDecay: 0.3 }),
+    lrAt,
+  ));
+
+Deno.test("Adagrad with lr decay and L2 decay", gpuTest, () =>
+  compare(
+    adagrad({ lr: 0.05, lrDecay: 0.01, weightDecay: 0.02 }),
+    (s, g, k) => adagradStep(s, g, { lr: lrAt(k), lrDecay: 0.01, eps: 1e-10, weightDecay: 0.02 }),
+    lrAt,
+  ));
+
+Deno.test("RAdam: unrectified for the first steps, rectified afterwards", gpuTest, () =>
+  // β₂ = 0.9 makes ρ_t exceed 5 from t = 4, so 6 steps cover both branches.
+  compare(
+    radam({ lr: 0.05, betas: [0.9, 0.9], weightDecay: 0.01 }),
+    (s, g, k) => radamStep(s, g, { lr: lrAt(k), beta1: 0.9, beta2: 0.9, eps: 1e-8, weightDecay: 0.01 }),
+    lrAt,
+  ));
+
+Deno.test("AdaBelief with decoupled decay", gpuTest, () =>
+  compare(
+    adabelief({ lr: 0.05, weightDecay: 0.1, eps: 1e-8 }),
+    (s, g, k) => adabeliefStep(s, g, { lr: lrAt(k), beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1 }),
+    lrAt,
+  ));

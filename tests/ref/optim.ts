@@ -57,3 +57,90 @@ export function adamStep(
   }
   s.t = t;
 }
+
+/** One Adagrad step (PyTorch): clr = lr/(1 + (t−1)·lr_decay); sum += g²; p −= clr·g/(√sum + eps). */
+export function adagradStep(
+  s: RefState,
+  g: Float64Array,
+  o: { lr: number; lrDecay: number; eps: number; weightDecay: number },
+): void {
+  s.v ??= new Float64Array(s.p.length);
+  const clr = o.lr / (1 + s.t * o.lrDecay);
+  for (let i = 0; i < s.p.length; i++) {
+    const grad = g[i] + o.weightDecay * s.p[i];
+    s.v[i] += grad * grad;
+    s.p[i] -= (clr * grad) / (Math.sqrt(s.v[i]) + o.eps);
+  }
+  s.t++;
+}
+
+/** One RAdam step (PyTorch, coupled L2 decay). */
+export function radamStep(
+  s: RefState,
+  g: Float64Array,
+  o: { lr: number; beta1: number; beta2: number; eps: number; weightDecay: number },
+): void {
+  const n = s.p.length;
+  s.m ??= new Float64Array(n);
+  s.v ??= new Float64Array(n);
+  const t = s.t + 1;
+  const bc1 = 1 - o.beta1 ** t;
+  const bc2 = 1 - o.beta2 ** t;
+  const rhoInf = 2 / (1 - o.beta2) - 1;
+  const rhoT = rhoInf - (2 * t * o.beta2 ** t) / bc2;
+  for (let i = 0; i < n; i++) {
+    const grad = g[i] + o.weightDecay * s.p[i];
+    s.m[i] = o.beta1 * s.m[i] + (1 - o.beta1) * grad;
+    s.v[i] = o.beta2 * s.v[i] + (1 - o.beta2) * grad * grad;
+    const mHat = s.m[i] / bc1;
+    if (rhoT > 5) {
+      const rect = Math.sqrt(((rhoT - 4) * (rhoT - 2) * rhoInf) / ((rhoInf - 4) * (rhoInf - 2) * rhoT));
+      const adaptive = Math.sqrt(bc2) / (Math.sqrt(s.v[i]) + o.eps);
+      s.p[i] -= o.lr * mHat * rect * adaptive;
+    } else s.p[i] -= o.lr * mHat;
+  }
+  s.t = t;
+}
+
+/** One AdaBelief step (decoupled decay, no rectification). */
+export function adabeliefStep(
+  s: RefState,
+  g: Float64Array,
+  o: { lr: number; beta1: number; beta2: number; eps: number; weightDecay: number },
+): void {
+  const n = s.p.length;
+  s.m ??= new Float64Array(n);
+  s.v ??= new Float64Array(n);
+  const t = s.t + 1;
+  const bc1 = 1 - o.beta1 ** t;
+  const bc2 = 1 - o.beta2 ** t;
+  for (let i = 0; i < n; i++) {
+    s.p[i] *= 1 - o.lr * o.weightDecay;
+    s.m[i] = o.beta1 * s.m[i] + (1 - o.beta1) * g[i];
+    const diff = g[i] - s.m[i];
+    s.v[i] = o.beta2 * s.v[i] + (1 - o.beta2) * diff * diff + o.eps;
+    s.p[i] -= (o.lr / bc1) * s.m[i] / (Math.sqrt(s.v[i] / bc2) + o.eps);
+  }
+  s.t = t;
+}
+
+/** One AdamW_BK step of the reference code: p −= (lr/bc1)·(m/denom + wd·p). */
+export function adamwBkStep(
+  s: RefState,
+  g: Float64Array,
+  o: { lr: number; beta1: number; beta2: number; eps: number; weightDecay: number },
+): void {
+  const n = s.p.length;
+  s.m ??= new Float64Array(n);
+  s.v ??= new Float64Array(n);
+  const t = s.t + 1;
+  const bc1 = 1 - o.beta1 ** t;
+  const bc2 = 1 - o.beta2 ** t;
+  for (let i = 0; i < n; i++) {
+    s.m[i] = o.beta1 * s.m[i] + (1 - o.beta1) * g[i];
+    s.v[i] = o.beta2 * s.v[i] + (1 - o.beta2) * g[i] * g[i];
+    const denom = Math.sqrt(s.v[i]) / Math.sqrt(bc2) + o.eps;
+    s.p[i] -= (o.lr / bc1) * (s.m[i] / denom + o.weightDecay * s.p[i]);
+  }
+  s.t = t;
+}

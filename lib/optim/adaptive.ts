@@ -1,0 +1,183 @@
+/**
+ * The paper's other first-order baselines as fused update kernels:
+ * Adagrad and RAdam with PyTorch's semantics, AdaBelief as in Zhuang et al.
+ * (2020) with decoupled weight decay (the adabelief-pytorch default).
+ * Per-step scalars (bias corrections, RAdam's rectification) are computed in
+ * float64 on the CPU and passed as uniforms, as PyTorch computes them in
+ * Python floats.
+ * @module
+ */
+
+import type { Gpu } from "../gpu/device.ts";
+import { type Command, dispatch, grid2d } from "../gpu/commands.ts";
+import { fill } from "../kernels/elementwise.ts";
+import type { Tensor } from "../gpu/tensor.ts";
+import { Uniforms } from "../gpu/uniforms.ts";
+import { EVERY_STEP } from "../plan/stage.ts";
+import { f32lit } from "./first_order.ts";
+import type { OptimizerFactory, OptimizerState } from "./types.ts";
+
+const WG = 256;
+
+/** Adagrad options (PyTorch defaults: lr 1e-2, lr_decay 0, eps 1e-10, wd 0). */
+export interface AdagradOptions {
+  lr?: number;
+  lrDecay?: number;
+  eps?: number;
+  weightDecay?: number;
+  initialAccumulator?: number;
+}
+
+/** RAdam options (PyTorch defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, wd 0, coupled). */
+export interface RadamOptions {
+  lr?: number;
+  betas?: [number, number];
+  eps?: number;
+  weightDecay?: number;
+  decoupled?: boolean;
+}
+
+/** AdaBelief options (defaults lr 1e-3, betas (0.9, 0.999), eps 1e-16, wd 0, decoupled). */
+export interface AdaBeliefOptions {
+  lr?: number;
+  betas?: [number, number];
+  eps?: number;
+  weightDecay?: number;
+}
+
+type Fields = readonly (readonly [string, "f32" | "u32"])[];
+
+/**
+ * Shared factory plumbing: one uniform block, per-slot state tensors and one
+ * update dispatch per slot; `wgsl(size, gridX)` writes the kernel body.
+ */
+function elementwiseOptimizer(
+  name: string,
+  lr: number,
+  fields: Fields,
+  stateNames: readonly string[],
+  wgsl: (size: number, gridX: number) => string,
+  scalars: (k: number, lr: number) => Record<string, number>,
+  init?: (gpu: Gpu, t: Tensor) => Command[],
+): OptimizerFactory {
+  return {
+    name,
+    lr,
+    build(gpu, arena, slots) {
+      const u = new Uniforms(gpu, name, fields as never);
+      const state: OptimizerState[] = [];
+      const initCommands: Command[] = [];
+      const commands = slots.map((s) => {
+        const grid = grid2d(Math.ceil(s.value.size / WG));
+        const extra = stateNames.map((n) => {
+          const t = arena.tensor(`${s.name}.${n}`, s.value.shape);
+          state.push({ name: `${s.name}.${n}`, tensor: t });
+          if (init) initCommands.push(...init(gpu, t));
+          return t;
+        });
+        const code = `struct U { ${fields.map(([f, t]) => `${f}: ${t}`).join(", ")} }
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read_write> p: array<f32>;
+@group(0) @binding(2) var<storage, read> g: array<f32>;
+${stateNames.map((n, i) => `@group(0) @binding(${3 + i}) var<storage, read_write> ${n}: array<f32>;`).join("\n")}
+@compute @workgroup_size(${WG}) fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.x + gid.y * ${grid[0] * WG}u;
+  if (i >= ${s.value.size}u) { return; }
+${wgsl(s.value.size, grid[0])}
+}
+`;
+        return dispatch(gpu, `${name}:${s.name}`, code, [u.binding, s.value, s.grad, ...extra], grid);
+      });
+      return {
+        stages: [{ name: "update", cadence: EVERY_STEP, commands }],
+        init: [{ name: `${name}.init`, cadence: EVERY_STEP, commands: initCommands }],
+        state,
+        prepareStep: (k, lrNow) => (u as Uniforms<string>).set(scalars(k, lrNow)),
+        describe: () => slots.map((s) => ({ name: s.name, treatment: name })),
+      };
+    },
+  };
+}
+
+/** Adagrad (PyTorch `torch.optim.Adagrad`). */
+export function adagrad(options: AdagradOptions = {}): OptimizerFactory {
+  const o = { lr: 1e-2, lrDecay: 0, eps: 1e-10, weightDecay: 0, initialAccumulator: 0, ...options };
+  const init0 = o.initialAccumulator;
+  return elementwiseOptimizer(
+    "adagrad",
+    o.lr,
+    [["clr", "f32"]],
+    ["sum"],
+    () => `  let w = p[i];
+  let grad = g[i]${o.weightDecay ? ` + ${f32lit(o.weightDecay)} * w` : ""};
+  let acc = sum[i] + grad * grad;
+  sum[i] = acc;
+  p[i] = w - u.clr * grad / (sqrt(acc) + ${f32lit(o.eps)});`,
+    (k, lr) => ({ clr: lr / (1 + k * o.lrDecay) }),
+    init0 === 0 ? undefined : (gpu, t) => fill(gpu, { value: init0, out: t }),
+  );
+}
+
+/** RAdam (PyTorch `torch.optim.RAdam`). */
+export function radam(options: RadamOptions = {}): OptimizerFactory {
+  const o = { lr: 1e-3, betas: [0.9, 0.999] as [number, number], eps: 1e-8, weightDecay: 0, decoupled: false, ...options };
+  const [b1, b2] = o.betas;
+  const rhoInf = 2 / (1 - b2) - 1;
+  const wd = o.weightDecay;
+  return elementwiseOptimizer(
+    "radam",
+    o.lr,
+    [["lr", "f32"], ["step_size", "f32"], ["rect", "f32"], ["bc2_sqrt", "f32"]],
+    ["exp_avg", "exp_avg_sq"],
+    () => `  var w = p[i];
+  var grad = g[i];
+${wd ? (o.decoupled ? `  w = w * (1.0 - u.lr * ${f32lit(wd)});` : `  grad = grad + ${f32lit(wd)} * w;`) : ""}
+  let m = ${f32lit(b1)} * exp_avg[i] + ${f32lit(1 - b1)} * grad;
+  let v = ${f32lit(b2)} * exp_avg_sq[i] + ${f32lit(1 - b2)} * grad * grad;
+  exp_avg[i] = m;
+  exp_avg_sq[i] = v;
+  if (u.rect > 0.0) {
+    p[i] = w - u.step_size * m * u.rect * u.bc2_sqrt / (sqrt(v) + ${f32lit(o.eps)});
+  } else {
+    p[i] = w - u.step_size * m;
+  }`,
+    (k, lr) => {
+      const t = k + 1;
+      const bc1 = 1 - b1 ** t;
+      const bc2 = 1 - b2 ** t;
+      const rhoT = rhoInf - (2 * t * b2 ** t) / bc2;
+      const rect = rhoT > 5
+        ? Math.sqrt(((rhoT - 4) * (rhoT - 2) * rhoInf) / ((rhoInf - 4) * (rhoInf - 2) * rhoT))
+        : 0;
+      return { lr, step_size: lr / bc1, rect, bc2_sqrt: Math.sqrt(bc2) };
+    },
+  );
+}
+
+/**
+ * AdaBelief: s ← β₂·s + (1−β₂)·(g − m)² + ε, p ← p − (lr/(1−β₁ᵗ))·m/(√(s/(1−β₂ᵗ)) + ε),
+ * decoupled decay p ← p·(1 − lr·wd) first; no rectification.
+ */
+export function adabelief(options: AdaBeliefOptions = {}): OptimizerFactory {
+  const o = { lr: 1e-3, betas: [0.9, 0.999] as [number, number], eps: 1e-16, weightDecay: 0, ...options };
+  const [b1, b2] = o.betas;
+  return elementwiseOptimizer(
+    "adabelief",
+    o.lr,
+    [["lr", "f32"], ["step_size", "f32"], ["bc2_sqrt", "f32"]],
+    ["exp_avg", "exp_avg_var"],
+    () => `  var w = p[i];
+  let grad = g[i];
+${o.weightDecay ? `  w = w * (1.0 - u.lr * ${f32lit(o.weightDecay)});` : ""}
+  let m = ${f32lit(b1)} * exp_avg[i] + ${f32lit(1 - b1)} * grad;
+  let diff = grad - m;
+  let s = ${f32lit(b2)} * exp_avg_var[i] + ${f32lit(1 - b2)} * diff * diff + ${f32lit(o.eps)};
+  exp_avg[i] = m;
+  exp_avg_var[i] = s;
+  p[i] = w - u.step_size * m / (sqrt(s) / u.bc2_sqrt + ${f32lit(o.eps)});`,
+    (k, lr) => {
+      const t = k + 1;
+      return { lr, step_size: lr / (1 - b1 ** t), bc2_sqrt: Math.sqrt(1 - b2 ** t) };
+    },
+  );
+}
