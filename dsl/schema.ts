@@ -703,12 +703,158 @@ export const AdamWOptimizer = optimizer("adamw", {
     ),
 }, "PyTorch `torch.optim.AdamW`: θ ← θ·(1 − lr·wd), then the Adam step on the raw gradient.");
 
+/** Adagrad. */
+export const AdagradOptimizer = optimizer("adagrad", {
+  lr: posNum.default(1e-2).describe("Learning rate (the schedule multiplies it)."),
+  lr_decay: nonNegNum.default(0).describe("lr/(1 + (t − 1)·lr_decay)."),
+  eps: posNum.default(1e-10).describe("Added to √Σg² in the denominator."),
+  weight_decay: weightDecayL2,
+}, "PyTorch `torch.optim.Adagrad`: g ← g + wd·θ; s ← s + g²; θ ← θ − lr·g/(√s + eps).");
+
+/** RAdam. */
+export const RadamOptimizer = optimizer(
+  "radam",
+  {
+    lr: adamLr,
+    betas,
+    eps: adamEps,
+    weight_decay: weightDecayL2,
+  },
+  "PyTorch `torch.optim.RAdam`: Adam with the variance rectification of Liu et al. (2020); plain momentum while ρ_t ≤ 5.",
+);
+
+/** AdaBelief. */
+export const AdaBeliefOptimizer = optimizer(
+  "adabelief",
+  {
+    lr: adamLr,
+    betas,
+    eps: posNum.default(1e-16).describe("Added to the belief s and to √ŝ."),
+    weight_decay: nonNegNum.default(0).describe("Decoupled decay θ ← θ·(1 − lr·wd)."),
+  },
+  "AdaBelief (Zhuang et al., 2020): s ← β2·s + (1 − β2)·(g − m)² + eps; θ ← θ − lr·m̂/(√ŝ + eps); decoupled decay, no rectification.",
+);
+
+/** Fields of every Kronecker-factored optimizer, with the defaults of `defaults`. */
+function kroneckerFields(
+  d: { stat_decay: number; damping: number; stat_every: number; root_every: number },
+) {
+  return {
+    stat_decay: fraction.default(d.stat_decay).describe(
+      "α of the statistics EMA: A ← α·A + (1 − α)·S.",
+    ),
+    damping: posNum.default(d.damping).describe(
+      "Damping ε: roots of A + ε·λ_max·I (K-FAC: A + γ·I).",
+    ),
+    stat_every: posInt.default(d.stat_every).describe(
+      "T_s: statistics every this many steps (from step 0).",
+    ),
+    root_every: posInt.default(d.root_every).describe(
+      "T_ir: inverse roots every this many steps (from step 0).",
+    ),
+    root_method: z.enum(["reference", "converged"]).default("reference").describe(
+      "`reference`: the published code (10 Newton–Schulz steps, trace-normalised); `converged`: minimax polynomial iterations to the f32 floor with a residual check.",
+    ),
+    stagger: z.boolean().default(false).describe(
+      "Spread root refreshes of different layers over the T_ir period.",
+    ),
+  };
+}
+const ADABK_KRON = { stat_decay: 0.9, damping: 1e-5, stat_every: 200, root_every: 2000 };
+
+/** SGDM_BK. */
+export const SgdmBkOptimizer = optimizer(
+  "sgdm_bk",
+  {
+    lr: posNum.default(0.1).describe("Learning rate (the schedule multiplies it)."),
+    momentum: z.number().min(0).lt(1).default(0.9).describe(
+      "Momentum μ (buf ← μ·buf + d, no dampening).",
+    ),
+    weight_decay: weightDecayL2,
+    ...kroneckerFields(ADABK_KRON),
+  },
+  "AdaBK with SGD momentum, as the authors' code: G̃ = norm-recovered L̂·G·R̂; d = G̃ + wd·θ; buf ← μ·buf + d; θ ← θ − lr·buf. The paper's buf ← β·buf + (1 − β)·G̃ form differs by (1 − β): code lr 0.05 = paper lr 0.5.",
+);
+
+/** AdamW_BK. */
+export const AdamWBkOptimizer = optimizer(
+  "adamw_bk",
+  {
+    lr: adamLr,
+    betas,
+    eps: adamEps,
+    weight_decay: nonNegNum.default(0).describe(
+      "Decay applied as θ ← θ − (lr/(1 − β1ᵗ))·(m/denom + wd·θ) (the authors' code).",
+    ),
+    ...kroneckerFields(ADABK_KRON),
+  },
+  "AdaBK with AdamW, as the authors' code: Adam moments of the preconditioned gradient G̃; the decay is scaled by lr/(1 − β1ᵗ).",
+);
+
+/** WSGDM. */
+export const WsgdmOptimizer = optimizer(
+  "wsgdm",
+  {
+    lr: posNum.default(0.1).describe("Learning rate (the schedule multiplies it)."),
+    momentum: z.number().min(0).lt(1).default(0.9).describe("Momentum μ."),
+    weight_decay: weightDecayL2,
+    ...kroneckerFields({ stat_decay: 0.95, damping: 1e-3, stat_every: 50, root_every: 500 }),
+  },
+  "Whitened SGDM (Yong & Zhang, ECCV 2022): input side only, G̃ = norm-recovered G·(R + ε·λ_max·I)^(−1/2).",
+);
+
+/** WAdam. */
+export const WadamOptimizer = optimizer("wadam", {
+  lr: adamLr,
+  betas,
+  eps: adamEps,
+  weight_decay: nonNegNum.default(0).describe("Decay as in adamw_bk."),
+  ...kroneckerFields({ stat_decay: 0.95, damping: 1e-3, stat_every: 50, root_every: 500 }),
+}, "Whitened Adam: WSGDM's input-side preconditioner in front of AdamW_BK's update.");
+
+/** Shampoo. */
+export const ShampooOptimizer = optimizer(
+  "shampoo",
+  {
+    lr: posNum.default(0.1).describe("Learning rate (the schedule multiplies it)."),
+    momentum: z.number().min(0).lt(1).default(0.9).describe(
+      "Momentum μ of the SGD step behind it.",
+    ),
+    weight_decay: weightDecayL2,
+    ...kroneckerFields({ stat_decay: 0.9, damping: 1e-4, stat_every: 1, root_every: 100 }),
+  },
+  "Shampoo (Gupta et al., 2018): L = ΣG·Gᵀ, R = ΣGᵀ·G (summed, stat_decay unused), update L^(−1/4)·G·R^(−1/4), then SGD momentum.",
+);
+
+/** K-FAC. */
+export const KfacOptimizer = optimizer(
+  "kfac",
+  {
+    lr: posNum.default(0.1).describe("Learning rate (the schedule multiplies it)."),
+    momentum: z.number().min(0).lt(1).default(0.9).describe(
+      "Momentum μ of the SGD step behind it.",
+    ),
+    weight_decay: weightDecayL2,
+    ...kroneckerFields({ stat_decay: 0.95, damping: 1e-3, stat_every: 10, root_every: 100 }),
+  },
+  "K-FAC (Martens & Grosse, 2015): AdaBK's factors, update (L + γI)^(−1)·G·(R + γI)^(−1), norm-recovered, then SGD momentum.",
+);
+
 /** Every optimizer, discriminated by `name`. Add new optimizers here. */
 export const OPTIMIZER_SCHEMAS = [
   SgdOptimizer,
   SgdmOptimizer,
   AdamOptimizer,
   AdamWOptimizer,
+  AdagradOptimizer,
+  RadamOptimizer,
+  AdaBeliefOptimizer,
+  SgdmBkOptimizer,
+  AdamWBkOptimizer,
+  WsgdmOptimizer,
+  WadamOptimizer,
+  ShampooOptimizer,
+  KfacOptimizer,
 ] as const;
 
 /** The optimizer section. */

@@ -11,6 +11,7 @@ import type { Gpu } from "../gpu/device.ts";
 import { type Command, dispatch, grid2d } from "../gpu/commands.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import { f32lit } from "../optim/first_order.ts";
+import { WGSL_RNG } from "../util/rng.ts";
 
 const WG = 256;
 
@@ -30,8 +31,17 @@ export interface GatherArgs {
   channels: number;
   /** x = (raw·scale − mean[c]) / std[c]. */
   normalization: { scale: number; mean: readonly number[]; std: readonly number[] };
-  /** Uniform buffer whose first u32 is the index of the batch's first entry in `perm`. */
+  /**
+   * Uniform buffer: u32 start (index of the batch's first entry in `perm`),
+   * u32 stream (the augmentation stream of the current epoch).
+   */
   start: GPUBuffer;
+  /**
+   * Random crop with zero padding `pad` and/or horizontal flip, drawn per
+   * (seed, epoch stream, sample index) exactly as lib/data/augment_ref.ts.
+   * Needs an image sample shape [H, W, C].
+   */
+  augment?: { seed: number; pad: number; flip: boolean; shape: readonly number[] };
   /** Output batch [B, ...sample]. */
   input: Tensor;
   /** Output labels [B] (f32 class indices, −1 for padding rows). */
@@ -49,11 +59,33 @@ export function wgslGather(
   const { scale, mean, std } = a.normalization;
   const c = a.channels;
   const consts = (xs: readonly number[]) => xs.map(f32lit).join(", ");
+  const aug = a.augment;
+  // The source element: j itself, or the cropped/flipped position (−1: padding).
+  let locate = "let sj = i32(j);";
+  if (aug) {
+    const [h, w, c] = aug.shape;
+    const span = 2 * aug.pad + 1;
+    locate = `let base = 3u * src;
+  let dy = i32(((rng_hash3(${aug.seed >>> 0}u, u.stream, base) >> 8u) * ${span}u) >> 24u);
+  let dx = i32(((rng_hash3(${aug.seed >>> 0}u, u.stream, base + 1u) >> 8u) * ${span}u) >> 24u);
+  let flip = ${
+      aug.flip
+        ? "(rng_hash3(" + (aug.seed >>> 0) + "u, u.stream, base + 2u) >> 31u) == 1u"
+        : "false"
+    };
+  let y = i32(j / ${w * c}u);
+  let x = i32((j / ${c}u) % ${w}u);
+  let sy = y + dy - ${aug.pad};
+  let sx = select(x, ${w - 1} - x, flip) + dx - ${aug.pad};
+  let inside = sy >= 0 && sy < ${h} && sx >= 0 && sx < ${w};
+  let sj = select(-1, (sy * ${w} + sx) * ${c} + i32(j % ${c}u), inside);`;
+  }
   const fetch = a.format === "u8"
-    ? `let byte = src * ${a.sampleSize}u + j;
-    let raw = f32((pixels[byte >> 2u] >> ((byte & 3u) * 8u)) & 255u);`
-    : `let raw = pixels[src * ${a.sampleSize}u + j];`;
-  return `struct U { start: u32 }
+    ? `let byte = src * ${a.sampleSize}u + u32(sj);
+    raw = f32((pixels[byte >> 2u] >> ((byte & 3u) * 8u)) & 255u);`
+    : `raw = pixels[src * ${a.sampleSize}u + u32(sj)];`;
+  return `struct U { start: u32, stream: u32 }
+${aug ? WGSL_RNG : ""}
 @group(0) @binding(0) var<uniform> u: U;
 @group(0) @binding(1) var<storage, read> pixels: array<${a.format === "u8" ? "u32" : "f32"}>;
 @group(0) @binding(2) var<storage, read> labels: array<u32>;
@@ -74,7 +106,11 @@ const INV_STD = array<f32, ${c}>(${consts(std.map((s) => 1 / s))});
     return;
   }
   let src = perm[k];
-  ${fetch}
+  ${locate}
+  var raw = 0.0;
+  if (sj >= 0) {
+    ${fetch}
+  }
   let ch = j % ${c}u;
   x[i] = (raw * ${f32lit(scale)} - MEAN[ch]) * INV_STD[ch];
   if (j == 0u) { y[row] = f32(labels[src]); }
@@ -89,6 +125,19 @@ export function gather(gpu: Gpu, a: GatherArgs): Command[] {
     throw new RangeError(
       `gather: input [${a.input.shape}] does not hold ${batch} samples of ${a.sampleSize} values`,
     );
+  }
+  if (a.augment) {
+    const [h, w, c] = a.augment.shape;
+    if (a.augment.shape.length !== 3 || h * w * c !== a.sampleSize || c !== a.channels) {
+      throw new RangeError(
+        `gather: augmentation needs an image shape [H, W, C] of ${a.sampleSize} values`,
+      );
+    }
+    if (!Number.isInteger(a.augment.pad) || a.augment.pad < 0 || a.augment.pad > 127) {
+      throw new RangeError(
+        `gather: crop padding must be an integer in [0, 127], got ${a.augment.pad}`,
+      );
+    }
   }
   if (a.normalization.mean.length !== a.channels || a.normalization.std.length !== a.channels) {
     throw new RangeError(`gather: normalisation needs ${a.channels} means and stds`);

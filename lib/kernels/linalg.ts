@@ -86,7 +86,10 @@ export function rootNormaliser(
 @compute @workgroup_size(1) fn main() {
   var t = 0.0;
   for (var i = 0u; i < ${d}u; i++) { t += A[i * ${d}u + i]; }
-  s[${S_NORM}] = t + ${d}.0 * ${eps} * s[${S_LAMBDA}];
+  let tau = t + ${d}.0 * ${eps} * s[${S_LAMBDA}];
+  // An all-zero factor (no signal yet) would give 0/0: use 1, which turns the
+  // iteration into a multiple of I (plain gradient after norm recovery).
+  s[${S_NORM}] = select(1.0, tau, tau > 0.0);
 }
 `;
     return [dispatch(gpu, "root_trace", code, [a.A, a.scalars], [1])];
@@ -115,7 +118,8 @@ export function rootNormaliser(
   var inf = 0.0;
   var fro = 0.0;
   for (var i = 0u; i < ${d}u; i++) { inf = max(inf, r[2u * i]); fro += r[2u * i + 1u]; }
-  s[${S_NORM}] = min(inf, sqrt(fro)) * 1.0201;
+  let c = min(inf, sqrt(fro)) * 1.0201;
+  s[${S_NORM}] = select(1.0, c, c > 0.0);
 }
 `;
   return [
@@ -231,4 +235,14 @@ export function setScalar(gpu: Gpu, a: { scalars: Tensor; slot: number; value: n
 @compute @workgroup_size(1) fn main() { s[${a.slot}] = ${f32lit(a.value)}; }
 `;
   return [dispatch(gpu, "set_scalar", code, [a.scalars], [1])];
+}
+
+/** X ← scale·I for each of `count` stacked d×d matrices. */
+export function setIdentity(gpu: Gpu, a: { X: Tensor; d: number; scale?: number }): Command[] {
+  const { d } = a;
+  const n = a.X.size;
+  const decls = `@group(0) @binding(0) var<storage, read_write> X: array<f32>;`;
+  const body = `  let j = i % ${d * d}u;
+  X[i] = select(0.0, ${f32lit(a.scale ?? 1)}, (j / ${d}u) == (j % ${d}u));`;
+  return [elementwise(gpu, "set_identity", n, decls, body, [a.X])];
 }

@@ -92,7 +92,11 @@ export const KFAC_ENGINE: KroneckerOptions = {
 };
 
 /** Puts a Kronecker engine in front of a base optimizer. */
-export function withKronecker(name: string, base: OptimizerFactory, k: KroneckerOptions): OptimizerFactory {
+export function withKronecker(
+  name: string,
+  base: OptimizerFactory,
+  k: KroneckerOptions,
+): OptimizerFactory {
   return {
     name,
     lr: base.lr,
@@ -101,13 +105,19 @@ export function withKronecker(name: string, base: OptimizerFactory, k: Kronecker
       const inner = base.build(gpu, arena, slots);
       return {
         stages: [...kron.stages, ...inner.stages],
-        init: inner.init,
+        init: [{
+          name: `${name}.kronecker.init`,
+          cadence: { every: 1, offset: 0 },
+          commands: kron.init,
+        }, ...inner.init],
         state: [...kron.state, ...inner.state],
         prepareStep: inner.prepareStep,
         describe: () =>
           inner.describe().map((d) => ({
             name: d.name,
-            treatment: kron.treatment.has(d.name) ? `${kron.treatment.get(d.name)} + ${d.treatment}` : d.treatment,
+            treatment: kron.treatment.has(d.name)
+              ? `${kron.treatment.get(d.name)} + ${d.treatment}`
+              : d.treatment,
           })),
         diagnostics: kron.diagnostics,
       };
@@ -127,7 +137,11 @@ export interface SgdmBkOptions extends KroneckerCommon {
  * p ← p − lr·buf (buffer from zero, no dampening).
  */
 export function sgdmBK(o: SgdmBkOptions = {}): OptimizerFactory {
-  const base = sgd({ lr: o.lr ?? 0.1, momentum: o.momentum ?? 0.9, weightDecay: o.weightDecay ?? 0 });
+  const base = sgd({
+    lr: o.lr ?? 0.1,
+    momentum: o.momentum ?? 0.9,
+    weightDecay: o.weightDecay ?? 0,
+  });
   return withKronecker("sgdm_bk", base, engine(ADABK_ENGINE, o));
 }
 
@@ -149,7 +163,11 @@ export function adamwBK(o: AdamwBkOptions = {}): OptimizerFactory {
 
 /** WSGDM: whitened (input-side) SGDM. */
 export function wsgdm(o: SgdmBkOptions = {}): OptimizerFactory {
-  const base = sgd({ lr: o.lr ?? 0.1, momentum: o.momentum ?? 0.9, weightDecay: o.weightDecay ?? 0 });
+  const base = sgd({
+    lr: o.lr ?? 0.1,
+    momentum: o.momentum ?? 0.9,
+    weightDecay: o.weightDecay ?? 0,
+  });
   return withKronecker("wsgdm", base, engine(WHITENING_ENGINE, o));
 }
 
@@ -165,12 +183,26 @@ export function wadam(o: AdamwBkOptions = {}): OptimizerFactory {
 
 /** Shampoo with SGD-momentum grafted behind it (no norm recovery by default). */
 export function shampoo(o: SgdmBkOptions & { normRecovery?: boolean } = {}): OptimizerFactory {
-  const base = sgd({ lr: o.lr ?? 0.1, momentum: o.momentum ?? 0.9, weightDecay: o.weightDecay ?? 0 });
-  return withKronecker("shampoo", base, { ...engine(SHAMPOO_ENGINE, o), normRecovery: o.normRecovery ?? false });
+  const base = sgd({
+    lr: o.lr ?? 0.1,
+    momentum: o.momentum ?? 0.9,
+    weightDecay: o.weightDecay ?? 0,
+  });
+  return withKronecker("shampoo", base, {
+    ...engine(SHAMPOO_ENGINE, o),
+    normRecovery: o.normRecovery ?? false,
+  });
 }
 
 /** K-FAC with SGD momentum: (L + γI)^(−1)·G·(R + γI)^(−1), norm-recovered. */
 export function kfac(o: SgdmBkOptions & { normRecovery?: boolean } = {}): OptimizerFactory {
-  const base = sgd({ lr: o.lr ?? 0.1, momentum: o.momentum ?? 0.9, weightDecay: o.weightDecay ?? 0 });
-  return withKronecker("kfac", base, { ...engine(KFAC_ENGINE, o), normRecovery: o.normRecovery ?? true });
+  const base = sgd({
+    lr: o.lr ?? 0.1,
+    momentum: o.momentum ?? 0.9,
+    weightDecay: o.weightDecay ?? 0,
+  });
+  return withKronecker("kfac", base, {
+    ...engine(KFAC_ENGINE, o),
+    normRecovery: o.normRecovery ?? true,
+  });
 }

@@ -79,14 +79,24 @@ function elementwiseOptimizer(
 @group(0) @binding(0) var<uniform> u: U;
 @group(0) @binding(1) var<storage, read_write> p: array<f32>;
 @group(0) @binding(2) var<storage, read> g: array<f32>;
-${stateNames.map((n, i) => `@group(0) @binding(${3 + i}) var<storage, read_write> ${n}: array<f32>;`).join("\n")}
+${
+          stateNames.map((n, i) =>
+            `@group(0) @binding(${3 + i}) var<storage, read_write> ${n}: array<f32>;`
+          ).join("\n")
+        }
 @compute @workgroup_size(${WG}) fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = gid.x + gid.y * ${grid[0] * WG}u;
   if (i >= ${s.value.size}u) { return; }
 ${wgsl(s.value.size, grid[0])}
 }
 `;
-        return dispatch(gpu, `${name}:${s.name}`, code, [u.binding, s.value, s.grad, ...extra], grid);
+        return dispatch(
+          gpu,
+          `${name}:${s.name}`,
+          code,
+          [u.binding, s.value, s.grad, ...extra],
+          grid,
+        );
       });
       return {
         stages: [{ name: "update", cadence: EVERY_STEP, commands }],
@@ -101,14 +111,21 @@ ${wgsl(s.value.size, grid[0])}
 
 /** Adagrad (PyTorch `torch.optim.Adagrad`). */
 export function adagrad(options: AdagradOptions = {}): OptimizerFactory {
-  const o = { lr: 1e-2, lrDecay: 0, eps: 1e-10, weightDecay: 0, initialAccumulator: 0, ...options };
+  const o = {
+    lr: options.lr ?? 1e-2,
+    lrDecay: options.lrDecay ?? 0,
+    eps: options.eps ?? 1e-10,
+    weightDecay: options.weightDecay ?? 0,
+    initialAccumulator: options.initialAccumulator ?? 0,
+  };
   const init0 = o.initialAccumulator;
   return elementwiseOptimizer(
     "adagrad",
     o.lr,
     [["clr", "f32"]],
     ["sum"],
-    () => `  let w = p[i];
+    () =>
+      `  let w = p[i];
   let grad = g[i]${o.weightDecay ? ` + ${f32lit(o.weightDecay)} * w` : ""};
   let acc = sum[i] + grad * grad;
   sum[i] = acc;
@@ -120,7 +137,13 @@ export function adagrad(options: AdagradOptions = {}): OptimizerFactory {
 
 /** RAdam (PyTorch `torch.optim.RAdam`). */
 export function radam(options: RadamOptions = {}): OptimizerFactory {
-  const o = { lr: 1e-3, betas: [0.9, 0.999] as [number, number], eps: 1e-8, weightDecay: 0, decoupled: false, ...options };
+  const o = {
+    lr: options.lr ?? 1e-3,
+    betas: options.betas ?? [0.9, 0.999],
+    eps: options.eps ?? 1e-8,
+    weightDecay: options.weightDecay ?? 0,
+    decoupled: options.decoupled ?? false,
+  };
   const [b1, b2] = o.betas;
   const rhoInf = 2 / (1 - b2) - 1;
   const wd = o.weightDecay;
@@ -129,9 +152,16 @@ export function radam(options: RadamOptions = {}): OptimizerFactory {
     o.lr,
     [["lr", "f32"], ["step_size", "f32"], ["rect", "f32"], ["bc2_sqrt", "f32"]],
     ["exp_avg", "exp_avg_sq"],
-    () => `  var w = p[i];
+    () =>
+      `  var w = p[i];
   var grad = g[i];
-${wd ? (o.decoupled ? `  w = w * (1.0 - u.lr * ${f32lit(wd)});` : `  grad = grad + ${f32lit(wd)} * w;`) : ""}
+${
+        wd
+          ? (o.decoupled
+            ? `  w = w * (1.0 - u.lr * ${f32lit(wd)});`
+            : `  grad = grad + ${f32lit(wd)} * w;`)
+          : ""
+      }
   let m = ${f32lit(b1)} * exp_avg[i] + ${f32lit(1 - b1)} * grad;
   let v = ${f32lit(b2)} * exp_avg_sq[i] + ${f32lit(1 - b2)} * grad * grad;
   exp_avg[i] = m;
@@ -159,14 +189,20 @@ ${wd ? (o.decoupled ? `  w = w * (1.0 - u.lr * ${f32lit(wd)});` : `  grad = grad
  * decoupled decay p ← p·(1 − lr·wd) first; no rectification.
  */
 export function adabelief(options: AdaBeliefOptions = {}): OptimizerFactory {
-  const o = { lr: 1e-3, betas: [0.9, 0.999] as [number, number], eps: 1e-16, weightDecay: 0, ...options };
+  const o = {
+    lr: options.lr ?? 1e-3,
+    betas: options.betas ?? [0.9, 0.999],
+    eps: options.eps ?? 1e-16,
+    weightDecay: options.weightDecay ?? 0,
+  };
   const [b1, b2] = o.betas;
   return elementwiseOptimizer(
     "adabelief",
     o.lr,
     [["lr", "f32"], ["step_size", "f32"], ["bc2_sqrt", "f32"]],
     ["exp_avg", "exp_avg_var"],
-    () => `  var w = p[i];
+    () =>
+      `  var w = p[i];
   let grad = g[i];
 ${o.weightDecay ? `  w = w * (1.0 - u.lr * ${f32lit(o.weightDecay)});` : ""}
   let m = ${f32lit(b1)} * exp_avg[i] + ${f32lit(1 - b1)} * grad;

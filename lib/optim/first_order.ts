@@ -138,11 +138,11 @@ function stateTensor(
 /** SGD with optional momentum/Nesterov (PyTorch semantics). */
 export function sgd(options: SgdOptions): OptimizerFactory {
   const o: Required<SgdOptions> = {
-    momentum: 0,
-    dampening: 0,
-    nesterov: false,
-    weightDecay: 0,
-    ...options,
+    lr: options.lr,
+    momentum: options.momentum ?? 0,
+    dampening: options.dampening ?? 0,
+    nesterov: options.nesterov ?? false,
+    weightDecay: options.weightDecay ?? 0,
   };
   if (o.nesterov && (o.momentum <= 0 || o.dampening !== 0)) {
     throw new RangeError(
@@ -182,11 +182,12 @@ export function sgd(options: SgdOptions): OptimizerFactory {
 
 /** Adam-family factory for a decay mode (exported for the BK variants). */
 export function adamFamily(options: AdamOptions, decay: AdamDecay, name: string): OptimizerFactory {
+  // Explicit fallbacks: an option passed as undefined must not erase a default.
   const o: Required<AdamOptions> = {
-    betas: [0.9, 0.999],
-    eps: 1e-8,
-    weightDecay: decay === "decoupled" ? 0.01 : 0,
-    ...options,
+    lr: options.lr,
+    betas: options.betas ?? [0.9, 0.999],
+    eps: options.eps ?? 1e-8,
+    weightDecay: options.weightDecay ?? (decay === "decoupled" ? 0.01 : 0),
   };
   return {
     name,

@@ -69,7 +69,9 @@ export class RootWorkspaces {
   }
 
   /** Workspace tensors for d×d factors. */
-  get(d: number): Record<"u" | "v" | "w" | "Y" | "Z" | "Y2" | "Z2" | "T" | "M" | "M2" | "rows", Tensor> {
+  get(
+    d: number,
+  ): Record<"u" | "v" | "w" | "Y" | "Z" | "Y2" | "Z2" | "T" | "M" | "M2" | "rows", Tensor> {
     let ws = this.#bySize.get(d);
     if (!ws) {
       const t = (name: string, shape: number[]) => this.#arena.tensor(`root${d}.${name}`, shape);
@@ -143,9 +145,24 @@ export function matrixRoot(
   cmds.push(...fill(gpu, { value: 1, out: ws.v }));
   for (let r = 0; r < o.powerIterations; r++) {
     cmds.push(...mm(A, ws.v, ws.w, 1));
-    cmds.push(...normalizeVector(gpu, { v: ws.w, u: ws.u, scalars: a.scalars, slot: 7, label: "power_normalize" }));
+    cmds.push(
+      ...normalizeVector(gpu, {
+        v: ws.w,
+        u: ws.u,
+        scalars: a.scalars,
+        slot: 7,
+        label: "power_normalize",
+      }),
+    );
     cmds.push(...mm(A, ws.u, ws.v, 1));
-    cmds.push(...normalizeVector(gpu, { v: ws.v, scalars: a.scalars, slot: S_LAMBDA, label: "power_lambda" }));
+    cmds.push(
+      ...normalizeVector(gpu, {
+        v: ws.v,
+        scalars: a.scalars,
+        slot: S_LAMBDA,
+        label: "power_lambda",
+      }),
+    );
   }
 
   const method = o.method;
@@ -166,7 +183,9 @@ export function matrixRoot(
   for (const [c0, c1, c2] of steps) {
     cmds.push(...mm(Z, Y, ws.M));
     if (c2 !== 0) cmds.push(...mm(ws.M, ws.M, ws.M2));
-    cmds.push(...polyCombine(gpu, { M: ws.M, M2: c2 !== 0 ? ws.M2 : undefined, out: ws.T, d, c0, c1, c2 }));
+    cmds.push(
+      ...polyCombine(gpu, { M: ws.M, M2: c2 !== 0 ? ws.M2 : undefined, out: ws.T, d, c0, c1, c2 }),
+    );
     cmds.push(...mm(Y, ws.T, Y2));
     cmds.push(...mm(ws.T, Z, Z2));
     [Y, Y2] = [Y2, Y];

@@ -23,10 +23,16 @@ import { gramConvPatches, gramDense } from "../kernels/gram.ts";
 import { packGradient, unpackGradient } from "../kernels/kron_pack.ts";
 import { matmul } from "../kernels/matmul.ts";
 import { reduceAll } from "../kernels/reduce.ts";
-import { setScalar } from "../kernels/linalg.ts";
+import { setIdentity, setScalar } from "../kernels/linalg.ts";
 import type { Cadence, Stage } from "../plan/stage.ts";
 import { EVERY_STEP } from "../plan/stage.ts";
-import { matrixRoot, ROOT_DEFAULTS, type RootOptions, rootScalars, RootWorkspaces } from "./inverse_root.ts";
+import {
+  matrixRoot,
+  ROOT_DEFAULTS,
+  type RootOptions,
+  rootScalars,
+  RootWorkspaces,
+} from "./inverse_root.ts";
 import type { OptimizerState, ParamSlot } from "./types.ts";
 
 /** What a Kronecker-factored preconditioner is made of. */
@@ -63,6 +69,8 @@ export interface KroneckerInstance {
   stages: Stage[];
   /** Factor statistics and roots, to checkpoint. */
   state: OptimizerState[];
+  /** One-time commands: roots start as identity (a rejected first root then means "no preconditioning"). */
+  init: Command[];
   /** Slots whose gradient the engine replaces (weights and their biases). */
   preconditioned: Set<ParamSlot>;
   /** Treatment per slot name. */
@@ -101,7 +109,10 @@ export function buildKronecker(
     if (!taps) continue;
     const name = s.name.replace(/\.weight$/, "");
     if (taps.groups !== 1) {
-      treatment.set(s.name, `base optimizer (grouped conv, groups=${taps.groups}: no Kronecker factors)`);
+      treatment.set(
+        s.name,
+        `base optimizer (grouped conv, groups=${taps.groups}: no Kronecker factors)`,
+      );
       continue;
     }
     const bias = taps.bias ? byValue.get(taps.bias.value) : undefined;
@@ -109,6 +120,7 @@ export function buildKronecker(
     layers.push({ name, weight: s, bias, out: taps.outFeatures, inF, cols: inF + (bias ? 1 : 0) });
   }
 
+  const init: Command[] = [];
   const stats: Stage[] = [];
   const roots: Stage[] = [];
   const precondition: Command[] = [];
@@ -122,10 +134,19 @@ export function buildKronecker(
     const { out, cols } = layer;
     const taps = layer.weight.taps!;
     const useL = o.sides === "both";
-    const L = useL ? keep(`${layer.name}.kron.L`, arena.tensor(`${layer.name}.L`, [out, out])) : undefined;
+    const L = useL
+      ? keep(`${layer.name}.kron.L`, arena.tensor(`${layer.name}.L`, [out, out]))
+      : undefined;
     const R = keep(`${layer.name}.kron.R`, arena.tensor(`${layer.name}.R`, [cols, cols]));
-    const Lhat = L ? keep(`${layer.name}.kron.L_root`, arena.tensor(`${layer.name}.L_root`, [out, out])) : undefined;
-    const Rhat = keep(`${layer.name}.kron.R_root`, arena.tensor(`${layer.name}.R_root`, [cols, cols]));
+    const Lhat = L
+      ? keep(`${layer.name}.kron.L_root`, arena.tensor(`${layer.name}.L_root`, [out, out]))
+      : undefined;
+    const Rhat = keep(
+      `${layer.name}.kron.R_root`,
+      arena.tensor(`${layer.name}.R_root`, [cols, cols]),
+    );
+    if (Lhat) init.push(...setIdentity(gpu, { X: Lhat, d: out }));
+    init.push(...setIdentity(gpu, { X: Rhat, d: cols }));
     const G = arena.tensor(`${layer.name}.G`, [out, cols]);
     const pack = packGradient(gpu, {
       wGrad: layer.weight.grad,
@@ -140,20 +161,55 @@ export function buildKronecker(
     if (o.statistics === "activations") {
       const appendOnes = layer.bias !== undefined;
       if (taps.kind === "conv2d") {
-        statCmds.push(...gramConvPatches(gpu, { geom: taps.geom!, x: taps.x, out: R, appendOnes, ema }));
+        statCmds.push(
+          ...gramConvPatches(gpu, { geom: taps.geom!, x: taps.x, out: R, appendOnes, ema }),
+        );
       } else {
-        statCmds.push(...gramDense(gpu, { x: taps.x, rows: taps.rows, cols: layer.inF, out: R, appendOnes, ema }));
+        statCmds.push(
+          ...gramDense(gpu, {
+            x: taps.x,
+            rows: taps.rows,
+            cols: layer.inF,
+            out: R,
+            appendOnes,
+            ema,
+          }),
+        );
       }
-      if (L) statCmds.push(...gramDense(gpu, { x: taps.d, rows: taps.rows, cols: out, out: L, scale: 1, ema }));
+      if (L) {
+        statCmds.push(
+          ...gramDense(gpu, { x: taps.d, rows: taps.rows, cols: out, out: L, scale: 1, ema }),
+        );
+      }
     } else {
       statCmds.push(...pack);
       const alpha = ema === undefined ? 1 : 1 - ema;
       const beta = ema === undefined ? 1 : ema;
       // R += Gᵀ·G ([cols, cols]); L += G·Gᵀ ([out, out]).
-      statCmds.push(...matmul(gpu, { a: G, b: G, out: R, m: cols, n: cols, k: out, transA: true, alpha, beta }));
-      if (L) statCmds.push(...matmul(gpu, { a: G, b: G, out: L, m: out, n: out, k: cols, transB: true, alpha, beta }));
+      statCmds.push(
+        ...matmul(gpu, { a: G, b: G, out: R, m: cols, n: cols, k: out, transA: true, alpha, beta }),
+      );
+      if (L) {
+        statCmds.push(
+          ...matmul(gpu, {
+            a: G,
+            b: G,
+            out: L,
+            m: out,
+            n: out,
+            k: cols,
+            transB: true,
+            alpha,
+            beta,
+          }),
+        );
+      }
     }
-    stats.push({ name: `statistics:${layer.name}`, cadence: { every: o.statEvery, offset: 0 }, commands: statCmds });
+    stats.push({
+      name: `statistics:${layer.name}`,
+      cadence: { every: o.statEvery, offset: 0 },
+      commands: statCmds,
+    });
 
     // Roots.
     const rootCmds: Command[] = [];
@@ -164,29 +220,66 @@ export function buildKronecker(
         // A + γ·I: λ̂ fixed at 1 and no power iteration.
         rootCmds.push(...setScalar(gpu, { scalars, slot: 0, value: 1 }));
       }
-      const opts = { ...rootOptions, powerIterations: o.dampingKind === "absolute" ? 0 : rootOptions.powerIterations };
+      const opts = {
+        ...rootOptions,
+        powerIterations: o.dampingKind === "absolute" ? 0 : rootOptions.powerIterations,
+      };
       const label = `${layer.name}.${which}`;
       if (o.exponent === 2) {
-        rootCmds.push(...matrixRoot(gpu, { A, out: root, d, which: "inverse_sqrt", options: opts, scalars, workspaces, label }).commands);
+        rootCmds.push(
+          ...matrixRoot(gpu, {
+            A,
+            out: root,
+            d,
+            which: "inverse_sqrt",
+            options: opts,
+            scalars,
+            workspaces,
+            label,
+          }).commands,
+        );
         return;
       }
       const half = arena.tensor(`${label}.half_root`, [d, d]);
-      rootCmds.push(...matrixRoot(gpu, { A, out: half, d, which: "inverse_sqrt", options: opts, scalars, workspaces, label }).commands);
+      rootCmds.push(
+        ...matrixRoot(gpu, {
+          A,
+          out: half,
+          d,
+          which: "inverse_sqrt",
+          options: opts,
+          scalars,
+          workspaces,
+          label,
+        }).commands,
+      );
       if (o.exponent === 1) {
-        rootCmds.push(...matmul(gpu, { a: half, b: half, out: root, m: d, n: d, k: d, label: `${label}.square` }));
+        rootCmds.push(
+          ...matmul(gpu, {
+            a: half,
+            b: half,
+            out: root,
+            m: d,
+            n: d,
+            k: d,
+            label: `${label}.square`,
+          }),
+        );
       } else {
         // A^(−1/4) = (A^(−1/2))^(1/2); the inner matrix is already damped.
         const inner = rootScalars(arena, `${label}.quarter`);
-        rootCmds.push(...matrixRoot(gpu, {
-          A: half,
-          out: root,
-          d,
-          which: "sqrt",
-          options: { ...rootOptions, damping: 0 },
-          scalars: inner,
-          workspaces,
-          label: `${label}.quarter`,
-        }).commands);
+        rootCmds.push(
+          ...matrixRoot(gpu, {
+            A: half,
+            out: root,
+            d,
+            which: "sqrt",
+            options: { ...rootOptions, damping: 0 },
+            scalars: inner,
+            workspaces,
+            label: `${label}.quarter`,
+          }).commands,
+        );
       }
     };
     if (L && Lhat) side(L, Lhat, out, "L");
@@ -201,13 +294,36 @@ export function buildKronecker(
     let right: Tensor = G;
     if (Lhat) {
       const tmp = arena.tensor(`${layer.name}.LG`, [out, cols]);
-      precondition.push(...matmul(gpu, { a: Lhat, b: G, out: tmp, m: out, n: cols, k: out, label: `${layer.name}.LG` }));
+      precondition.push(
+        ...matmul(gpu, {
+          a: Lhat,
+          b: G,
+          out: tmp,
+          m: out,
+          n: cols,
+          k: out,
+          label: `${layer.name}.LG`,
+        }),
+      );
       right = tmp;
     }
-    precondition.push(...matmul(gpu, { a: right, b: Rhat, out: Ghat, m: out, n: cols, k: cols, label: `${layer.name}.GR` }));
+    precondition.push(
+      ...matmul(gpu, {
+        a: right,
+        b: Rhat,
+        out: Ghat,
+        m: out,
+        n: cols,
+        k: cols,
+        label: `${layer.name}.GR`,
+      }),
+    );
     let norms: { gsq: Tensor; hsq: Tensor } | undefined;
     if (o.normRecovery) {
-      norms = { gsq: arena.tensor(`${layer.name}.gsq`, [1]), hsq: arena.tensor(`${layer.name}.hsq`, [1]) };
+      norms = {
+        gsq: arena.tensor(`${layer.name}.gsq`, [1]),
+        hsq: arena.tensor(`${layer.name}.hsq`, [1]),
+      };
       precondition.push(...reduceAll(gpu, { op: "sumsq", x: G, out: norms.gsq, arena }));
       precondition.push(...reduceAll(gpu, { op: "sumsq", x: Ghat, out: norms.hsq, arena }));
     }
@@ -235,6 +351,7 @@ export function buildKronecker(
       { name: "precondition", cadence: EVERY_STEP, commands: precondition },
     ],
     state,
+    init,
     preconditioned,
     treatment,
     diagnostics,

@@ -71,7 +71,9 @@ function minimise(f: (x: number[]) => number, start: number[], scale: number[]):
   let simplex = [start, ...start.map((_, i) => start.map((v, j) => (i === j ? v + scale[j] : v)))];
   let values = simplex.map(f);
   for (let iter = 0; iter < 1500; iter++) {
-    const order = values.map((v, i) => [v, i] as const).sort((p, q) => p[0] - q[0]).map((p) => p[1]);
+    const order = values.map((v, i) => [v, i] as const).sort((p, q) => p[0] - q[0]).map((p) =>
+      p[1]
+    );
     simplex = order.map((i) => simplex[i]);
     values = order.map((i) => values[i]);
     const n = start.length;

@@ -16,6 +16,7 @@ import { initialValues } from "../ops/init.ts";
 import type { BuildContext, KroneckerTaps, OpInstance, Param, StateBuffer } from "../ops/types.ts";
 import type { OptimizerFactory, OptimizerInstance } from "../optim/types.ts";
 import { EVERY_STEP, type Stage, stagesAt } from "./stage.ts";
+import { clipGradNorm } from "../optim/clip.ts";
 
 /** Options for {@link buildPlan}. */
 export interface PlanOptions {
@@ -25,6 +26,8 @@ export interface PlanOptions {
   seed: number;
   /** The optimizer (omit for evaluation-only plans). */
   optimizer?: OptimizerFactory;
+  /** Clip the global gradient norm to this before the optimizer runs. */
+  clipGradNorm?: number;
 }
 
 /** A compiled training run. */
@@ -187,6 +190,10 @@ export function buildPlan(gpu: Gpu, graph: Graph, opts: PlanOptions): Plan {
     { name: "backward", cadence: EVERY_STEP, commands: backward },
   ];
   const taps = built.flatMap((b) => (b.taps ? [b.taps] : []));
+  if (opts.clipGradNorm !== undefined) {
+    const clip = clipGradNorm(gpu, arena, params.map((p) => p.grad), opts.clipGradNorm);
+    stages.push({ name: "clip", cadence: EVERY_STEP, commands: clip.commands });
+  }
   let optimizer: OptimizerInstance | undefined;
   if (opts.optimizer) {
     const tapOf = new Map(taps.map((t) => [t.weight, t]));

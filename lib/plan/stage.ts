@@ -31,7 +31,8 @@ export const EVERY_STEP: Cadence = { every: 1, offset: 0 };
 
 /** True when `cadence` fires at step `k`. */
 export function fires(cadence: Cadence, k: number): boolean {
-  return k % cadence.every === cadence.offset % cadence.every || (k === 0 && cadence.atStart === true);
+  return k % cadence.every === cadence.offset % cadence.every ||
+    (k === 0 && cadence.atStart === true);
 }
 
 /** The stages that fire at step `k`, in order. */

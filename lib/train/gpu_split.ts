@@ -9,6 +9,7 @@ import type { Gpu } from "../gpu/device.ts";
 import type { Command } from "../gpu/commands.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import { gather } from "../kernels/gather.ts";
+import { dataStream, STREAM_TAG } from "../data/streams.ts";
 
 /** Pixels and labels of one split, as the data layer gives them. */
 export interface HostSplit {
@@ -43,6 +44,7 @@ export class GpuSplit {
     sample: { size: number; channels: number },
     normalization: { scale: number; mean: readonly number[]; std: readonly number[] },
     batch: { input: Tensor; labels: Tensor },
+    augment?: { seed: number; pad: number; flip: boolean; shape: readonly number[] },
   ) {
     this.#gpu = gpu;
     this.count = split.count;
@@ -86,15 +88,21 @@ export class GpuSplit {
       start: this.#start,
       input: batch.input,
       labelsOut: batch.labels,
+      augment,
     });
   }
 
-  /** Uploads the sample order for the coming epoch (a permutation of 0..count−1). */
-  setOrder(order: Uint32Array): void {
+  /**
+   * Uploads the sample order for `epoch` (a permutation of 0..count−1) and
+   * selects that epoch's augmentation draws.
+   */
+  setOrder(order: Uint32Array, epoch = 0): void {
     if (order.length !== this.count) {
       throw new RangeError(`order has ${order.length} entries, need ${this.count}`);
     }
     this.#gpu.device.queue.writeBuffer(this.#perm, 0, order as Uint32Array<ArrayBuffer>);
+    this.#startValue[1] = dataStream(STREAM_TAG.augment, epoch);
+    this.#gpu.device.queue.writeBuffer(this.#start, 0, this.#startValue);
   }
 
   /** Selects the batch starting at position `start` of the order. */

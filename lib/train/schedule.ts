@@ -11,7 +11,7 @@ export type LrDecay =
   | { type: "step"; stepSize: number; gamma: number }
   /** lr·gamma^(number of milestones ≤ t). */
   | { type: "multistep"; milestones: number[]; gamma: number }
-  /** minLr + (lr − minLr)·(1 + cos(π·t/T))/2 over the whole run. */
+  /** minLr + (lr − minLr)·(1 + cos(π·t/T))/2, T the run length in the schedule's unit. */
   | { type: "cosine"; minLr: number };
 
 /** A full schedule. */
@@ -42,7 +42,9 @@ export function lrAt(s: LrScheduleSpec, k: number): number {
       d.milestones.filter((m) => m <= t).length,
     );
   } else if (d.type === "cosine") {
-    const frac = Math.min(1, k / Math.max(1, s.totalSteps));
+    // The period counts the schedule's unit: whole epochs or steps.
+    const period = s.unit === "epoch" ? Math.ceil(s.totalSteps / s.stepsPerEpoch) : s.totalSteps;
+    const frac = Math.min(1, t / Math.max(1, period));
     lr = d.minLr + (s.lr - d.minLr) * (1 + Math.cos(Math.PI * frac)) / 2;
   }
   if (k < s.warmupSteps) lr *= (k + 1) / s.warmupSteps;

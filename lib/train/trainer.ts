@@ -86,6 +86,18 @@ export interface TrainSummary {
   readbacksPerStep: number;
 }
 
+/** The loss became NaN or infinite: training stopped (nothing after it was kept). */
+export class TrainingDivergedError extends Error {
+  /** `step` is the global step whose metrics showed it. */
+  constructor(readonly step: number, loss: number) {
+    super(
+      `training diverged: the loss is ${loss} at step ${step}. ` +
+        "Lower the learning rate, add warm-up or gradient clipping, or check the input normalisation.",
+    );
+    this.name = "TrainingDivergedError";
+  }
+}
+
 /** Runs `plan` according to `opts`. */
 export class Trainer {
   /** Global step counter: steps completed. */
@@ -97,6 +109,7 @@ export class Trainer {
   readonly #clearMetrics: Command[];
   #initialised = false;
   #t0 = 0;
+  #failure: Error | undefined;
 
   /** Prepares the trainer (allocates the readback ring). */
   constructor(opts: TrainerOptions) {
@@ -137,12 +150,17 @@ export class Trainer {
     let finalEval: EvalEvent | undefined;
     const firstEpoch = Math.floor(this.globalStep / steps);
     for (let epoch = firstEpoch; epoch < o.epochs; epoch++) {
-      o.train.setOrder(o.order(epoch));
+      o.train.setOrder(o.order(epoch), epoch);
       const epochStart = performance.now();
       const from = this.globalStep - epoch * steps;
-      for (let s = from; s < steps; s++) this.#step(epoch, s, steps, epochStart, from);
+      for (let s = from; s < steps; s++) {
+        // A divergence seen a few steps late stops the run at the next step.
+        if (this.#failure) break;
+        this.#step(epoch, s, steps, epochStart, from);
+      }
       await this.#ring.drain();
       gpu.checkAlive();
+      if (this.#failure) throw this.#failure;
       if (o.test && ((epoch + 1) % o.evalEvery === 0 || epoch + 1 === o.epochs)) {
         finalEval = await this.evaluate(epoch);
       }
@@ -185,6 +203,10 @@ export class Trainer {
       const globalStep = this.globalStep;
       const doneInEpoch = s + 1;
       this.#ring.launch(slot, ([loss, correct]) => {
+        if (!Number.isFinite(loss[0])) {
+          this.#failure ??= new TrainingDivergedError(globalStep, loss[0] / seen);
+          return;
+        }
         const now = performance.now();
         o.onEvent?.({
           kind: "train",

@@ -108,12 +108,16 @@ Deno.test("reference AdamW differs from Adam when decay is on (the tests can tel
 
 const adamLike = { beta1: 0.9, beta2: 0.999, eps: 1e-8 };
 
-Deno.test("AdamW_BK decay is scaled by lr/(1−β₁ᵗ) and applied with the update", gpuTest, () =>
-  compare(
-    adamFamily({ lr: 0.05, weightDecay: 0.3 }, "bk", "adamw_bk"),
-    (s, g, k) => adamwBkStep(s, g, { lr: lrAt(k), ...adamLike, weightDecay: 0.3 }),
-    lrAt,
-  ));
+Deno.test(
+  "AdamW_BK decay is scaled by lr/(1−β₁ᵗ) and applied with the update",
+  gpuTest,
+  () =>
+    compare(
+      adamFamily({ lr: 0.05, weightDecay: 0.3 }, "bk", "adamw_bk"),
+      (s, g, k) => adamwBkStep(s, g, { lr: lrAt(k), ...adamLike, weightDecay: 0.3 }),
+      lrAt,
+    ),
+);
 
 Deno.test("Adagrad with lr decay and L2 decay", gpuTest, () =>
   compare(
@@ -126,13 +130,15 @@ Deno.test("RAdam: unrectified for the first steps, rectified afterwards", gpuTes
   // β₂ = 0.9 makes ρ_t exceed 5 from t = 4, so 6 steps cover both branches.
   compare(
     radam({ lr: 0.05, betas: [0.9, 0.9], weightDecay: 0.01 }),
-    (s, g, k) => radamStep(s, g, { lr: lrAt(k), beta1: 0.9, beta2: 0.9, eps: 1e-8, weightDecay: 0.01 }),
+    (s, g, k) =>
+      radamStep(s, g, { lr: lrAt(k), beta1: 0.9, beta2: 0.9, eps: 1e-8, weightDecay: 0.01 }),
     lrAt,
   ));
 
 Deno.test("AdaBelief with decoupled decay", gpuTest, () =>
   compare(
     adabelief({ lr: 0.05, weightDecay: 0.1, eps: 1e-8 }),
-    (s, g, k) => adabeliefStep(s, g, { lr: lrAt(k), beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1 }),
+    (s, g, k) =>
+      adabeliefStep(s, g, { lr: lrAt(k), beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1 }),
     lrAt,
   ));

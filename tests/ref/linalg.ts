@@ -22,7 +22,10 @@ export function matmul64(A: Float64Array, B: Float64Array, n: number): Float64Ar
 }
 
 /** Eigen-decomposition of a symmetric matrix: values and column eigenvectors V (A = V·diag·Vᵀ). */
-export function symmetricEigen(A: Float64Array, n: number): { values: Float64Array; V: Float64Array } {
+export function symmetricEigen(
+  A: Float64Array,
+  n: number,
+): { values: Float64Array; V: Float64Array } {
   const a = Float64Array.from(A);
   const V = new Float64Array(n * n);
   for (let i = 0; i < n; i++) V[i * n + i] = 1;
@@ -117,14 +120,19 @@ export function referencePowerIteration(A: Float64Array, n: number, rounds = 10)
 }
 
 /** The reference code's isqrt_newton_schulz on A + ε·λ̂·I, in float64. */
-export function referenceInverseSqrt(A: Float64Array, n: number, eps = 1e-5, steps = 10): Float64Array {
+export function referenceInverseSqrt(
+  A: Float64Array,
+  n: number,
+  eps = 1e-5,
+  steps = 10,
+): Float64Array {
   const lambda = referencePowerIteration(A, n);
   const Ad = Float64Array.from(A);
   for (let i = 0; i < n; i++) Ad[i * n + i] += eps * lambda;
   let tau = 0;
   for (let i = 0; i < n; i++) tau += Ad[i * n + i];
-  let Y = Ad.map((x) => x / tau);
-  let Z = new Float64Array(n * n);
+  let Y: Float64Array = Ad.map((x) => x / tau);
+  let Z: Float64Array = new Float64Array(n * n);
   for (let i = 0; i < n; i++) Z[i * n + i] = 1;
   for (let k = 0; k < steps; k++) {
     const ZY = matmul64(Z, Y, n);
