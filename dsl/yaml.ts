@@ -35,7 +35,11 @@ const TREE_INTACT = new Set(["DUPLICATE_KEY", "TAG_RESOLVE_FAILED"]);
  * @param file the name used in messages.
  * @throws {SpecError} with every syntax and schema issue, each with line and column.
  */
-export function parseRunSpecYaml(text: string, file = "<input>"): RunSpec {
+export function parseRunSpecYaml(
+  text: string,
+  file = "<input>",
+  overrides: readonly Override[] = [],
+): RunSpec {
   const lineCounter = new LineCounter();
   const doc = parseYaml(text, {
     lineCounter,
@@ -56,6 +60,10 @@ export function parseRunSpecYaml(text: string, file = "<input>"): RunSpec {
   const intact = problems.every((e) => TREE_INTACT.has(e.code)) &&
     syntax.length === problems.length;
   if (!intact) throw new SpecError(sortIssues(syntax), file);
+  for (const o of overrides) {
+    // Empty intermediate maps are created as needed; the schema judges the result.
+    doc.setIn(o.path, doc.createNode(o.value));
+  }
 
   let value: unknown;
   try {
@@ -76,11 +84,41 @@ export function parseRunSpecYaml(text: string, file = "<input>"): RunSpec {
   throw new SpecError(sortIssues(issues), file);
 }
 
+/** A value set on top of the file, e.g. from `--set optimizer.lr=0.01`. */
+export interface Override {
+  /** Keys (and list indices) from the root. */
+  path: (string | number)[];
+  /** The new value. */
+  value: unknown;
+}
+
+/**
+ * Parses `key.path=value` (value read as YAML: numbers, booleans, lists).
+ * @throws {SpecError} when the text has no `=` or an empty key.
+ */
+export function parseOverride(text: string): Override {
+  const eq = text.indexOf("=");
+  const key = eq > 0 ? text.slice(0, eq).trim() : "";
+  if (!key || key.split(".").some((k) => k === "")) {
+    throw new SpecError([{ path: "", message: `--set expects key.path=value, got "${text}"` }], "--set");
+  }
+  const path = key.split(".").map((k) => (/^\d+$/.test(k) ? Number(k) : k));
+  const raw = text.slice(eq + 1);
+  let value: unknown = raw;
+  try {
+    value = parseDocument(raw, { schema: "core" }).toJS();
+  } catch { /* keep the string */ }
+  return { path, value: value ?? raw };
+}
+
 /**
  * Reads and parses a YAML run-spec file (needs `--allow-read` for it).
  * @throws {SpecError} when the file cannot be read or is invalid.
  */
-export async function loadRunSpecFile(path: string | URL): Promise<RunSpec> {
+export async function loadRunSpecFile(
+  path: string | URL,
+  overrides: readonly Override[] = [],
+): Promise<RunSpec> {
   const name = path instanceof URL ? path.pathname : path;
   let text: string;
   try {
@@ -89,7 +127,7 @@ export async function loadRunSpecFile(path: string | URL): Promise<RunSpec> {
     const why = e instanceof Deno.errors.NotFound ? "no such file" : (e as Error).message;
     throw new SpecError([{ path: "", message: `cannot read the file: ${why}` }], name);
   }
-  return parseRunSpecYaml(text, name);
+  return parseRunSpecYaml(text, name, overrides);
 }
 
 /**

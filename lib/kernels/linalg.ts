@@ -188,34 +188,52 @@ export function rootCommit(
     d: number;
     power: 0.5 | -0.5;
     scalars: Tensor;
-    check?: { M: Tensor; tolerance: number };
+    check?: { M: Tensor; tolerance: number; rowScratch: Tensor };
   },
 ): Command[] {
   const { d } = a;
   const cmds: Command[] = [];
   if (a.check) {
-    const verdict = `@group(0) @binding(0) var<storage, read> M: array<f32>;
+    check("root commit", a.check.rowScratch.size >= 2 * d, `row scratch needs ${2 * d} values`);
+    // Per-row partial sums in parallel, then one invocation decides: no single
+    // invocation loops more than d times (llvmpipe stops loops silently after
+    // 65535 iterations per invocation).
+    const rows = `@group(0) @binding(0) var<storage, read> M: array<f32>;
 @group(0) @binding(1) var<storage, read> X: array<f32>;
-@group(0) @binding(2) var<storage, read_write> s: array<f32>;
+@group(0) @binding(2) var<storage, read_write> r: array<f32>;
+@compute @workgroup_size(${WG}) fn main(@builtin(global_invocation_id) g: vec3<u32>) {
+  let i = g.x;
+  if (i >= ${d}u) { return; }
+  var acc = 0.0;
+  var bad = 0.0;
+  for (var j = 0u; j < ${d}u; j++) {
+    let e = M[i * ${d}u + j] - select(0.0, 1.0, i == j);
+    acc += e * e;
+    let x = X[i * ${d}u + j];
+    // x != x is NaN; |x| > 3e38 is ±Inf (WGSL has no isnan/isinf).
+    if (x != x || abs(x) > 3.0e38) { bad = 1.0; }
+  }
+  r[2u * i] = acc;
+  r[2u * i + 1u] = bad;
+}
+`;
+    const verdict = `@group(0) @binding(0) var<storage, read> r: array<f32>;
+@group(0) @binding(1) var<storage, read_write> s: array<f32>;
 @compute @workgroup_size(1) fn main() {
   var acc = 0.0;
-  var finite = true;
-  for (var i = 0u; i < ${d * d}u; i++) {
-    let diag = (i / ${d}u) == (i % ${d}u);
-    let e = M[i] - select(0.0, 1.0, diag);
-    acc += e * e;
-    let x = X[i];
-    // x != x is NaN; |x| > 3e38 is ±Inf (WGSL has no isnan/isinf).
-    if (x != x || abs(x) > 3.0e38) { finite = false; }
-  }
-  let r = sqrt(acc / ${d}.0);
-  s[${S_RESIDUAL}] = r;
-  let ok = finite && r == r && r <= ${f32lit(a.check.tolerance)} && s[${S_NORM}] > 0.0;
+  var bad = 0.0;
+  for (var i = 0u; i < ${d}u; i++) { acc += r[2u * i]; bad = max(bad, r[2u * i + 1u]); }
+  let res = sqrt(acc / ${d}.0);
+  s[${S_RESIDUAL}] = res;
+  let ok = bad == 0.0 && res == res && res <= ${f32lit(a.check.tolerance)} && s[${S_NORM}] > 0.0;
   s[${S_ACCEPTED}] = select(0.0, 1.0, ok);
   if (!ok) { s[${S_REJECTED}] += 1.0; }
 }
 `;
-    cmds.push(dispatch(gpu, "root_verdict", verdict, [a.check.M, a.X, a.scalars], [1]));
+    cmds.push(
+      dispatch(gpu, "root_residual_rows", rows, [a.check.M, a.X, a.check.rowScratch], [Math.ceil(d / WG)]),
+      dispatch(gpu, "root_verdict", verdict, [a.check.rowScratch, a.scalars], [1]),
+    );
   }
   const decls = `@group(0) @binding(0) var<storage, read> X: array<f32>;
 @group(0) @binding(1) var<storage, read> s: array<f32>;

@@ -203,7 +203,7 @@ export function matrixRoot(
       d,
       power,
       scalars: a.scalars,
-      check: { M: ws.M, tolerance: o.tolerance },
+      check: { M: ws.M, tolerance: o.tolerance, rowScratch: ws.rows },
     }));
   }
   return { commands: cmds, iterations: steps.length };

@@ -1,0 +1,90 @@
+/**
+ * The adabk command line: `train` a model file, `inspect` one.
+ *
+ * Run through `deno task train FILE.yaml` / `deno task inspect FILE.yaml`
+ * (see deno.json for the exact permissions each needs).
+ * @module
+ */
+
+import { Command, InvalidArgumentError } from "commander";
+import { loadRunSpecFile, type Override, parseOverride } from "../dsl/yaml.ts";
+import { train } from "../dsl/run.ts";
+import { inspect } from "./inspect.ts";
+import { describeError } from "./errors.ts";
+
+function collect(value: string, previous: Override[]): Override[] {
+  try {
+    return [...previous, parseOverride(value)];
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+}
+
+/** Builds the program (exported for tests). */
+export function program(): Command {
+  const cli = new Command("adabk")
+    .description(
+      "Train networks on WebGPU from declarative model files, with the AdaBK optimizers.",
+    )
+    .showHelpAfterError("(run with --help for usage)")
+    .exitOverride();
+
+  cli.command("train")
+    .description("train the model described by a YAML file")
+    .argument("<file>", "model file (YAML)")
+    .option(
+      "--set <key=value>",
+      "override a field, e.g. --set optimizer.lr=0.01 (repeatable)",
+      collect,
+      [] as Override[],
+    )
+    .option("--out <dir>", "run directory (default: run.out_dir of the file)")
+    .option("--quiet", "no progress output")
+    .action(async (file, opts) => {
+      const overrides = [...opts.set];
+      if (opts.out) overrides.push({ path: ["run", "out_dir"], value: opts.out });
+      const spec = await loadRunSpecFile(file, overrides);
+      const result = await train(spec, { progress: !opts.quiet });
+      const acc = result.finalEval ? `${(100 * result.finalEval.accuracy).toFixed(2)}%` : "n/a";
+      console.log(
+        `final test accuracy ${acc} after ${result.steps} steps in ${
+          result.seconds.toFixed(1)
+        } s ` +
+          `(${
+            (result.seconds * 1000 / Math.max(1, result.steps)).toFixed(1)
+          } ms/step); run directory ${spec.run.out_dir}`,
+      );
+    });
+
+  cli.command("inspect")
+    .description("show the graph, parameter counts, memory plan and FLOPs of a model file")
+    .argument("<file>", "model file (YAML)")
+    .option("--set <key=value>", "override a field (repeatable)", collect, [] as Override[])
+    .action(async (file, opts) => {
+      const spec = await loadRunSpecFile(file, opts.set);
+      console.log(await inspect(spec));
+    });
+  return cli;
+}
+
+/** Runs the CLI on `args`; returns the exit code. */
+export async function main(args: string[]): Promise<number> {
+  try {
+    await program().parseAsync(args, { from: "user" });
+    return 0;
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (typeof code === "string" && code.startsWith("commander.")) {
+      // commander has printed its message already (help, unknown option, …).
+      return code === "commander.helpDisplayed" || code === "commander.help" ||
+          code === "commander.version"
+        ? 0
+        : 2;
+    }
+    const { text, user } = describeError(e);
+    console.error(user ? `error: ${text}` : `internal error (please report): ${text}`);
+    return 1;
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,0 +1,365 @@
+import { assertThrows } from "../assert.ts";
+import { submit } from "../../lib/gpu/commands.ts";
+import type { Gpu } from "../../lib/gpu/device.ts";
+import type { BufferArena } from "../../lib/gpu/tensor.ts";
+import {
+  batchNormBackward,
+  batchNormEvalForward,
+  batchNormTrainForward,
+} from "../../lib/kernels/batchnorm.ts";
+import type { WidthChoice } from "../../lib/kernels/elementwise.ts";
+import { planReduction, type ReduceVariant } from "../../lib/kernels/reduce.ts";
+import { batchNormBackwardRef, batchNormEvalRef, batchNormTrainRef } from "../ref/batchnorm.ts";
+import { dot, numericGrad } from "../ref/finite_diff.ts";
+import { assertClose, download, f32, gpuTest, maxAbs, randn, upload, withArena } from "../util.ts";
+
+const U = 2 ** -24;
+const EPS = 1e-5;
+const MOMENTUM = 0.1;
+
+Deno.test("reference batch-norm backward matches central differences (x, γ, β)", () => {
+  const rows = 5, C = 3;
+  const x = randn(1, rows * C, 2);
+  const gamma = randn(2, C).map((v) => 1 + 0.5 * v);
+  const beta = randn(3, C);
+  const w = randn(4, rows * C);
+  const zeros = new Float64Array(C);
+  const loss = (xs: Float64Array, g: Float64Array, b: Float64Array) =>
+    dot(w, batchNormTrainRef(xs, rows, C, g, b, EPS, MOMENTUM, zeros, zeros).y);
+  const ref = batchNormBackwardRef(x, w, rows, C, gamma, EPS);
+  // f64 central differences with h = 1e-5 on O(1) data: error ≲ 1e-9.
+  const tol = { atol: 1e-7, rtol: 1e-6 };
+  assertClose(ref.dx, numericGrad((xs) => loss(xs, gamma, beta), x), tol, "dx");
+  assertClose(ref.dgamma, numericGrad((g) => loss(x, g, beta), gamma), tol, "dgamma");
+  assertClose(ref.dbeta, numericGrad((b) => loss(x, gamma, b), beta), tol, "dbeta");
+});
+
+Deno.test(
+  "running statistics follow PyTorch: biased variance normalises, unbiased updates",
+  gpuTest,
+  () =>
+    withArena(async (gpu, arena) => {
+      // x = 1, 2, 3, 4 in one channel: mean 2.5, biased var 1.25, unbiased 5/3.
+      const x = upload(gpu, arena, "x", [4, 1], [1, 2, 3, 4]);
+      const one = (name: string, v: number) => upload(gpu, arena, name, [1], [v]);
+      const runningMean = one("rm", 0);
+      const runningVar = one("rv", 1);
+      const saveMean = one("mean", 0);
+      const saveInvStd = one("istd", 0);
+      const y = arena.tensor("y", [4, 1]);
+      submit(
+        gpu,
+        batchNormTrainForward(gpu, {
+          x,
+          rows: 4,
+          channels: 1,
+          gamma: one("g", 1),
+          beta: one("b", 0),
+          eps: 0,
+          momentum: 0.1,
+          runningMean,
+          runningVar,
+          y,
+          saveMean,
+          saveInvStd,
+        }),
+      );
+      // Each value below is one or two f32 roundings from the exact one.
+      const tol = { atol: 0, rtol: 4 * U };
+      assertClose(await download(gpu, runningMean), [0.25], tol, "running mean 0.9·0 + 0.1·2.5");
+      assertClose(
+        await download(gpu, runningVar),
+        [0.9 + 0.1 * 5 / 3],
+        tol,
+        "running var 0.9·1 + 0.1·5/3",
+      );
+      assertClose(await download(gpu, saveInvStd), [1 / Math.sqrt(1.25)], tol, "1/√1.25");
+      const s = 1 / Math.sqrt(1.25);
+      assertClose(await download(gpu, y), [-1.5 * s, -0.5 * s, 0.5 * s, 1.5 * s], {
+        atol: 0,
+        rtol: 8 * U,
+      }, "y");
+    }),
+);
+
+interface Case {
+  rows: number;
+  C: number;
+  variant: ReduceVariant;
+  width?: WidthChoice;
+  rowsPerInvocation?: number;
+}
+
+async function checkTrainAndBackward(
+  gpu: Gpu,
+  arena: BufferArena,
+  { rows, C, variant, width, rowsPerInvocation }: Case,
+) {
+  const seed = rows * 13 + C;
+  const xv = f32(randn(seed, rows * C, 3).map((v) => v + 2));
+  const gv = f32(randn(seed + 1, C).map((v) => 1 + 0.5 * v));
+  const bv = f32(randn(seed + 2, C, 0.5));
+  const rmv = f32(randn(seed + 3, C, 0.1));
+  const rvv = f32(randn(seed + 4, C).map((v) => 1 + Math.abs(v)));
+  const dyv = f32(randn(seed + 5, rows * C));
+  const x = upload(gpu, arena, "x", [rows, C], xv);
+  const gamma = upload(gpu, arena, "gamma", [C], gv);
+  const beta = upload(gpu, arena, "beta", [C], bv);
+  const runningMean = upload(gpu, arena, "rm", [C], rmv);
+  const runningVar = upload(gpu, arena, "rv", [C], rvv);
+  const dy = upload(gpu, arena, "dy", [rows, C], dyv);
+  const y = arena.tensor("y", [rows, C]);
+  const saveMean = arena.tensor("saveMean", [C]);
+  const saveInvStd = arena.tensor("saveInvStd", [C]);
+  const dx = arena.tensor("dx", [rows, C]);
+  const dgamma = arena.tensor("dgamma", [C]);
+  const dbeta = arena.tensor("dbeta", [C]);
+  const common = { x, rows, channels: C, gamma, variant, width, rowsPerInvocation, arena };
+  submit(gpu, [
+    ...batchNormTrainForward(gpu, {
+      ...common,
+      beta,
+      eps: EPS,
+      momentum: MOMENTUM,
+      runningMean,
+      runningVar,
+      y,
+      saveMean,
+      saveInvStd,
+    }),
+    ...batchNormBackward(gpu, { ...common, dy, saveMean, saveInvStd, dx, dgamma, dbeta }),
+  ]);
+  const f = batchNormTrainRef(xv, rows, C, gv, bv, EPS, MOMENTUM, rmv, rvv);
+  const b = batchNormBackwardRef(xv, dyv, rows, C, gv, EPS);
+  const what = `${rows}x${C} ${variant} ${width ?? "auto"} R=${rowsPerInvocation ?? "auto"}`;
+
+  // D bounds the chain of f32 additions in a column sum (chunk + chunks) plus
+  // a few roundings for the divisions, sqrt and affine step; each reduction
+  // errs by ≤ D·2^-24·Σ|terms|. Bounds below propagate that to each output.
+  const p = planReduction(variant, C, rows, "m", true);
+  const D = p.chunk + p.splits + 8;
+  const s = maxAbs(f.invStd);
+  const xhat = maxAbs(f.y.map((v, i) => (v - bv[i % C]) / gv[i % C]));
+  assertClose(
+    await download(gpu, saveMean),
+    f.mean,
+    { atol: D * U * maxAbs(xv), rtol: 0 },
+    `mean ${what}`,
+  );
+  // Centred squares are all positive: the variance is relatively accurate, and
+  // the mean's error enters only to second order.
+  assertClose(
+    await download(gpu, saveInvStd),
+    f.invStd,
+    { atol: 0, rtol: 2 * D * U },
+    `invStd ${what}`,
+  );
+  const yScale = maxAbs(xv) * s * maxAbs(gv) + maxAbs(bv);
+  assertClose(await download(gpu, y), f.y, { atol: 4 * D * U * yScale, rtol: 0 }, `y ${what}`);
+  assertClose(await download(gpu, runningMean), f.runningMean, {
+    atol: D * U * maxAbs(xv),
+    rtol: 4 * U,
+  }, `running mean ${what}`);
+  assertClose(
+    await download(gpu, runningVar),
+    f.runningVar,
+    { atol: 0, rtol: 2 * D * U },
+    `running var ${what}`,
+  );
+
+  const sumDy = rows * maxAbs(dyv);
+  assertClose(
+    await download(gpu, dbeta),
+    b.dbeta,
+    { atol: D * U * sumDy, rtol: 0 },
+    `dbeta ${what}`,
+  );
+  assertClose(
+    await download(gpu, dgamma),
+    b.dgamma,
+    { atol: 3 * D * U * sumDy * xhat, rtol: 0 },
+    `dgamma ${what}`,
+  );
+  // dx = γσ⁻¹/N·(N·dy − dβ − x̂·dγ): the bracket's terms are each ≲ N·|dy|·(1 + |x̂|)²
+  // and cancel, so its absolute error is D·2^-24 times that, scaled by γσ⁻¹/N.
+  const dxScale = maxAbs(dyv) * (1 + xhat) ** 2 * maxAbs(gv) * s;
+  assertClose(await download(gpu, dx), b.dx, { atol: 4 * D * U * dxScale, rtol: 0 }, `dx ${what}`);
+}
+
+Deno.test(
+  "batch-norm training forward and backward vs the reference (awkward shapes, both variants)",
+  gpuTest,
+  () =>
+    withArena(async (gpu, arena) => {
+      const shapes: [number, number][] = [[2, 1], [7, 3], [3, 257], [513, 3], [8192, 8]];
+      for (const variant of ["serial", "tree"] as ReduceVariant[]) {
+        for (const [rows, C] of shapes) {
+          await checkTrainAndBackward(gpu, arena, { rows, C, variant });
+        }
+      }
+      await checkTrainAndBackward(gpu, arena, {
+        rows: 33,
+        C: 8,
+        variant: "serial",
+        width: "scalar",
+      });
+      await checkTrainAndBackward(gpu, arena, { rows: 33, C: 8, variant: "serial", width: "vec4" });
+      await checkTrainAndBackward(gpu, arena, {
+        rows: 33,
+        C: 8,
+        variant: "tree",
+        rowsPerInvocation: 1,
+      });
+      await checkTrainAndBackward(gpu, arena, {
+        rows: 33,
+        C: 3,
+        variant: "tree",
+        rowsPerInvocation: 7,
+      });
+    }),
+);
+
+Deno.test(
+  "batch-norm eval forward uses the running statistics; in place",
+  gpuTest,
+  () =>
+    withArena(async (gpu, arena) => {
+      for (const [rows, C] of [[1, 5], [7, 3], [64, 16]]) {
+        const xv = f32(randn(rows + C, rows * C, 2));
+        const gv = f32(randn(C, C).map((v) => 1 + 0.5 * v));
+        const bv = f32(randn(C + 1, C));
+        const rmv = f32(randn(C + 2, C));
+        const rvv = f32(randn(C + 3, C).map((v) => 0.5 + Math.abs(v)));
+        const x = upload(gpu, arena, "x", [rows, C], xv);
+        const args = {
+          x,
+          rows,
+          channels: C,
+          gamma: upload(gpu, arena, "g", [C], gv),
+          beta: upload(gpu, arena, "b", [C], bv),
+          eps: EPS,
+          runningMean: upload(gpu, arena, "rm", [C], rmv),
+          runningVar: upload(gpu, arena, "rv", [C], rvv),
+          y: arena.tensor("y", [rows, C]),
+        };
+        const want = batchNormEvalRef(xv, rows, C, gv, bv, EPS, rmv, rvv);
+        // About six f32 roundings (subtract, add eps, sqrt, divide, multiply, add),
+        // relative to the largest intermediate |x − m|·|γ|/σ + |β|.
+        const scale = (maxAbs(xv) + maxAbs(rmv)) * maxAbs(gv) / Math.sqrt(0.5) + maxAbs(bv);
+        const tol = { atol: 8 * U * scale, rtol: 0 };
+        submit(gpu, batchNormEvalForward(gpu, args));
+        assertClose(await download(gpu, args.y), want, tol, `eval ${rows}x${C}`);
+        submit(gpu, batchNormEvalForward(gpu, { ...args, y: x }));
+        assertClose(await download(gpu, x), want, tol, `eval in place ${rows}x${C}`);
+      }
+    }),
+);
+
+Deno.test(
+  "batch-norm backward may write dx over dy",
+  gpuTest,
+  () =>
+    withArena(async (gpu, arena) => {
+      const rows = 40, C = 4;
+      const xv = f32(randn(1, rows * C, 2));
+      const dyv = f32(randn(2, rows * C));
+      const gv = f32(randn(3, C).map((v) => 1 + 0.3 * v));
+      const x = upload(gpu, arena, "x", [rows, C], xv);
+      const dy = upload(gpu, arena, "dy", [rows, C], dyv);
+      const gamma = upload(gpu, arena, "g", [C], gv);
+      const saveMean = arena.tensor("m", [C]);
+      const saveInvStd = arena.tensor("s", [C]);
+      const y = arena.tensor("y", [rows, C]);
+      const zeros = () => arena.tensor("z", [C]);
+      submit(gpu, [
+        ...batchNormTrainForward(gpu, {
+          x,
+          rows,
+          channels: C,
+          gamma,
+          beta: zeros(),
+          eps: EPS,
+          momentum: MOMENTUM,
+          runningMean: zeros(),
+          runningVar: zeros(),
+          y,
+          saveMean,
+          saveInvStd,
+        }),
+        ...batchNormBackward(gpu, {
+          x,
+          dy,
+          rows,
+          channels: C,
+          gamma,
+          saveMean,
+          saveInvStd,
+          dx: dy,
+          dgamma: zeros(),
+          dbeta: zeros(),
+        }),
+      ]);
+      const b = batchNormBackwardRef(xv, dyv, rows, C, gv, EPS);
+      const f = batchNormTrainRef(
+        xv,
+        rows,
+        C,
+        gv,
+        new Float64Array(C),
+        EPS,
+        MOMENTUM,
+        new Float64Array(C),
+        new Float64Array(C),
+      );
+      const xhat = maxAbs(f.y.map((v, i) => v / gv[i % C]));
+      // The dx bound of the test above, with D = rows + 8 ≥ chunk + chunks for any plan.
+      const D = rows + 8;
+      const atol = 4 * D * U * maxAbs(dyv) * (1 + xhat) ** 2 * maxAbs(gv) * maxAbs(f.invStd);
+      assertClose(await download(gpu, dy), b.dx, { atol, rtol: 0 }, "dx over dy");
+    }),
+);
+
+Deno.test(
+  "batch norm rejects one row in training, mismatched shapes and a missing arena",
+  gpuTest,
+  () =>
+    withArena((gpu, arena) => {
+      const c = (n: number) => arena.tensor(`c${n}`, [n]);
+      const base = (rows: number, C: number) => ({
+        x: arena.tensor("x", [rows, C]),
+        rows,
+        channels: C,
+        gamma: c(C),
+        beta: c(C),
+        eps: EPS,
+        momentum: MOMENTUM,
+        runningMean: c(C),
+        runningVar: c(C),
+        y: arena.tensor("y", [rows, C]),
+        saveMean: c(C),
+        saveInvStd: c(C),
+      });
+      assertThrows(() => batchNormTrainForward(gpu, base(1, 3)), RangeError, "at least 2");
+      assertThrows(
+        () => batchNormTrainForward(gpu, { ...base(4, 3), gamma: c(4) }),
+        RangeError,
+        "gamma",
+      );
+      assertThrows(
+        () => batchNormTrainForward(gpu, { ...base(4, 3), rows: 5 }),
+        RangeError,
+        '"x" [4, 3]',
+      );
+      assertThrows(
+        () => batchNormTrainForward(gpu, { ...base(4, 3), momentum: 2 }),
+        RangeError,
+        "momentum",
+      );
+      assertThrows(
+        () => batchNormTrainForward(gpu, { ...base(100000, 1), variant: "serial" }),
+        RangeError,
+        "arena",
+      );
+      return Promise.resolve();
+    }),
+);
