@@ -46,6 +46,7 @@ export class Gpu {
   /** Compiled pipelines keyed by generated WGSL. */
   readonly pipelines: PipelineCache;
   #lost: DeviceLostError | undefined;
+  #uncaptured: string | undefined;
 
   /** Wraps an existing device (e.g. one a user created for their own code). */
   constructor(device: GPUDevice, adapter: AdapterIdentity) {
@@ -54,6 +55,12 @@ export class Gpu {
     this.limits = device.limits;
     this.hasTimestamps = device.features.has("timestamp-query");
     this.pipelines = new PipelineCache(device);
+    // WebGPU reports shader and validation errors asynchronously and skips
+    // the offending work: remember the first one so the next check fails
+    // loudly instead of training on stale buffers.
+    device.addEventListener("uncapturederror", (ev) => {
+      this.#uncaptured ??= (ev as GPUUncapturedErrorEvent).error.message;
+    });
     device.lost.then((info) => {
       // "destroyed" is our own doing (dispose), not a failure to report.
       if (info.reason !== "destroyed") this.#lost = new DeviceLostError(info.reason, info.message);
@@ -61,9 +68,14 @@ export class Gpu {
     });
   }
 
-  /** Throws {@link DeviceLostError} if the device has been lost. */
+  /**
+   * Throws {@link DeviceLostError} if the device has been lost, or
+   * {@link GpuOperationError} if WebGPU reported an uncaptured error (an
+   * invalid shader or binding) since the device was created.
+   */
   checkAlive(): void {
     if (this.#lost) throw this.#lost;
+    if (this.#uncaptured) throw new GpuOperationError("a GPU command", this.#uncaptured);
   }
 
   /** True once the device is lost or disposed. */

@@ -49,6 +49,8 @@ export async function readTensors(gpu: Gpu, ts: readonly Tensor[]): Promise<Floa
     gpu.checkAlive();
     throw e;
   }
+  // Errors of earlier commands arrive as events before the map resolves.
+  gpu.checkAlive();
   const mapped = staging.getMappedRange();
   const out = ts.map((t, i) => new Float32Array(mapped.slice(offsets[i], offsets[i] + t.size * 4)));
   staging.unmap();

@@ -20,11 +20,18 @@ export interface SoftmaxCrossEntropyArgs {
   /** Logits [batch, classes]. */
   logits: Tensor;
   /**
-   * Labels [batch] as f32 class indices. A label that is not an integer in
-   * [0, classes) gives that row a NaN loss (so the metric shows it), counts
-   * as incorrect and gets the gradient softmax/B with no one-hot term.
+   * Labels [batch] as f32 class indices. A negative label marks a padding row
+   * (a final partial batch): it adds nothing to the loss, the count or the
+   * gradient. Any other label that is not an integer in [0, classes) gives
+   * that row a NaN loss (so the metric shows the data bug), counts as
+   * incorrect and gets the gradient softmax/B with no one-hot term.
    */
   labels: Tensor;
+  /**
+   * Label smoothing ε (PyTorch `label_smoothing`): the target is
+   * (1 − ε)·onehot + ε/classes. Default 0.
+   */
+  labelSmoothing?: number;
   /** Rows. */
   batch: number;
   /** Classes per row. */
@@ -53,6 +60,8 @@ export interface CrossEntropyRowSpec {
   loss: boolean;
   /** Write per-row correctness (0/1). */
   correct: boolean;
+  /** Label smoothing ε (0: none). */
+  smoothing: number;
 }
 
 /** WGSL of the per-row kernel; `names` are the resolved operand variables. */
@@ -76,6 +85,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let base = b * ${C}u;
   let lf = ${n.labels}[b];
   let valid = lf >= 0.0 && lf < ${C}.0 && floor(lf) == lf;
+  // A negative label is a padding row: no loss, no count, no gradient.
+  let is_pad = lf < 0.0;
   // An out-of-range label matches no class.
   let label = select(${C}u, u32(lf), valid);
   // Row max and argmax; strict > keeps the first of tied maxima.
@@ -89,21 +100,27 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
   }
   var se = 0.0;
+  var sz = 0.0;
   for (var c = 0u; c < ${C}u; c++) {
-    se += exp(${n.logits}[base + c] - mx);
+    let zc = ${n.logits}[base + c] - mx;
+    se += exp(zc);
+    sz += zc;
   }
 ${
     spec.loss
       ? `  // loss = log Σ exp(z − max) − (z_label − max), both terms ≥ 0 and finite.
+  // With smoothing ε: (1 − ε)·(lse − z_label) + ε·mean_c(lse − z_c), shifted by max.
   let zl = ${n.logits}[base + min(label, ${C - 1}u)];
-  ${n.rowLoss}[b] = select(bitcast<f32>(NAN_BITS), log(se) - (zl - mx), valid);\n`
+  let nll = log(se) - ${f32Lit(1 - spec.smoothing)} * (zl - mx) - ${f32Lit(spec.smoothing / C)} * sz;
+  ${n.rowLoss}[b] = select(select(bitcast<f32>(NAN_BITS), nll, valid), 0.0, is_pad);\n`
       : ""
-  }${spec.correct ? `  ${n.rowCorrect}[b] = select(0.0, 1.0, arg == label);\n` : ""}${
+  }${spec.correct ? `  ${n.rowCorrect}[b] = select(0.0, 1.0, arg == label && !is_pad);\n` : ""}${
     spec.grad
       ? `  let inv = 1.0 / se;
   for (var c = 0u; c < ${C}u; c++) {
     let p = exp(${n.logits}[base + c] - mx) * inv;
-    ${n.dLogits}[base + c] = (p - select(0.0, 1.0, c == label)) * ${invB};
+    let tgt = select(0.0, ${f32Lit(1 - spec.smoothing)}, c == label) + ${f32Lit(spec.smoothing / C)};
+    ${n.dLogits}[base + c] = select((p - tgt) * ${invB}, 0.0, is_pad);
   }\n`
       : ""
   }}
@@ -143,7 +160,11 @@ export function softmaxCrossEntropy(gpu: Gpu, a: SoftmaxCrossEntropyArgs): Comma
     grad: a.dLogits !== undefined,
     loss: rowLoss !== undefined,
     correct: rowCorrect !== undefined,
+    smoothing: a.labelSmoothing ?? 0,
   };
+  if (!(spec.smoothing >= 0 && spec.smoothing < 1)) {
+    throw new RangeError(`${label}: label smoothing must be in [0, 1), got ${spec.smoothing}`);
+  }
   if (!spec.grad && !needRows) return [];
   const operands: Operand[] = [{ name: "logits", tensor: a.logits }, {
     name: "labels",

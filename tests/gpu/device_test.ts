@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertRejects } from "../assert.ts";
-import { acquireGpu, GpuUnavailableError } from "../../lib/gpu/mod.ts";
+import { acquireGpu, BufferArena, GpuOperationError, GpuUnavailableError } from "../../lib/gpu/mod.ts";
 import { dispatch, submit } from "../../lib/gpu/commands.ts";
 import { createTextureOperand, flatExtent, wgslFlatReaders } from "../../lib/gpu/texture.ts";
 import { readTensor, writeTensor } from "../../lib/gpu/transfer.ts";
@@ -61,4 +61,27 @@ Deno.test("pipeline cache compiles identical WGSL once", gpuTest, async () => {
   const b = gpu.pipelines.get("k", code);
   assert(a === b);
   assertEquals(gpu.pipelines.size, before + 1);
+});
+
+Deno.test("an invalid shader surfaces as GpuOperationError instead of stale results", async () => {
+  // A device of its own: the error state is sticky by design.
+  const gpu = await acquireGpu();
+  try {
+    const arena = new BufferArena(gpu.device);
+    const out = arena.tensor("out", [4]);
+    // `target` is fine, but an undeclared identifier is not valid WGSL.
+    const code = `@group(0) @binding(0) var<storage, read_write> out: array<f32>;
+@compute @workgroup_size(1) fn main() { out[0] = undeclared_name; }`;
+    let err: unknown;
+    try {
+      submit(gpu, [dispatch(gpu, "broken", code, [out], [1])]);
+      await readTensor(gpu, out);
+    } catch (e) {
+      err = e;
+    }
+    assert(err instanceof GpuOperationError, `the broken shader went unnoticed (${err})`);
+    assert(/undeclared_name|invalid|error/i.test((err as Error).message), (err as Error).message);
+  } finally {
+    gpu.dispose();
+  }
 });

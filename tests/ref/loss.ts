@@ -18,12 +18,17 @@ export interface CrossEntropyRef {
   correct: number;
 }
 
-/** Softmax cross-entropy of logits [B, C] against f64 class indices. */
+/**
+ * Softmax cross-entropy of logits [B, C] against f64 class indices, with
+ * label smoothing ε (target (1 − ε)·onehot + ε/C). A negative label is a
+ * padding row: zero loss, not counted, zero gradient.
+ */
 export function softmaxCrossEntropyRef(
   logits: ArrayLike<number>,
   labels: ArrayLike<number>,
   B: number,
   C: number,
+  smoothing = 0,
 ): CrossEntropyRef {
   const loss = new Float64Array(B);
   const dLogits = new Float64Array(B * C);
@@ -42,12 +47,17 @@ export function softmaxCrossEntropyRef(
     }
     let se = 0;
     for (let c = 0; c < C; c++) se += Math.exp(logits[b * C + c] - mx);
-    loss[b] = valid ? Math.log(se) + mx - logits[b * C + y] : NaN;
+    const pad = y < 0;
+    const lse = Math.log(se) + mx;
+    let smooth = 0;
+    for (let c = 0; c < C; c++) smooth += (lse - logits[b * C + c]) / C;
+    loss[b] = pad ? 0 : valid ? (1 - smoothing) * (lse - logits[b * C + y]) + smoothing * smooth : NaN;
     lossSum += loss[b];
     if (valid && arg === y) correct++;
     for (let c = 0; c < C; c++) {
       const p = Math.exp(logits[b * C + c] - mx) / se;
-      dLogits[b * C + c] = (p - (c === y ? 1 : 0)) / B;
+      const target = (c === y ? 1 - smoothing : 0) + smoothing / C;
+      dLogits[b * C + c] = pad ? 0 : (p - target) / B;
     }
   }
   return { loss, lossSum, meanLoss: lossSum / B, dLogits, correct };
