@@ -94,9 +94,6 @@ function subset(split: Split, indices: Uint32Array, sample: number): Split {
 export async function train(spec: RunSpec, opts: TrainOptions = {}): Promise<TrainResult> {
   const graph = compileGraph(spec); // shape errors before any GPU or data work
   const optimizer = compileOptimizer(spec.optimizer);
-  if (spec.loss.label_smoothing !== 0) {
-    throw new RangeError("loss.label_smoothing is not implemented yet; set it to 0");
-  }
   const dataset = opts.dataset ?? await loadDataset(spec, opts.cacheDir);
   const sampleShape = dataset.inputShape;
   const sample = sampleShape.reduce((a, b) => a * b, 1);
@@ -146,6 +143,7 @@ export async function train(spec: RunSpec, opts: TrainOptions = {}): Promise<Tra
     seed: spec.run.seed,
     optimizer,
     clipGradNorm: spec.optimizer.clip_grad_norm,
+    labelSmoothing: spec.loss.label_smoothing,
   });
   const trainData = new GpuSplit(
     gpu,

@@ -16,6 +16,7 @@ interface Slot {
   buffer: GPUBuffer;
   busy: boolean;
   sizes: number[];
+  done?: Promise<void>;
 }
 
 /** Ring of `slots` staging buffers of `bytes` each. */
@@ -41,6 +42,16 @@ export class ReadbackRing {
   /** Number of map operations started so far (readbacks). */
   get readbacks(): number {
     return this.#maps;
+  }
+
+  /**
+   * Resolves when the next slot to be used is free. Awaiting this before a
+   * capture bounds how far the CPU runs ahead of the GPU (backpressure)
+   * without ever waiting on the work just submitted.
+   */
+  async nextFree(): Promise<void> {
+    const slot = this.#slots[this.#next];
+    if (slot.busy && slot.done) await slot.done;
   }
 
   /**
@@ -81,6 +92,7 @@ export class ReadbackRing {
       slot.busy = false;
       onData(out);
     });
+    slot.done = p;
     this.#pending.add(p);
     p.finally(() => this.#pending.delete(p));
   }

@@ -73,10 +73,10 @@ export function wgslGather(
         ? "(rng_hash3(" + (aug.seed >>> 0) + "u, u.stream, base + 2u) >> 31u) == 1u"
         : "false"
     };
-  let y = i32(j / ${w * c}u);
-  let x = i32((j / ${c}u) % ${w}u);
-  let sy = y + dy - ${aug.pad};
-  let sx = select(x, ${w - 1} - x, flip) + dx - ${aug.pad};
+  let py = i32(j / ${w * c}u);
+  let px = i32((j / ${c}u) % ${w}u);
+  let sy = py + dy - ${aug.pad};
+  let sx = select(px, ${w - 1} - px, flip) + dx - ${aug.pad};
   let inside = sy >= 0 && sy < ${h} && sx >= 0 && sx < ${w};
   let sj = select(-1, (sy * ${w} + sx) * ${c} + i32(j % ${c}u), inside);`;
   }

@@ -31,11 +31,16 @@ export interface CrossEntropyInstance {
   eval: Command[];
 }
 
-/** Builds the loss head for `classes` classes at the context's batch size. */
+/**
+ * Builds the loss head for `classes` classes at the context's batch size.
+ * Label smoothing applies to training only; evaluation reports the plain
+ * cross-entropy so test losses compare across settings.
+ */
 export function buildCrossEntropy(
   ctx: BuildContext,
   io: CrossEntropyIO,
   classes: number,
+  labelSmoothing = 0,
 ): CrossEntropyInstance {
   const common = {
     logits: io.logits,
@@ -47,7 +52,7 @@ export function buildCrossEntropy(
     arena: ctx.arena,
   };
   return {
-    train: softmaxCrossEntropy(ctx.gpu, { ...common, dLogits: io.dLogits }),
+    train: softmaxCrossEntropy(ctx.gpu, { ...common, dLogits: io.dLogits, labelSmoothing }),
     eval: softmaxCrossEntropy(ctx.gpu, common),
   };
 }

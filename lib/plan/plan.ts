@@ -28,6 +28,8 @@ export interface PlanOptions {
   optimizer?: OptimizerFactory;
   /** Clip the global gradient norm to this before the optimizer runs. */
   clipGradNorm?: number;
+  /** Label smoothing of the training loss. */
+  labelSmoothing?: number;
 }
 
 /** A compiled training run. */
@@ -173,12 +175,17 @@ export function buildPlan(gpu: Gpu, graph: Graph, opts: PlanOptions): Plan {
     correct: arena.tensor("metrics.correct", [1]),
   };
   const labels = arena.tensor("labels", [batch]);
-  const head = buildCrossEntropy(ctx, {
-    logits: act[graph.output],
-    labels,
-    dLogits: grad[graph.output],
-    ...metrics,
-  }, classes);
+  const head = buildCrossEntropy(
+    ctx,
+    {
+      logits: act[graph.output],
+      labels,
+      dLogits: grad[graph.output],
+      ...metrics,
+    },
+    classes,
+    opts.labelSmoothing ?? 0,
+  );
 
   const backward: Command[] = [];
   for (let id = nodes.length - 1; id >= 0; id--) {

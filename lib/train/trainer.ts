@@ -156,6 +156,11 @@ export class Trainer {
       for (let s = from; s < steps; s++) {
         // A divergence seen a few steps late stops the run at the next step.
         if (this.#failure) break;
+        if ((s + 1) % o.logEvery === 0 || s + 1 === steps) {
+          // Backpressure: the CPU may run at most one ring's worth of log
+          // intervals ahead of the GPU; this also lets progress callbacks run.
+          await this.#ring.nextFree();
+        }
         this.#step(epoch, s, steps, epochStart, from);
       }
       await this.#ring.drain();
