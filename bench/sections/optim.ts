@@ -1,0 +1,140 @@
+/**
+ * Optimizer benchmarks: AdamW_BK against AdamW on a model file's network
+ * (step time at the paper's cadence, composed from measured stage costs, and
+ * at T_s = T_ir = 1), and inverse-root time per method at 256 and 512 next to
+ * TensorFlow.js WebGPU doing the same 30 matrix products.
+ * @module
+ */
+
+import type { Gpu } from "../../lib/gpu/device.ts";
+import { type Command, encode } from "../../lib/gpu/commands.ts";
+import { BufferArena } from "../../lib/gpu/tensor.ts";
+import { writeTensor } from "../../lib/gpu/transfer.ts";
+import { buildPlan } from "../../lib/plan/plan.ts";
+import { stagesAt } from "../../lib/plan/stage.ts";
+import { matrixRoot, ROOT_DEFAULTS, rootScalars, RootWorkspaces } from "../../lib/optim/inverse_root.ts";
+import { adamw } from "../../lib/optim/first_order.ts";
+import { adamwBK } from "../../lib/optim/adabk.ts";
+import type { OptimizerFactory } from "../../lib/optim/types.ts";
+import type { Graph } from "../../lib/graph/graph.ts";
+import { type BenchRow, timeCommands, timePeer } from "../harness.ts";
+import { Rng } from "../../lib/util/rng.ts";
+
+// deno-lint-ignore no-explicit-any
+type Tf = any;
+
+function stageCommands(plan: ReturnType<typeof buildPlan>, k: number, filter?: (name: string) => boolean): Command[] {
+  return stagesAt(plan.stages, k).filter((s) => !filter || filter(s.name)).flatMap((s) => s.commands);
+}
+
+async function planTimes(gpu: Gpu, graph: Graph, batch: number, factory: OptimizerFactory, quick: boolean) {
+  const plan = buildPlan(gpu, graph, { batch, seed: 0, optimizer: factory });
+  const r = new Rng(1);
+  writeTensor(gpu, plan.input, Float32Array.from({ length: plan.input.size }, () => r.normal()));
+  writeTensor(gpu, plan.labels, Float32Array.from({ length: batch }, (_, i) => i % plan.classes));
+  const enc = gpu.device.createCommandEncoder();
+  encode(enc, [...plan.init, ...stageCommands(plan, 0)]);
+  gpu.device.queue.submit([enc.finish()]);
+  plan.optimizer!.prepareStep(1, 1e-3);
+  const opts = quick ? { samples: 3, minBatchMs: 100 } : {};
+  // A step that is not a multiple of any cadence: forward, backward, precondition, update.
+  const regular = await timeCommands(gpu, stageCommands(plan, 1), opts);
+  const stats = await timeCommands(gpu, plan.stages.filter((s) => s.name.startsWith("statistics")).flatMap((s) => s.commands), opts);
+  const roots = await timeCommands(gpu, plan.stages.filter((s) => s.name.startsWith("roots")).flatMap((s) => s.commands), { ...opts, samples: 3, minBatchMs: 1 });
+  plan.arena.dispose();
+  return { regular, stats, roots };
+}
+
+/** Rows for AdamW_BK vs AdamW on `graph` at `batch`. */
+export async function optimSection(
+  gpu: Gpu,
+  tf: Tf | undefined,
+  graph: Graph,
+  batch: number,
+  modelName: string,
+  o: { quick?: boolean } = {},
+): Promise<BenchRow[]> {
+  const quick = o.quick ?? false;
+  const rows: BenchRow[] = [];
+  const base = await planTimes(gpu, graph, batch, adamw({ lr: 1e-3 }), quick);
+  const bk = await planTimes(gpu, graph, batch, adamwBK({ lr: 1e-3, statEvery: 200, rootEvery: 2000 }), quick);
+  const paper = bk.regular + bk.stats / 200 + bk.roots / 2000;
+  const every = bk.regular + bk.stats + bk.roots;
+  const shape = `${modelName}, batch ${batch}`;
+  rows.push({ group: "optim", name: "AdamW step", shape, ms: base.regular });
+  rows.push({
+    group: "optim",
+    name: "AdamW_BK step, T_s=200, T_ir=2000",
+    shape,
+    ms: paper,
+    note: `ratio ${(paper / base.regular).toFixed(3)} vs AdamW; composed: regular ${bk.regular.toFixed(2)} ms + statistics ${
+      bk.stats.toFixed(2)
+    }/200 + roots ${bk.roots.toFixed(1)}/2000`,
+  });
+  rows.push({
+    group: "optim",
+    name: "AdamW_BK step, T_s=T_ir=1",
+    shape,
+    ms: every,
+    note: `ratio ${(every / base.regular).toFixed(2)} vs AdamW`,
+  });
+
+  for (const d of quick ? [256] : [256, 512]) {
+    const arena = new BufferArena(gpu.device);
+    const r = new Rng(d);
+    // An SPD factor like the optimizer sees: XᵀX/N of random data, N = 2d.
+    const n = 2 * d;
+    const X = Float64Array.from({ length: n * d }, () => r.normal());
+    const A = new Float32Array(d * d);
+    for (let k = 0; k < n; k++) {
+      for (let i = 0; i < d; i++) {
+        const xi = X[k * d + i] / n;
+        for (let j = 0; j < d; j++) A[i * d + j] += xi * X[k * d + j];
+      }
+    }
+    const At = arena.tensor("A", [d, d]);
+    writeTensor(gpu, At, A);
+    for (const method of ["reference", "converged"] as const) {
+      const out = arena.tensor(`root.${method}`, [d, d]);
+      const rc = matrixRoot(gpu, {
+        A: At,
+        out,
+        d,
+        which: "inverse_sqrt",
+        options: { ...ROOT_DEFAULTS, method },
+        scalars: rootScalars(arena, method),
+        workspaces: new RootWorkspaces(arena),
+        label: `bench${d}`,
+      });
+      const ms = await timeCommands(gpu, rc.commands, { samples: 3, minBatchMs: 1, warmup: 1 });
+      let peerMs: number | undefined;
+      if (tf && method === "reference") {
+        // The same 30 d×d products (10 Newton–Schulz steps × 3) in TF.js.
+        const Y0 = tf.tensor2d(A, [d, d]);
+        const I = tf.eye(d);
+        peerMs = await timePeer(tf, () => {
+          let Y = Y0, Z = I;
+          for (let k = 0; k < 10; k++) {
+            const T = tf.mul(0.5, tf.sub(tf.mul(3, I), tf.matMul(Z, Y)));
+            Y = tf.matMul(Y, T);
+            Z = tf.matMul(T, Z);
+          }
+          return Z;
+        }, { samples: 1, minBatchMs: 1, warmup: 1 });
+        Y0.dispose();
+        I.dispose();
+      }
+      rows.push({
+        group: "inverse root",
+        name: `${method} (${rc.iterations} iterations + 10 power rounds)`,
+        shape: `${d}x${d}`,
+        ms,
+        peerMs,
+        speedup: peerMs ? peerMs / ms : undefined,
+        note: method === "reference" ? "peer: the same 30 matmuls in TF.js WebGPU" : undefined,
+      });
+    }
+    arena.dispose();
+  }
+  return rows;
+}
