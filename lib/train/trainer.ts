@@ -70,6 +70,8 @@ export interface TrainerOptions {
   evalEvery: number;
   /** Receives events as their data arrive. */
   onEvent?: (e: TrainerEvent) => void;
+  /** Called after each completed epoch (and its evaluation): checkpoints go here. */
+  onEpochEnd?: (epoch: number, globalStep: number, lastEval?: EvalEvent) => Promise<void>;
 }
 
 /** The trainer's final numbers. */
@@ -127,8 +129,21 @@ export class Trainer {
     return Math.floor(this.#opts.train.count / this.#opts.plan.batch);
   }
 
-  /** Trains for the configured epochs, starting from `globalStep`. */
-  async run(): Promise<TrainSummary> {
+  /**
+   * Continues a run restored from a checkpoint taken after `step` steps: the
+   * plan's tensors must already hold the checkpoint (so no initialisation
+   * runs), and training picks up at that step's epoch and batch.
+   */
+  resumeAt(step: number): void {
+    this.globalStep = step;
+    this.#initialised = true;
+  }
+
+  /**
+   * Trains for the configured epochs from `globalStep`, or until
+   * `untilStep` steps are done (then without the epoch's evaluation).
+   */
+  async run(untilStep?: number): Promise<TrainSummary> {
     const o = this.#opts;
     const { plan } = o;
     const gpu = plan.gpu;
@@ -153,9 +168,14 @@ export class Trainer {
       o.train.setOrder(o.order(epoch), epoch);
       const epochStart = performance.now();
       const from = this.globalStep - epoch * steps;
+      let stopped = false;
       for (let s = from; s < steps; s++) {
         // A divergence seen a few steps late stops the run at the next step.
         if (this.#failure) break;
+        if (untilStep !== undefined && this.globalStep >= untilStep) {
+          stopped = true;
+          break;
+        }
         if ((s + 1) % o.logEvery === 0 || s + 1 === steps) {
           // Backpressure: the CPU may run at most one ring's worth of log
           // intervals ahead of the GPU; this also lets progress callbacks run.
@@ -166,9 +186,11 @@ export class Trainer {
       await this.#ring.drain();
       gpu.checkAlive();
       if (this.#failure) throw this.#failure;
+      if (stopped) break;
       if (o.test && ((epoch + 1) % o.evalEvery === 0 || epoch + 1 === o.epochs)) {
         finalEval = await this.evaluate(epoch);
       }
+      await o.onEpochEnd?.(epoch, this.globalStep, finalEval);
     }
     const ran = this.globalStep - startStep;
     return {
