@@ -20,13 +20,27 @@ function collect(value: string, previous: Override[]): Override[] {
   }
 }
 
+/** Where the CLI writes (tests capture it). */
+export interface CliOutput {
+  /** Normal output. */
+  out: (s: string) => void;
+  /** Errors and diagnostics. */
+  err: (s: string) => void;
+}
+
+const STDIO: CliOutput = {
+  out: (s) => Deno.stdout.writeSync(new TextEncoder().encode(s)),
+  err: (s) => Deno.stderr.writeSync(new TextEncoder().encode(s)),
+};
+
 /** Builds the program (exported for tests). */
-export function program(): Command {
+export function program(io: CliOutput = STDIO): Command {
   const cli = new Command("adabk")
     .description(
       "Train networks on WebGPU from declarative model files, with the AdaBK optimizers.",
     )
     .showHelpAfterError("(run with --help for usage)")
+    .configureOutput({ writeOut: io.out, writeErr: io.err })
     .exitOverride();
 
   cli.command("train")
@@ -39,14 +53,16 @@ export function program(): Command {
       [] as Override[],
     )
     .option("--out <dir>", "run directory (default: run.out_dir of the file)")
+    .option("--resume <dir>", "continue the run in <dir> from its latest checkpoint")
     .option("--quiet", "no progress output")
     .action(async (file, opts) => {
       const overrides = [...opts.set];
-      if (opts.out) overrides.push({ path: ["run", "out_dir"], value: opts.out });
+      const out = opts.out ?? opts.resume;
+      if (out) overrides.push({ path: ["run", "out_dir"], value: out });
       const spec = await loadRunSpecFile(file, overrides);
-      const result = await train(spec, { progress: !opts.quiet });
+      const result = await train(spec, { progress: !opts.quiet, resume: opts.resume });
       const acc = result.finalEval ? `${(100 * result.finalEval.accuracy).toFixed(2)}%` : "n/a";
-      console.log(
+      io.out(
         `final test accuracy ${acc} after ${result.steps} steps in ${
           result.seconds.toFixed(1)
         } s ` +
@@ -62,15 +78,15 @@ export function program(): Command {
     .option("--set <key=value>", "override a field (repeatable)", collect, [] as Override[])
     .action(async (file, opts) => {
       const spec = await loadRunSpecFile(file, opts.set);
-      console.log(await inspect(spec));
+      io.out((await inspect(spec)) + "\n");
     });
   return cli;
 }
 
 /** Runs the CLI on `args`; returns the exit code. */
-export async function main(args: string[]): Promise<number> {
+export async function main(args: string[], io: CliOutput = STDIO): Promise<number> {
   try {
-    await program().parseAsync(args, { from: "user" });
+    await program(io).parseAsync(args, { from: "user" });
     return 0;
   } catch (e) {
     const code = (e as { code?: string }).code;
@@ -82,7 +98,7 @@ export async function main(args: string[]): Promise<number> {
         : 2;
     }
     const { text, user } = describeError(e);
-    console.error(user ? `error: ${text}` : `internal error (please report): ${text}`);
+    io.err(user ? `error: ${text}\n` : `internal error (please report): ${text}\n`);
     return 1;
   }
 }

@@ -11,7 +11,7 @@ import { loadMnist } from "../lib/data/mnist.ts";
 import { loadCifar10, loadCifar100 } from "../lib/data/cifar.ts";
 import { syntheticDataset } from "../lib/data/synthetic.ts";
 import { epochPermutation, validationSplit } from "../lib/data/loader.ts";
-import { buildPlan, type Plan } from "../lib/plan/plan.ts";
+import { buildPlan } from "../lib/plan/plan.ts";
 import { GpuSplit, identityOrder } from "../lib/train/gpu_split.ts";
 import {
   type EvalEvent,
@@ -21,6 +21,11 @@ import {
 } from "../lib/train/trainer.ts";
 import { ProgressReporter } from "../lib/train/progress.ts";
 import { MetricsLog } from "../lib/train/metrics_log.ts";
+import {
+  readLatestCheckpoint,
+  restoreCheckpoint,
+  writeCheckpoint,
+} from "../lib/train/checkpoint.ts";
 import { compileGraph, compileOptimizer, compileSchedule } from "./compile.ts";
 import { DATASETS, type RunSpec } from "./schema.ts";
 
@@ -38,14 +43,16 @@ export interface TrainOptions {
   onEvent?: (e: TrainerEvent) => void;
   /** Fashion-MNIST cache folder (default .cache/fashion-mnist). */
   cacheDir?: string;
+  /** Continue the run whose directory this is, from its latest checkpoint. */
+  resume?: string;
+  /** Checkpoints kept (besides the best). Default 3. */
+  keepLast?: number;
 }
 
 /** What {@link train} returns. */
 export interface TrainResult extends TrainSummary {
   /** Final test evaluation. */
   finalEval?: EvalEvent;
-  /** The compiled plan (for inspection; its buffers are freed unless keepPlan). */
-  plan: Plan;
   /** Parameter count. */
   parameters: number;
 }
@@ -169,11 +176,12 @@ export async function train(spec: RunSpec, opts: TrainOptions = {}): Promise<Tra
   if (opts.writeRunDir !== false) {
     await Deno.mkdir(spec.run.out_dir, { recursive: true });
     await Deno.writeTextFile(`${spec.run.out_dir}/spec.json`, JSON.stringify(spec, null, 2) + "\n");
-    log = await MetricsLog.open(`${spec.run.out_dir}/metrics.jsonl`);
+    log = await MetricsLog.open(`${spec.run.out_dir}/metrics.jsonl`, opts.resume !== undefined);
   }
   const order = spec.data.shuffle
     ? (epoch: number) => epochPermutation(trainSplit.count, spec.run.seed, epoch)
     : () => identityOrder(trainSplit.count);
+  let best = -Infinity;
   const trainer = new Trainer({
     plan,
     train: trainData,
@@ -184,23 +192,39 @@ export async function train(spec: RunSpec, opts: TrainOptions = {}): Promise<Tra
     seed: spec.run.seed,
     logEvery: spec.run.log_every,
     evalEvery: spec.run.eval_every,
+    onEpochEnd: opts.writeRunDir === false ? undefined : async (epoch, step, lastEval) => {
+      const meta = {
+        step,
+        epoch: epoch + 1,
+        spec,
+        extra: lastEval ? { test_accuracy: lastEval.accuracy } : {},
+      };
+      await writeCheckpoint(`${spec.run.out_dir}/checkpoints`, plan, meta, opts.keepLast ?? 3);
+      if (lastEval && lastEval.epoch === epoch && lastEval.accuracy > best) {
+        best = lastEval.accuracy;
+        await writeCheckpoint(`${spec.run.out_dir}/best`, plan, meta, 1);
+      }
+    },
     onEvent: (e) => {
       progress?.onEvent(e);
       log?.write(e);
       opts.onEvent?.(e);
     },
   });
+  if (opts.resume) {
+    const ckpt = await readLatestCheckpoint(`${opts.resume}/checkpoints`);
+    restoreCheckpoint(plan, ckpt);
+    trainer.resumeAt(ckpt.meta.step);
+    best = (ckpt.meta.extra?.test_accuracy as number | undefined) ?? -Infinity;
+  }
   try {
     const summary = await trainer.run();
-    return {
-      ...summary,
-      plan,
-      parameters: plan.params.reduce((n, p) => n + p.value.size, 0),
-    };
+    return { ...summary, parameters: plan.params.reduce((n, p) => n + p.value.size, 0) };
   } finally {
     progress?.close();
     log?.close();
     trainData.dispose();
     testData.dispose();
+    plan.arena.dispose();
   }
 }

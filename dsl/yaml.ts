@@ -100,7 +100,10 @@ export function parseOverride(text: string): Override {
   const eq = text.indexOf("=");
   const key = eq > 0 ? text.slice(0, eq).trim() : "";
   if (!key || key.split(".").some((k) => k === "")) {
-    throw new SpecError([{ path: "", message: `--set expects key.path=value, got "${text}"` }], "--set");
+    throw new SpecError(
+      [{ path: "", message: `--set expects key.path=value, got "${text}"` }],
+      "--set",
+    );
   }
   const path = key.split(".").map((k) => (/^\d+$/.test(k) ? Number(k) : k));
   const raw = text.slice(eq + 1);
