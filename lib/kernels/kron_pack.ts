@@ -68,8 +68,12 @@ export function unpackGradient(
 @group(0) @binding(0) var<storage, read> H: array<f32>;
 @group(0) @binding(1) var<storage, read_write> w: array<f32>;
 ${a.bGrad ? "@group(0) @binding(2) var<storage, read_write> b: array<f32>;" : ""}
-${a.norms ? `@group(0) @binding(3) var<storage, read> gsq: array<f32>;
-@group(0) @binding(4) var<storage, read> hsq: array<f32>;` : ""}
+${
+    a.norms
+      ? `@group(0) @binding(3) var<storage, read> gsq: array<f32>;
+@group(0) @binding(4) var<storage, read> hsq: array<f32>;`
+      : ""
+  }
 @compute @workgroup_size(${WG}) fn main(@builtin(global_invocation_id) g: vec3<u32>) {
 ${header(n, grid[0])}
   let v = H[i] * ${scale};
@@ -77,6 +81,11 @@ ${header(n, grid[0])}
   w[o * ${a.inF}u + j] = v;
 }
 `;
-  const bindings = [a.Ghat, a.wGrad, a.bGrad ?? a.wGrad, ...(a.norms ? [a.norms.gsq, a.norms.hsq] : [])];
+  const bindings = [
+    a.Ghat,
+    a.wGrad,
+    a.bGrad ?? a.wGrad,
+    ...(a.norms ? [a.norms.gsq, a.norms.hsq] : []),
+  ];
   return [dispatch(gpu, "kron_unpack", code, bindings, grid)];
 }

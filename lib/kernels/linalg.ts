@@ -54,8 +54,12 @@ ${write ? "@group(0) @binding(2) var<storage, read_write> u: array<f32>;" : ""}
   for (var i = 0u; i < ${d}u; i++) { acc += v[i] * v[i]; }
   let n = sqrt(acc);
   s[${a.slot}] = n;
-${write ? `  let inv = select(0.0, 1.0 / n, n > 0.0);
-  for (var i = 0u; i < ${d}u; i++) { u[i] = v[i] * inv; }` : ""}
+${
+    write
+      ? `  let inv = select(0.0, 1.0 / n, n > 0.0);
+  for (var i = 0u; i < ${d}u; i++) { u[i] = v[i] * inv; }`
+      : ""
+  }
 }
 `;
   const bindings = [a.v, a.scalars, ...(a.u ? [a.u] : [])];
@@ -74,7 +78,14 @@ export type RootNormaliser = "trace" | "upper_bound";
  */
 export function rootNormaliser(
   gpu: Gpu,
-  a: { A: Tensor; d: number; damping: number; scalars: Tensor; kind: RootNormaliser; rowScratch: Tensor },
+  a: {
+    A: Tensor;
+    d: number;
+    damping: number;
+    scalars: Tensor;
+    kind: RootNormaliser;
+    rowScratch: Tensor;
+  },
 ): Command[] {
   const { d } = a;
   check("root normaliser", a.A.size === d * d, `A has ${a.A.size} values, not ${d}x${d}`);
@@ -128,7 +139,14 @@ export function rootNormaliser(
   ];
 }
 
-function elementwise(gpu: Gpu, label: string, n: number, decls: string, body: string, bindings: Tensor[]) {
+function elementwise(
+  gpu: Gpu,
+  label: string,
+  n: number,
+  decls: string,
+  body: string,
+  bindings: Tensor[],
+) {
   const grid = grid2d(Math.ceil(n / WG));
   const code = `${decls}
 @compute @workgroup_size(${WG}) fn main(@builtin(global_invocation_id) g: vec3<u32>) {
@@ -168,8 +186,12 @@ export function polyCombine(
 @group(0) @binding(1) var<storage, read_write> T: array<f32>;
 ${hasM2 ? "@group(0) @binding(2) var<storage, read> M2: array<f32>;" : ""}`;
   const body = `  let diag = (i / ${d}u) == (i % ${d}u);
-  T[i] = ${hasM2 ? `${f32lit(a.c2!)} * M2[i] + ` : ""}${f32lit(a.c1)} * M[i] + select(0.0, ${f32lit(a.c0)}, diag);`;
-  return [elementwise(gpu, "root_poly", d * d, decls, body, [a.M, a.out, ...(hasM2 ? [a.M2!] : [])])];
+  T[i] = ${hasM2 ? `${f32lit(a.c2!)} * M2[i] + ` : ""}${f32lit(a.c1)} * M[i] + select(0.0, ${
+    f32lit(a.c0)
+  }, diag);`;
+  return [
+    elementwise(gpu, "root_poly", d * d, decls, body, [a.M, a.out, ...(hasM2 ? [a.M2!] : [])]),
+  ];
 }
 
 /**
@@ -231,7 +253,9 @@ export function rootCommit(
 }
 `;
     cmds.push(
-      dispatch(gpu, "root_residual_rows", rows, [a.check.M, a.X, a.check.rowScratch], [Math.ceil(d / WG)]),
+      dispatch(gpu, "root_residual_rows", rows, [a.check.M, a.X, a.check.rowScratch], [
+        Math.ceil(d / WG),
+      ]),
       dispatch(gpu, "root_verdict", verdict, [a.check.rowScratch, a.scalars], [1]),
     );
   }
@@ -248,7 +272,10 @@ export function rootCommit(
 }
 
 /** scalars[slot] ← value (one invocation). */
-export function setScalar(gpu: Gpu, a: { scalars: Tensor; slot: number; value: number }): Command[] {
+export function setScalar(
+  gpu: Gpu,
+  a: { scalars: Tensor; slot: number; value: number },
+): Command[] {
   const code = `@group(0) @binding(0) var<storage, read_write> s: array<f32>;
 @compute @workgroup_size(1) fn main() { s[${a.slot}] = ${f32lit(a.value)}; }
 `;

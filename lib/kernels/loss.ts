@@ -111,7 +111,9 @@ ${
       ? `  // loss = log Σ exp(z − max) − (z_label − max), both terms ≥ 0 and finite.
   // With smoothing ε: (1 − ε)·(lse − z_label) + ε·mean_c(lse − z_c), shifted by max.
   let zl = ${n.logits}[base + min(label, ${C - 1}u)];
-  let nll = log(se) - ${f32Lit(1 - spec.smoothing)} * (zl - mx) - ${f32Lit(spec.smoothing / C)} * sz;
+  let nll = log(se) - ${f32Lit(1 - spec.smoothing)} * (zl - mx) - ${
+        f32Lit(spec.smoothing / C)
+      } * sz;
   ${n.rowLoss}[b] = select(select(bitcast<f32>(NAN_BITS), nll, valid), 0.0, is_pad);\n`
       : ""
   }${spec.correct ? `  ${n.rowCorrect}[b] = select(0.0, 1.0, arg == label && !is_pad);\n` : ""}${
@@ -119,7 +121,9 @@ ${
       ? `  let inv = 1.0 / se;
   for (var c = 0u; c < ${C}u; c++) {
     let p = exp(${n.logits}[base + c] - mx) * inv;
-    let tgt = select(0.0, ${f32Lit(1 - spec.smoothing)}, c == label) + ${f32Lit(spec.smoothing / C)};
+    let tgt = select(0.0, ${f32Lit(1 - spec.smoothing)}, c == label) + ${
+        f32Lit(spec.smoothing / C)
+      };
     ${n.dLogits}[base + c] = select((p - tgt) * ${invB}, 0.0, is_pad);
   }\n`
       : ""
