@@ -162,7 +162,7 @@ export class Optimizer {
    * Records the stages due at the current step into `encoder` with learning
    * rate `lr` (default: the factory's), then advances the step counter.
    */
-  record(encoder: GPUCommandEncoder, lr = this.#factory.lr): void {
+  record(encoder: GPUCommandEncoder, lr: number = this.#factory.lr): void {
     this.gpu.checkAlive();
     this.instance.prepareStep(this.step, lr);
     encode(encoder, stagesAt(this.instance.stages, this.step).flatMap((s) => s.commands));
