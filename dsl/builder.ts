@@ -18,26 +18,35 @@
  */
 import type { z } from "zod";
 import {
+  type AdaBeliefOptimizer,
+  type AdagradOptimizer,
   type AdamOptimizer,
+  type AdamWBkOptimizer,
   type AdamWOptimizer,
   type AvgPool2dLayer,
   type BatchNorm2dLayer,
   type Conv2dLayer,
   type CosineLr,
   type DropoutLayer,
+  type KfacOptimizer,
   type LayerInput,
   type LinearLayer,
   type MaxPool2dLayer,
   type MultiStepLr,
   parseRunSpec,
+  type RadamOptimizer,
   type ResidualLayerInput,
   type RunSpec,
   type RunSpecInput,
   type ScheduleInput,
   type SequentialLayerInput,
+  type SgdmBkOptimizer,
   type SgdmOptimizer,
   type SgdOptimizer,
+  type ShampooOptimizer,
   type StepLr,
+  type WadamOptimizer,
+  type WsgdmOptimizer,
 } from "./schema.ts";
 
 /** Options of a layer builder: the layer's fields minus `type` and the positional ones. */
@@ -186,6 +195,59 @@ export function adam(opts: Opts<typeof AdamOptimizer, "name"> = {}): RunSpecInpu
 /** AdamW with decoupled weight decay. */
 export function adamw(opts: Opts<typeof AdamWOptimizer, "name"> = {}): RunSpecInput["optimizer"] {
   return { name: "adamw", ...defined(opts) };
+}
+
+/** Adagrad (PyTorch semantics). */
+export function adagrad(
+  opts: Opts<typeof AdagradOptimizer, "name"> = {},
+): RunSpecInput["optimizer"] {
+  return { name: "adagrad", ...defined(opts) };
+}
+
+/** RAdam (PyTorch semantics). */
+export function radam(opts: Opts<typeof RadamOptimizer, "name"> = {}): RunSpecInput["optimizer"] {
+  return { name: "radam", ...defined(opts) };
+}
+
+/** AdaBelief (decoupled decay, no rectification). */
+export function adabelief(
+  opts: Opts<typeof AdaBeliefOptimizer, "name"> = {},
+): RunSpecInput["optimizer"] {
+  return { name: "adabelief", ...defined(opts) };
+}
+
+/** SGDM_BK: AdaBK with SGD momentum (the authors' code semantics). */
+export function sgdmBK(opts: Opts<typeof SgdmBkOptimizer, "name"> = {}): RunSpecInput["optimizer"] {
+  return { name: "sgdm_bk", ...defined(opts) };
+}
+
+/** AdamW_BK: AdaBK with AdamW (the authors' code semantics). */
+export function adamwBK(
+  opts: Opts<typeof AdamWBkOptimizer, "name"> = {},
+): RunSpecInput["optimizer"] {
+  return { name: "adamw_bk", ...defined(opts) };
+}
+
+/** WSGDM: input-side whitened SGDM. */
+export function wsgdm(opts: Opts<typeof WsgdmOptimizer, "name"> = {}): RunSpecInput["optimizer"] {
+  return { name: "wsgdm", ...defined(opts) };
+}
+
+/** WAdam: input-side whitened Adam. */
+export function wadam(opts: Opts<typeof WadamOptimizer, "name"> = {}): RunSpecInput["optimizer"] {
+  return { name: "wadam", ...defined(opts) };
+}
+
+/** Shampoo with SGD momentum. */
+export function shampoo(
+  opts: Opts<typeof ShampooOptimizer, "name"> = {},
+): RunSpecInput["optimizer"] {
+  return { name: "shampoo", ...defined(opts) };
+}
+
+/** K-FAC with SGD momentum. */
+export function kfac(opts: Opts<typeof KfacOptimizer, "name"> = {}): RunSpecInput["optimizer"] {
+  return { name: "kfac", ...defined(opts) };
 }
 
 // ------------------------------------------------------------------ schedule

@@ -146,7 +146,7 @@ export const ReluLayer = leafLayer("relu", {}, "max(x, 0).");
 export const GeluLayer = leafLayer(
   "gelu",
   {},
-  "x·Φ(x), the exact erf form (PyTorch `nn.GELU()` default).",
+  'x·Φ(x) in its tanh approximation 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) (PyTorch `nn.GELU(approximate="tanh")`).',
 );
 /** Hyperbolic tangent. */
 export const TanhLayer = leafLayer("tanh", {}, "tanh(x).");
