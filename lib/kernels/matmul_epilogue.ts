@@ -14,29 +14,37 @@ export function f32Lit(x: number): string {
   return /[.eE]/.test(s) ? s : `${s}.0`;
 }
 
-/**
- * WGSL for `fn act(x: f32) -> f32`. tanh's argument is clamped to ±15
- * (where tanh is ±1 in f32) because some drivers evaluate tanh through exp
- * and return inf/inf = NaN for large inputs.
- */
-export function wgslActivation(activation: Activation): string {
+/** The activation's formula over `x` of any float type `T` (f32 or vec4<f32>). */
+function actBody(activation: Activation, T: string): string {
   switch (activation) {
     case "none":
-      return "fn act(x: f32) -> f32 { return x; }\n";
+      return "return x;";
     case "relu":
-      return "fn act(x: f32) -> f32 { return max(x, 0.0); }\n";
+      return `return max(x, ${T}(0.0));`;
     case "tanh":
-      return "fn act(x: f32) -> f32 { return tanh(clamp(x, -15.0, 15.0)); }\n";
+      return `return tanh(clamp(x, ${T}(-15.0), ${T}(15.0)));`;
     case "sigmoid":
       // exp(-x) overflows to inf for x < -88, giving 1/inf = 0: the right limit.
-      return "fn act(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }\n";
+      return `return ${T}(1.0) / (${T}(1.0) + exp(-x));`;
     case "gelu":
-      return `fn act(x: f32) -> f32 {
-  let u = clamp(0.7978845608028654 * (x + 0.044715 * x * x * x), -15.0, 15.0);
-  return 0.5 * x * (1.0 + tanh(u));
+      return `let u = clamp(0.7978845608028654 * (x + 0.044715 * x * x * x), ${T}(-15.0), ${T}(15.0));
+  return 0.5 * x * (${T}(1.0) + tanh(u));`;
+  }
+}
+
+/**
+ * WGSL for `fn act(x: f32) -> f32` and `fn act4(x: vec4<f32>) -> vec4<f32>`.
+ * tanh's argument is clamped to ±15 (where tanh is ±1 in f32) because some
+ * drivers evaluate tanh through exp and return inf/inf = NaN for large inputs.
+ */
+export function wgslActivation(activation: Activation): string {
+  return `fn act(x: f32) -> f32 {
+  ${actBody(activation, "f32")}
+}
+fn act4(x: vec4<f32>) -> vec4<f32> {
+  ${actBody(activation, "vec4<f32>")}
 }
 `;
-  }
 }
 
 /**
@@ -62,4 +70,19 @@ export function wgslEpilogueStore(ep: Epilogue, acc: string, idx: string, col: s
   if (ep.hasBias) v = `${v} + bias[${col}]`;
   if (ep.activation !== "none") v = `act(${v})`;
   return `out[${idx}] = ${v};`;
+}
+
+/**
+ * Like {@link wgslEpilogueStore} for four consecutive outputs of one row, with
+ * `out` bound as `array<vec4<f32>>`: `idx4` is the vec4 index, `col` the
+ * column of the first value.
+ */
+export function wgslEpilogueStore4(ep: Epilogue, acc: string, idx4: string, col: string): string {
+  let v = ep.alpha === 1 ? acc : `${f32Lit(ep.alpha)} * ${acc}`;
+  if (ep.beta !== 0) v = `${v} + ${f32Lit(ep.beta)} * out[${idx4}]`;
+  if (ep.hasBias) {
+    v = `${v} + vec4<f32>(bias[${col}], bias[${col} + 1u], bias[${col} + 2u], bias[${col} + 3u])`;
+  }
+  if (ep.activation !== "none") v = `act4(${v})`;
+  return `out[${idx4}] = ${v};`;
 }

@@ -1,0 +1,34 @@
+/**
+ * Kernel benchmarks (`deno task bench`): runs every section on the default
+ * adapter next to TensorFlow.js WebGPU, prints a Markdown table and writes
+ * `bench/results/kernels-<date>.json|.md`.
+ *
+ * Usage: `deno task bench [--quick]` — `--quick` runs fewer sizes (a smoke
+ * run; results go to `kernels-<date>-quick`).
+ * @module
+ */
+
+import { acquireGpu } from "../lib/gpu/device.ts";
+import { type BenchRow, loadPeer, markdownTable, writeResults } from "./harness.ts";
+import { matmulSection } from "./sections/matmul.ts";
+
+const args = [...Deno.args];
+const quick = args.includes("--quick");
+const unknown = args.filter((a) => a !== "--quick");
+if (unknown.length > 0) {
+  console.error(`unknown argument(s): ${unknown.join(" ")}\nusage: deno task bench [--quick]`);
+  Deno.exit(2);
+}
+
+const gpu = await acquireGpu();
+console.error(
+  `adapter: ${gpu.adapter.description}${gpu.adapter.isFallbackAdapter ? " (software)" : ""}`,
+);
+const tf = await loadPeer();
+const rows: BenchRow[] = [];
+rows.push(...await matmulSection(gpu, tf, { quick }));
+
+console.log(markdownTable(rows));
+const date = new Date().toISOString().slice(0, 10);
+const command = `deno task bench${quick ? " --quick" : ""}`;
+await writeResults(gpu, `kernels-${date}${quick ? "-quick" : ""}`, command, rows);
