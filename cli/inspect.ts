@@ -5,7 +5,7 @@
  * @module
  */
 
-import { acquireGpu } from "../lib/gpu/device.ts";
+import { type AcquireOptions, acquireGpu } from "../lib/gpu/device.ts";
 import { buildPlan } from "../lib/plan/plan.ts";
 import { compileGraph, compileOptimizer } from "../dsl/compile.ts";
 import type { RunSpec } from "../dsl/schema.ts";
@@ -20,7 +20,7 @@ function table(rows: string[][]): string {
 }
 
 /** Builds the plan of `spec` and describes it as text. */
-export async function inspect(spec: RunSpec): Promise<string> {
+export async function inspect(spec: RunSpec, acquire?: AcquireOptions): Promise<string> {
   const graph = compileGraph(spec);
   const rows = [["layer", "type", "output", "parameters"]];
   let total = 0;
@@ -34,7 +34,7 @@ export async function inspect(spec: RunSpec): Promise<string> {
       count ? count.toLocaleString("en") : "",
     ]);
   }
-  const gpu = await acquireGpu();
+  const gpu = await acquireGpu(acquire);
   const plan = buildPlan(gpu, graph, {
     batch: spec.data.batch_size,
     seed: spec.run.seed,

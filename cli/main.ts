@@ -11,6 +11,7 @@ import { loadRunSpecFile, type Override, parseOverride } from "../dsl/yaml.ts";
 import { train } from "../dsl/run.ts";
 import { inspect } from "./inspect.ts";
 import { describeError } from "./errors.ts";
+import type { AcquireOptions } from "../lib/gpu/device.ts";
 
 function collect(value: string, previous: Override[]): Override[] {
   try {
@@ -26,6 +27,8 @@ export interface CliOutput {
   out: (s: string) => void;
   /** Errors and diagnostics. */
   err: (s: string) => void;
+  /** Device options (tests simulate a missing GPU here, not through the environment). */
+  acquire?: AcquireOptions;
 }
 
 const STDIO: CliOutput = {
@@ -60,7 +63,11 @@ export function program(io: CliOutput = STDIO): Command {
       const out = opts.out ?? opts.resume;
       if (out) overrides.push({ path: ["run", "out_dir"], value: out });
       const spec = await loadRunSpecFile(file, overrides);
-      const result = await train(spec, { progress: !opts.quiet, resume: opts.resume });
+      const result = await train(spec, {
+        progress: !opts.quiet,
+        resume: opts.resume,
+        acquire: io.acquire,
+      });
       const acc = result.finalEval ? `${(100 * result.finalEval.accuracy).toFixed(2)}%` : "n/a";
       io.out(
         `final test accuracy ${acc} after ${result.steps} steps in ${
@@ -78,7 +85,7 @@ export function program(io: CliOutput = STDIO): Command {
     .option("--set <key=value>", "override a field (repeatable)", collect, [] as Override[])
     .action(async (file, opts) => {
       const spec = await loadRunSpecFile(file, opts.set);
-      io.out((await inspect(spec)) + "\n");
+      io.out((await inspect(spec, io.acquire)) + "\n");
     });
   return cli;
 }

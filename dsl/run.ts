@@ -4,7 +4,7 @@
  * @module
  */
 
-import { acquireGpu, type Gpu } from "../lib/gpu/device.ts";
+import { type AcquireOptions, acquireGpu, type Gpu } from "../lib/gpu/device.ts";
 import type { Dataset, Split } from "../lib/data/dataset.ts";
 import { loadFashionMnist } from "../lib/data/fashion_mnist.ts";
 import { loadMnist } from "../lib/data/mnist.ts";
@@ -33,6 +33,8 @@ import { DATASETS, type RunSpec } from "./schema.ts";
 export interface TrainOptions {
   /** Use this device instead of acquiring one. */
   gpu?: Gpu;
+  /** Options for acquiring the device when `gpu` is not given. */
+  acquire?: AcquireOptions;
   /** Use this dataset instead of loading the spec's (tests). */
   dataset?: Dataset;
   /** Write the run directory (resolved spec, metrics). Default true. */
@@ -143,7 +145,7 @@ export async function train(spec: RunSpec, opts: TrainOptions = {}): Promise<Tra
     }
     : undefined;
 
-  const gpu = opts.gpu ?? await acquireGpu();
+  const gpu = opts.gpu ?? await acquireGpu(opts.acquire);
   const batch = spec.data.batch_size;
   const plan = buildPlan(gpu, graph, {
     batch,

@@ -31,6 +31,11 @@ export interface AcquireOptions {
   powerPreference?: GPUPowerPreference;
   /** Ask for timestamp queries when the adapter has them. Default true. */
   timestamps?: boolean;
+  /**
+   * Behave as if WebGPU were missing. Default: the `ADABK_NO_WEBGPU`
+   * switch. (Tests pass it explicitly: the environment is process-wide.)
+   */
+  simulateUnavailable?: boolean;
 }
 
 /** A device with its adapter facts, pipeline cache and loss tracking. */
@@ -149,7 +154,7 @@ function adapterLimits(adapter: GPUAdapter): Record<string, number> {
  * when `ADABK_NO_WEBGPU=1` simulates that situation.
  */
 export async function acquireGpu(options: AcquireOptions = {}): Promise<Gpu> {
-  if (envFlag("ADABK_NO_WEBGPU")) {
+  if (options.simulateUnavailable ?? envFlag("ADABK_NO_WEBGPU")) {
     throw new GpuUnavailableError("disabled by ADABK_NO_WEBGPU");
   }
   const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;

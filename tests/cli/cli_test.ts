@@ -6,9 +6,13 @@ import { main } from "../../cli/main.ts";
 import { assert, assertEquals } from "../assert.ts";
 import { gpuTest } from "../util.ts";
 
-async function run(args: string[]) {
+async function run(args: string[], simulateUnavailable = false) {
   let out = "", err = "";
-  const code = await main(args, { out: (s) => (out += s), err: (s) => (err += s) });
+  const code = await main(args, {
+    out: (s) => (out += s),
+    err: (s) => (err += s),
+    acquire: { simulateUnavailable },
+  });
   return { code, out, err };
 }
 
@@ -99,3 +103,12 @@ Deno.test(
     );
   },
 );
+
+Deno.test("without WebGPU (the ADABK_NO_WEBGPU switch) train and inspect fail with the install hint", async () => {
+  for (const cmd of ["train", "inspect"]) {
+    const r = await run([cmd, "tests/fixtures/cli/tiny.yaml", "--set", "run.out_dir=.cache/cli-test/nogpu"], true);
+    assertEquals(r.code, 1, `${cmd}: ${r.err}`);
+    assert(r.err.startsWith("error: WebGPU is not available") && r.err.includes("mesa-vulkan-drivers"), r.err);
+    assert(!r.err.includes("    at "), "no stack trace");
+  }
+});
