@@ -10,7 +10,8 @@
  * @module
  */
 
-import type { Gpu } from "../lib/gpu/device.ts";
+import { acquireGpu, type Gpu } from "../lib/gpu/device.ts";
+import { GpuUnavailableError } from "../lib/gpu/errors.ts";
 import { type Command, encode } from "../lib/gpu/commands.ts";
 
 /** One line of a result table. */
@@ -86,7 +87,10 @@ export async function timeBatches(
     await run(reps);
     const dt = performance.now() - t0;
     if (dt >= minBatch || reps >= 1 << 14) break;
-    reps = Math.min(1 << 14, Math.max(reps * 2, Math.ceil((reps * minBatch * 1.2) / Math.max(dt, 1e-3))));
+    reps = Math.min(
+      1 << 14,
+      Math.max(reps * 2, Math.ceil((reps * minBatch * 1.2) / Math.max(dt, 1e-3))),
+    );
   }
   const times: number[] = [];
   for (let s = 0; s < samples; s++) {
@@ -111,7 +115,8 @@ type Tf = any;
  */
 export async function loadPeer(): Promise<Tf | undefined> {
   try {
-    const tf = await import("@tensorflow/tfjs-core");
+    // The union package: tfjs-core alone registers no gradients (training steps need them).
+    const tf = await import("@tensorflow/tfjs");
     await import("@tensorflow/tfjs-backend-webgpu");
     const ok = await tf.setBackend("webgpu");
     if (!ok) throw new Error("setBackend('webgpu') returned false");
@@ -156,9 +161,9 @@ export function markdownTable(rows: readonly BenchRow[]): string {
     lines.push(
       `| ${r.group} | ${r.name} | ${r.shape} | ${fmt(r.ms, 3)} | ${fmt(r.gflops, 1)} | ${
         fmt(r.peerMs, 2)
-      } | ${fmt(r.peerGflops, 2)} | ${r.speedup === undefined ? "–" : r.speedup.toFixed(1) + "×"} | ${
-        r.note ?? ""
-      } |`,
+      } | ${fmt(r.peerGflops, 2)} | ${
+        r.speedup === undefined ? "–" : r.speedup.toFixed(1) + "×"
+      } | ${r.note ?? ""} |`,
     );
   }
   return lines.join("\n") + "\n";
@@ -183,8 +188,26 @@ export async function writeResults(
   const json = new URL(`${name}.json`, dir);
   await Deno.writeTextFile(json, JSON.stringify(record, null, 2) + "\n");
   const md = `# Benchmark ${name}\n\nAdapter: ${gpu.adapter.description}` +
-    `${gpu.adapter.isFallbackAdapter ? " (software fallback)" : ""}  \nCommand: \`${command}\`  \n` +
+    `${
+      gpu.adapter.isFallbackAdapter ? " (software fallback)" : ""
+    }  \nCommand: \`${command}\`  \n` +
     `Date: ${record.date}\n\n${markdownTable(rows)}`;
   await Deno.writeTextFile(new URL(`${name}.md`, dir), md);
   return md;
+}
+
+/**
+ * The device for a benchmark script; without WebGPU, prints the short
+ * install hint and exits 1 instead of a stack trace.
+ */
+export async function acquireOrExit(): Promise<Gpu> {
+  try {
+    return await acquireGpu();
+  } catch (e) {
+    if (e instanceof GpuUnavailableError) {
+      console.error(`error: ${e.message}`);
+      Deno.exit(1);
+    }
+    throw e;
+  }
 }

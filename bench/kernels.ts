@@ -8,8 +8,7 @@
  * @module
  */
 
-import { acquireGpu } from "../lib/gpu/device.ts";
-import { type BenchRow, loadPeer, markdownTable, writeResults } from "./harness.ts";
+import { acquireOrExit, type BenchRow, loadPeer, markdownTable, writeResults } from "./harness.ts";
 import { matmulSection } from "./sections/matmul.ts";
 import { convSection } from "./sections/conv.ts";
 
@@ -17,11 +16,13 @@ const args = [...Deno.args];
 const quick = args.includes("--quick");
 const unknown = args.filter((a) => a !== "--quick");
 if (unknown.length > 0) {
-  console.error(`unknown argument(s): ${unknown.join(" ")}\nusage: deno task bench:kernels [--quick]`);
+  console.error(
+    `unknown argument(s): ${unknown.join(" ")}\nusage: deno task bench:kernels [--quick]`,
+  );
   Deno.exit(2);
 }
 
-const gpu = await acquireGpu();
+const gpu = await acquireOrExit();
 console.error(
   `adapter: ${gpu.adapter.description}${gpu.adapter.isFallbackAdapter ? " (software)" : ""}`,
 );

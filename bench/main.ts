@@ -6,9 +6,7 @@
  * @module
  */
 
-import { acquireGpu } from "../lib/gpu/device.ts";
-import { GpuUnavailableError } from "../lib/gpu/errors.ts";
-import { type BenchRow, loadPeer, markdownTable, writeResults } from "./harness.ts";
+import { acquireOrExit, type BenchRow, loadPeer, markdownTable, writeResults } from "./harness.ts";
 import { matmulSection } from "./sections/matmul.ts";
 import { convSection } from "./sections/conv.ts";
 import { stepsSection } from "./sections/steps.ts";
@@ -31,17 +29,10 @@ if (unknown.length || bad.length) {
   Deno.exit(2);
 }
 
-let gpu;
-try {
-  gpu = await acquireGpu();
-} catch (e) {
-  if (e instanceof GpuUnavailableError) {
-    console.error(`error: ${e.message}`);
-    Deno.exit(1);
-  }
-  throw e;
-}
-console.error(`adapter: ${gpu.adapter.description}${gpu.adapter.isFallbackAdapter ? " (software)" : ""}`);
+const gpu = await acquireOrExit();
+console.error(
+  `adapter: ${gpu.adapter.description}${gpu.adapter.isFallbackAdapter ? " (software)" : ""}`,
+);
 const tf = await loadPeer();
 const rows: BenchRow[] = [];
 const t0 = performance.now();
@@ -53,7 +44,9 @@ for (const s of only) {
   if (s === "optim") {
     const file = "examples/fashion_cnn.yaml";
     const spec = await loadRunSpecFile(file);
-    rows.push(...await optimSection(gpu, tf, compileGraph(spec), spec.data.batch_size, file, { quick }));
+    rows.push(
+      ...await optimSection(gpu, tf, compileGraph(spec), spec.data.batch_size, file, { quick }),
+    );
   }
 }
 console.log(markdownTable(rows));

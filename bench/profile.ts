@@ -6,12 +6,11 @@
  * @module
  */
 
-import { acquireGpu } from "../lib/gpu/device.ts";
 import { encode } from "../lib/gpu/commands.ts";
 import { buildPlan } from "../lib/plan/plan.ts";
 import { compileGraph, compileOptimizer } from "../dsl/compile.ts";
 import { loadRunSpecFile, parseOverride } from "../dsl/yaml.ts";
-import { median } from "./harness.ts";
+import { acquireOrExit, median } from "./harness.ts";
 
 const [file, ...rest] = Deno.args;
 const overrides = [];
@@ -19,7 +18,7 @@ for (let i = 0; i < rest.length; i++) {
   if (rest[i] === "--set") overrides.push(parseOverride(rest[++i]));
 }
 const spec = await loadRunSpecFile(file, overrides);
-const gpu = await acquireGpu();
+const gpu = await acquireOrExit();
 const t0 = performance.now();
 const plan = buildPlan(gpu, compileGraph(spec), {
   batch: spec.data.batch_size,

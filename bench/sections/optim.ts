@@ -12,7 +12,12 @@ import { BufferArena } from "../../lib/gpu/tensor.ts";
 import { writeTensor } from "../../lib/gpu/transfer.ts";
 import { buildPlan } from "../../lib/plan/plan.ts";
 import { stagesAt } from "../../lib/plan/stage.ts";
-import { matrixRoot, ROOT_DEFAULTS, rootScalars, RootWorkspaces } from "../../lib/optim/inverse_root.ts";
+import {
+  matrixRoot,
+  ROOT_DEFAULTS,
+  rootScalars,
+  RootWorkspaces,
+} from "../../lib/optim/inverse_root.ts";
 import { adamw } from "../../lib/optim/first_order.ts";
 import { adamwBK } from "../../lib/optim/adabk.ts";
 import type { OptimizerFactory } from "../../lib/optim/types.ts";
@@ -23,11 +28,23 @@ import { Rng } from "../../lib/util/rng.ts";
 // deno-lint-ignore no-explicit-any
 type Tf = any;
 
-function stageCommands(plan: ReturnType<typeof buildPlan>, k: number, filter?: (name: string) => boolean): Command[] {
-  return stagesAt(plan.stages, k).filter((s) => !filter || filter(s.name)).flatMap((s) => s.commands);
+function stageCommands(
+  plan: ReturnType<typeof buildPlan>,
+  k: number,
+  filter?: (name: string) => boolean,
+): Command[] {
+  return stagesAt(plan.stages, k).filter((s) => !filter || filter(s.name)).flatMap((s) =>
+    s.commands
+  );
 }
 
-async function planTimes(gpu: Gpu, graph: Graph, batch: number, factory: OptimizerFactory, quick: boolean) {
+async function planTimes(
+  gpu: Gpu,
+  graph: Graph,
+  batch: number,
+  factory: OptimizerFactory,
+  quick: boolean,
+) {
   const plan = buildPlan(gpu, graph, { batch, seed: 0, optimizer: factory });
   const r = new Rng(1);
   writeTensor(gpu, plan.input, Float32Array.from({ length: plan.input.size }, () => r.normal()));
@@ -39,8 +56,16 @@ async function planTimes(gpu: Gpu, graph: Graph, batch: number, factory: Optimiz
   const opts = quick ? { samples: 3, minBatchMs: 100 } : {};
   // A step that is not a multiple of any cadence: forward, backward, precondition, update.
   const regular = await timeCommands(gpu, stageCommands(plan, 1), opts);
-  const stats = await timeCommands(gpu, plan.stages.filter((s) => s.name.startsWith("statistics")).flatMap((s) => s.commands), opts);
-  const roots = await timeCommands(gpu, plan.stages.filter((s) => s.name.startsWith("roots")).flatMap((s) => s.commands), { ...opts, samples: 3, minBatchMs: 1 });
+  const stats = await timeCommands(
+    gpu,
+    plan.stages.filter((s) => s.name.startsWith("statistics")).flatMap((s) => s.commands),
+    opts,
+  );
+  const roots = await timeCommands(
+    gpu,
+    plan.stages.filter((s) => s.name.startsWith("roots")).flatMap((s) => s.commands),
+    { ...opts, samples: 3, minBatchMs: 1 },
+  );
   plan.arena.dispose();
   return { regular, stats, roots };
 }
@@ -57,7 +82,13 @@ export async function optimSection(
   const quick = o.quick ?? false;
   const rows: BenchRow[] = [];
   const base = await planTimes(gpu, graph, batch, adamw({ lr: 1e-3 }), quick);
-  const bk = await planTimes(gpu, graph, batch, adamwBK({ lr: 1e-3, statEvery: 200, rootEvery: 2000 }), quick);
+  const bk = await planTimes(
+    gpu,
+    graph,
+    batch,
+    adamwBK({ lr: 1e-3, statEvery: 200, rootEvery: 2000 }),
+    quick,
+  );
   const paper = bk.regular + bk.stats / 200 + bk.roots / 2000;
   const every = bk.regular + bk.stats + bk.roots;
   const shape = `${modelName}, batch ${batch}`;
@@ -67,9 +98,9 @@ export async function optimSection(
     name: "AdamW_BK step, T_s=200, T_ir=2000",
     shape,
     ms: paper,
-    note: `ratio ${(paper / base.regular).toFixed(3)} vs AdamW; composed: regular ${bk.regular.toFixed(2)} ms + statistics ${
-      bk.stats.toFixed(2)
-    }/200 + roots ${bk.roots.toFixed(1)}/2000`,
+    note: `ratio ${(paper / base.regular).toFixed(3)} vs AdamW; composed: regular ${
+      bk.regular.toFixed(2)
+    } ms + statistics ${bk.stats.toFixed(2)}/200 + roots ${bk.roots.toFixed(1)}/2000`,
   });
   rows.push({
     group: "optim",

@@ -98,10 +98,18 @@ const NETS: Net[] = [
 ];
 
 /** Step-time rows for both networks. */
-export async function stepsSection(gpu: Gpu, tf: Tf | undefined, o: { quick?: boolean } = {}): Promise<BenchRow[]> {
+export async function stepsSection(
+  gpu: Gpu,
+  tf: Tf | undefined,
+  o: { quick?: boolean } = {},
+): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   for (const net of NETS) {
-    const plan = buildPlan(gpu, buildGraph(net.input, net.layers), { batch: net.batch, seed: 0, optimizer: adamw({ lr: 1e-3 }) });
+    const plan = buildPlan(gpu, buildGraph(net.input, net.layers), {
+      batch: net.batch,
+      seed: 0,
+      optimizer: adamw({ lr: 1e-3 }),
+    });
     const r = new Rng(2);
     writeTensor(gpu, plan.input, Float32Array.from({ length: plan.input.size }, () => r.normal()));
     writeTensor(gpu, plan.labels, Float32Array.from({ length: net.batch }, (_, i) => i % 10));
@@ -109,18 +117,29 @@ export async function stepsSection(gpu: Gpu, tf: Tf | undefined, o: { quick?: bo
     encode(enc, plan.init);
     gpu.device.queue.submit([enc.finish()]);
     plan.optimizer!.prepareStep(1, 1e-3);
-    const ms = await timeCommands(gpu, stagesAt(plan.stages, 1).flatMap((s) => s.commands), o.quick ? { samples: 3 } : {});
+    const ms = await timeCommands(
+      gpu,
+      stagesAt(plan.stages, 1).flatMap((s) => s.commands),
+      o.quick ? { samples: 3 } : {},
+    );
     plan.arena.dispose();
     let peerMs: number | undefined;
     if (tf) {
       const model = net.peer(tf);
       const x = tf.randomNormal([net.batch, ...net.input]);
-      const y = tf.oneHot(tf.tensor1d(Array.from({ length: net.batch }, (_, i) => i % 10), "int32"), 10);
+      const y = tf.oneHot(
+        tf.tensor1d(Array.from({ length: net.batch }, (_, i) => i % 10), "int32"),
+        10,
+      );
       const opt = tf.train.adam(1e-3);
-      peerMs = await timePeer(tf, () => opt.minimize(() => tf.losses.softmaxCrossEntropy(y, model.logits(x)), true), {
-        samples: o.quick ? 1 : 3,
-        minBatchMs: o.quick ? 200 : 600,
-      });
+      peerMs = await timePeer(
+        tf,
+        () => opt.minimize(() => tf.losses.softmaxCrossEntropy(y, model.logits(x)), true),
+        {
+          samples: o.quick ? 1 : 3,
+          minBatchMs: o.quick ? 200 : 600,
+        },
+      );
       tf.dispose([x, y, ...model.vars]);
       opt.dispose();
     }

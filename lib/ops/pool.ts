@@ -25,7 +25,12 @@ export interface Pool2dConfig {
   padding: [number, number];
 }
 
-function geometry(cfg: Pool2dConfig, input: readonly number[], batch: number): Pool2dGeometry {
+/** Kernel geometry for a batch and per-sample input [H, W, C]. */
+export function pool2dGeometry(
+  cfg: Pool2dConfig,
+  input: readonly number[],
+  batch: number,
+): Pool2dGeometry {
   return {
     batch,
     inH: input[0],
@@ -57,7 +62,7 @@ function windowOp(type: "maxpool2d" | "avgpool2d"): OpKind<Pool2dConfig> {
         throw new ShapeError(name, type, `padding ${ph}x${pw} must be at most half the window`);
       }
       try {
-        const { outH, outW } = poolOutputSize(geometry(cfg, input, 1));
+        const { outH, outW } = poolOutputSize(pool2dGeometry(cfg, input, 1));
         return [outH, outW, input[2]];
       } catch (e) {
         throw new ShapeError(name, type, `input ${fmtShape(input)}: ${(e as Error).message}`);
@@ -68,7 +73,7 @@ function windowOp(type: "maxpool2d" | "avgpool2d"): OpKind<Pool2dConfig> {
       const { gpu, arena, batch } = ctx;
       const [x] = io.xs;
       const [dx] = io.dxs;
-      const geom = geometry(cfg, x.shape.slice(1), batch);
+      const geom = pool2dGeometry(cfg, x.shape.slice(1), batch);
       const flops = io.y.size * cfg.kernel[0] * cfg.kernel[1] * 2;
       if (type === "maxpool2d") {
         const argmax = arena.tensor(`${io.name}.argmax`, io.y.shape);

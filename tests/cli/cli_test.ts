@@ -106,9 +106,17 @@ Deno.test(
 
 Deno.test("without WebGPU (the ADABK_NO_WEBGPU switch) train and inspect fail with the install hint", async () => {
   for (const cmd of ["train", "inspect"]) {
-    const r = await run([cmd, "tests/fixtures/cli/tiny.yaml", "--set", "run.out_dir=.cache/cli-test/nogpu"], true);
+    const r = await run([
+      cmd,
+      "tests/fixtures/cli/tiny.yaml",
+      "--set",
+      "run.out_dir=.cache/cli-test/nogpu",
+    ], true);
     assertEquals(r.code, 1, `${cmd}: ${r.err}`);
-    assert(r.err.startsWith("error: WebGPU is not available") && r.err.includes("mesa-vulkan-drivers"), r.err);
+    assert(
+      r.err.startsWith("error: WebGPU is not available") && r.err.includes("mesa-vulkan-drivers"),
+      r.err,
+    );
     assert(!r.err.includes("    at "), "no stack trace");
   }
 });

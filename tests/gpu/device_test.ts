@@ -1,5 +1,10 @@
 import { assert, assertEquals, assertRejects } from "../assert.ts";
-import { acquireGpu, BufferArena, GpuOperationError, GpuUnavailableError } from "../../lib/gpu/mod.ts";
+import {
+  acquireGpu,
+  BufferArena,
+  GpuOperationError,
+  GpuUnavailableError,
+} from "../../lib/gpu/mod.ts";
 import { dispatch, submit } from "../../lib/gpu/commands.ts";
 import { createTextureOperand, flatExtent, wgslFlatReaders } from "../../lib/gpu/texture.ts";
 import { readTensor, writeTensor } from "../../lib/gpu/transfer.ts";
@@ -16,7 +21,10 @@ Deno.test("device gets the adapter's limits, not WebGPU's defaults", gpuTest, as
 Deno.test("the no-WebGPU switch gives a short, actionable error", async () => {
   // The switch's explicit form: setting ADABK_NO_WEBGPU here would race with
   // other test modules acquiring their devices in parallel (env is per process).
-  const err = await assertRejects(() => acquireGpu({ simulateUnavailable: true }), GpuUnavailableError);
+  const err = await assertRejects(
+    () => acquireGpu({ simulateUnavailable: true }),
+    GpuUnavailableError,
+  );
   assert(err.message.includes("mesa-vulkan-drivers"), err.message);
   assert(err.message.length < 300, "message should be short");
 });
@@ -29,25 +37,29 @@ Deno.test("tensor write/read round-trips exactly", gpuTest, () =>
     assertEquals(await readTensor(gpu, t), data);
   }));
 
-Deno.test("texture mirror: flat layout, full rows plus tail, read back by a kernel", gpuTest, () =>
-  withArena(async (gpu, arena) => {
-    // 4*1024*2 + 4*5 + 3 values: two full texture rows, a 6-texel tail, a partial texel.
-    const n = 4 * 1024 * 2 + 23;
-    assertEquals(flatExtent(n), { width: 1024, height: 3, texels: 2054 });
-    const src = upload(gpu, arena, "src", [n], randn(2, n));
-    const tex = createTextureOperand(gpu.device, src);
-    const out = arena.tensor("out", [n]);
-    const code = `@group(0) @binding(0) var src: texture_2d<f32>;
+Deno.test(
+  "texture mirror: flat layout, full rows plus tail, read back by a kernel",
+  gpuTest,
+  () =>
+    withArena(async (gpu, arena) => {
+      // 4*1024*2 + 4*5 + 3 values: two full texture rows, a 6-texel tail, a partial texel.
+      const n = 4 * 1024 * 2 + 23;
+      assertEquals(flatExtent(n), { width: 1024, height: 3, texels: 2054 });
+      const src = upload(gpu, arena, "src", [n], randn(2, n));
+      const tex = createTextureOperand(gpu.device, src);
+      const out = arena.tensor("out", [n]);
+      const code = `@group(0) @binding(0) var src: texture_2d<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 ${wgslFlatReaders("src")}
 @compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3<u32>) {
   if (g.x < ${n}u) { out[g.x] = src_at(g.x); }
 }`;
-    const copy = { kind: "copyToTexture" as const, label: "mirror", src, dst: tex };
-    submit(gpu, [copy, dispatch(gpu, "tex_read", code, [tex, out], [Math.ceil(n / 64)])]);
-    assertEquals(await readTensor(gpu, out), await readTensor(gpu, src));
-    tex.texture.destroy();
-  }));
+      const copy = { kind: "copyToTexture" as const, label: "mirror", src, dst: tex };
+      submit(gpu, [copy, dispatch(gpu, "tex_read", code, [tex, out], [Math.ceil(n / 64)])]);
+      assertEquals(await readTensor(gpu, out), await readTensor(gpu, src));
+      tex.texture.destroy();
+    }),
+);
 
 Deno.test("pipeline cache compiles identical WGSL once", gpuTest, async () => {
   const gpu = await testGpu();

@@ -235,37 +235,49 @@ Deno.test("reference with label smoothing: gradient matches central differences"
   const y = [2, -1, 0, 5]; // row 1 is padding
   const num = numericGrad((zs) => softmaxCrossEntropyRef(zs, y, B, C, 0.1).meanLoss, z);
   // As above: f64 central differences, h = 1e-5.
-  assertClose(softmaxCrossEntropyRef(z, y, B, C, 0.1).dLogits, num, { atol: 1e-8, rtol: 1e-6 }, "smoothed dLogits ref");
+  assertClose(
+    softmaxCrossEntropyRef(z, y, B, C, 0.1).dLogits,
+    num,
+    { atol: 1e-8, rtol: 1e-6 },
+    "smoothed dLogits ref",
+  );
 });
 
-Deno.test("softmax-CE with label smoothing 0.1 and padding rows (label −1)", gpuTest, () =>
-  withArena(async (gpu, arena) => {
-    const B = 37, C = 10;
-    const zv = f32(randn(21, B * C, 3));
-    const yv = labelsFor(22, B, C).map((v, i) => (i % 5 === 4 ? -1 : v));
-    const logits = upload(gpu, arena, "logits", [B, C], zv);
-    const labels = upload(gpu, arena, "labels", [B], yv);
-    const dLogits = arena.tensor("dLogits", [B, C]);
-    const lossSum = arena.tensor("lossSum", [1]);
-    const correct = arena.tensor("correct", [1]);
-    submit(gpu, softmaxCrossEntropy(gpu, {
-      logits,
-      labels,
-      batch: B,
-      classes: C,
-      dLogits,
-      lossSum,
-      correct,
-      arena,
-      labelSmoothing: 0.1,
-    }));
-    const ref = softmaxCrossEntropyRef(zv, yv, B, C, 0.1);
-    // Tolerances as in the unsmoothed test; the ε/C·Σz term adds C more ulps per row.
-    assertClose(await download(gpu, dLogits), ref.dLogits, gradTol(B, C), "smoothed dLogits");
-    const lt = lossTol(ref.loss, zv, 2 * C);
-    assertClose(await download(gpu, lossSum), [ref.lossSum], lt, "smoothed lossSum");
-    assertEquals((await download(gpu, correct))[0], ref.correct, "correct excludes padding rows");
-  }));
+Deno.test(
+  "softmax-CE with label smoothing 0.1 and padding rows (label −1)",
+  gpuTest,
+  () =>
+    withArena(async (gpu, arena) => {
+      const B = 37, C = 10;
+      const zv = f32(randn(21, B * C, 3));
+      const yv = labelsFor(22, B, C).map((v, i) => (i % 5 === 4 ? -1 : v));
+      const logits = upload(gpu, arena, "logits", [B, C], zv);
+      const labels = upload(gpu, arena, "labels", [B], yv);
+      const dLogits = arena.tensor("dLogits", [B, C]);
+      const lossSum = arena.tensor("lossSum", [1]);
+      const correct = arena.tensor("correct", [1]);
+      submit(
+        gpu,
+        softmaxCrossEntropy(gpu, {
+          logits,
+          labels,
+          batch: B,
+          classes: C,
+          dLogits,
+          lossSum,
+          correct,
+          arena,
+          labelSmoothing: 0.1,
+        }),
+      );
+      const ref = softmaxCrossEntropyRef(zv, yv, B, C, 0.1);
+      // Tolerances as in the unsmoothed test; the ε/C·Σz term adds C more ulps per row.
+      assertClose(await download(gpu, dLogits), ref.dLogits, gradTol(B, C), "smoothed dLogits");
+      const lt = lossTol(ref.loss, zv, 2 * C);
+      assertClose(await download(gpu, lossSum), [ref.lossSum], lt, "smoothed lossSum");
+      assertEquals((await download(gpu, correct))[0], ref.correct, "correct excludes padding rows");
+    }),
+);
 
 Deno.test(
   "softmax-CE rejects bad shapes and a missing arena",

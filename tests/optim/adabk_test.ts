@@ -2,7 +2,15 @@
  * AdaBK parity (spec §7 tests 3, 5, 6, 7 and the full step) through the
  * public optimizer API, on buffers made here as a user would.
  */
-import { adamwBK, Optimizer, sgd, sgdmBK, type UserParam } from "../../lib/optim/mod.ts";
+import {
+  adamw,
+  adamwBK,
+  Optimizer,
+  type OptimizerFactory,
+  sgd,
+  sgdmBK,
+  type UserParam,
+} from "../../lib/optim/mod.ts";
 import { readTensors, writeTensor } from "../../lib/gpu/transfer.ts";
 import type { Gpu } from "../../lib/gpu/device.ts";
 import type { BufferArena, Tensor } from "../../lib/gpu/tensor.ts";
@@ -217,52 +225,66 @@ Deno.test(
     }),
 );
 
+/** Runs a Kronecker optimizer and its base side by side with X = D = I (factors ∝ I). */
+async function identityFactorRun(bkFactory: OptimizerFactory, plainFactory: OptimizerFactory) {
+  return await withArena(async (gpu, arena) => {
+    const n = 6;
+    const eye = new Float64Array(n * n).map((_, i) => (Math.floor(i / n) === i % n ? 1 : 0));
+    const t = (name: string, shape: number[], v: ArrayLike<number>) => {
+      const x = arena.tensor(name, shape);
+      writeTensor(gpu, x, v);
+      return x;
+    };
+    const w0 = f32(randn(7, n * n));
+    const wA = t("wA", [n, n], w0), wB = t("wB", [n, n], w0);
+    const gA = t("gA", [n, n], new Float64Array(n * n)),
+      gB = t("gB", [n, n], new Float64Array(n * n));
+    const x = t("x", [n, n], eye), d = t("d", [n, n], eye);
+    const layer = { kind: "linear" as const, input: x.buffer, outputGrad: d.buffer, rows: n };
+    const bk = new Optimizer(gpu.device, bkFactory, [
+      { name: "w", value: wA.buffer, grad: gA.buffer, shape: [n, n], layer },
+    ]);
+    const plain = new Optimizer(gpu.device, plainFactory, [
+      { name: "w", value: wB.buffer, grad: gB.buffer, shape: [n, n] },
+    ]);
+    for (let k = 0; k < 3; k++) {
+      const g = f32(randn(50 + k, n * n));
+      writeTensor(gpu, gA, g);
+      writeTensor(gpu, gB, g);
+      run(gpu, bk);
+      run(gpu, plain);
+    }
+    const [a, b] = await readTensors(gpu, [wA, wB]);
+    bk.dispose();
+    plain.dispose();
+    return { a, b };
+  });
+}
+
 Deno.test(
-  "identity factors reproduce plain SGDM (spec §7.7)",
+  "identity factors reproduce plain AdamW (spec §7.7; wd 0, where AdamW_BK's decay rule coincides)",
   gpuTest,
-  () =>
-    withArena(async (gpu, arena) => {
-      // X = D = I (rows = in = out = n): R ∝ I and L ∝ I, so the roots are ∝ I and
-      // norm recovery returns G exactly up to rounding.
-      const n = 6;
-      const eye = new Float64Array(n * n).map((_, i) => (Math.floor(i / n) === i % n ? 1 : 0));
-      const t = (name: string, shape: number[], v: ArrayLike<number>) => {
-        const x = arena.tensor(name, shape);
-        writeTensor(gpu, x, v);
-        return x;
-      };
-      const w0 = f32(randn(7, n * n));
-      const wA = t("wA", [n, n], w0), wB = t("wB", [n, n], w0);
-      const gA = t("gA", [n, n], new Float64Array(n * n)),
-        gB = t("gB", [n, n], new Float64Array(n * n));
-      const x = t("x", [n, n], eye), d = t("d", [n, n], eye);
-      const bk = new Optimizer(gpu.device, sgdmBK({ lr: 0.1, statEvery: 1, rootEvery: 1 }), [
-        {
-          name: "w",
-          value: wA.buffer,
-          grad: gA.buffer,
-          shape: [n, n],
-          layer: { kind: "linear", input: x.buffer, outputGrad: d.buffer, rows: n },
-        },
-      ]);
-      const plain = new Optimizer(gpu.device, sgd({ lr: 0.1, momentum: 0.9 }), [
-        { name: "w", value: wB.buffer, grad: gB.buffer, shape: [n, n] },
-      ]);
-      for (let k = 0; k < 3; k++) {
-        const g = f32(randn(50 + k, n * n));
-        writeTensor(gpu, gA, g);
-        writeTensor(gpu, gB, g);
-        run(gpu, bk);
-        run(gpu, plain);
-      }
-      const [a, b] = await readTensors(gpu, [wA, wB]);
-      // Same arithmetic after an f32 round trip through the (exact) scalar
-      // preconditioner and norm recovery: a few ulps.
-      assertClose(a, b, { atol: 1e-6, rtol: 1e-6 }, "SGDM_BK with identity factors vs SGDM");
-      bk.dispose();
-      plain.dispose();
-    }),
+  async () => {
+    const { a, b } = await identityFactorRun(
+      adamwBK({ lr: 0.01, statEvery: 1, rootEvery: 1 }),
+      adamw({ lr: 0.01, weightDecay: 0 }),
+    );
+    // As for SGDM: the scalar preconditioner cancels in norm recovery up to rounding.
+    assertClose(a, b, { atol: 1e-6, rtol: 1e-6 }, "AdamW_BK with identity factors vs AdamW");
+  },
 );
+
+Deno.test("identity factors reproduce plain SGDM (spec §7.7)", gpuTest, async () => {
+  // X = D = I (rows = in = out = n): R ∝ I and L ∝ I, so the roots are ∝ I and
+  // norm recovery returns G exactly up to rounding.
+  const { a, b } = await identityFactorRun(
+    sgdmBK({ lr: 0.1, statEvery: 1, rootEvery: 1 }),
+    sgd({ lr: 0.1, momentum: 0.9 }),
+  );
+  // Same arithmetic after an f32 round trip through the (exact) scalar
+  // preconditioner and norm recovery: a few ulps.
+  assertClose(a, b, { atol: 1e-6, rtol: 1e-6 }, "SGDM_BK with identity factors vs SGDM");
+});
 
 Deno.test(
   "schedule: statistics only at k ≡ 0 mod T_s, roots only at k ≡ 0 mod T_ir (spec §7.5)",

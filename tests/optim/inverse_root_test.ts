@@ -177,21 +177,32 @@ Deno.test(
   },
 );
 
-Deno.test("converged mode beyond 256×256: every check loop stays under llvmpipe's loop cap", gpuTest, async () => {
-  // d² = 90000 > 65535: a single-invocation loop over the matrix would stop
-  // early on llvmpipe and report a wrong residual.
-  const d = 300;
-  const A = new Float64Array(d * d);
-  for (let i = 0; i < d; i++) A[i * d + i] = 1 + i / d; // diagonal, κ = 2: exact root known
-  const { root, scalars } = await gpuRoot(A, d, { ...ROOT_DEFAULTS, method: "converged", damping: 1e-4 });
-  assert(scalars[S_ACCEPTED] === 1, "root rejected");
-  const lambda = 1 + (d - 1) / d;
-  for (const i of [0, 150, 299]) {
-    const want = 1 / Math.sqrt(1 + i / d + 1e-4 * lambda);
-    assert(Math.abs(root[i * d + i] - want) < 1e-4 * want, `diagonal ${i}: ${root[i * d + i]} vs ${want}`);
-  }
-  assert(Math.abs(scalars[2]) < 1e-3, `residual ${scalars[2]}`);
-});
+Deno.test(
+  "converged mode beyond 256×256: every check loop stays under llvmpipe's loop cap",
+  gpuTest,
+  async () => {
+    // d² = 90000 > 65535: a single-invocation loop over the matrix would stop
+    // early on llvmpipe and report a wrong residual.
+    const d = 300;
+    const A = new Float64Array(d * d);
+    for (let i = 0; i < d; i++) A[i * d + i] = 1 + i / d; // diagonal, κ = 2: exact root known
+    const { root, scalars } = await gpuRoot(A, d, {
+      ...ROOT_DEFAULTS,
+      method: "converged",
+      damping: 1e-4,
+    });
+    assert(scalars[S_ACCEPTED] === 1, "root rejected");
+    const lambda = 1 + (d - 1) / d;
+    for (const i of [0, 150, 299]) {
+      const want = 1 / Math.sqrt(1 + i / d + 1e-4 * lambda);
+      assert(
+        Math.abs(root[i * d + i] - want) < 1e-4 * want,
+        `diagonal ${i}: ${root[i * d + i]} vs ${want}`,
+      );
+    }
+    assert(Math.abs(scalars[2]) < 1e-3, `residual ${scalars[2]}`);
+  },
+);
 
 Deno.test("converged schedules need ≤ 8 steps down to normalised eigenvalues of 1e-6", () => {
   assert(convergedSchedule(64, 1e-4).length <= 8);

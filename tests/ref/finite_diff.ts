@@ -7,7 +7,11 @@
  * Gradient of scalar `f` at `x` by central differences with step `h`
  * (float64: h = 1e-5 gives ~1e-9 relative error for smooth f).
  */
-export function numericGrad(f: (x: Float64Array) => number, x: Float64Array, h = 1e-5): Float64Array {
+export function numericGrad(
+  f: (x: Float64Array) => number,
+  x: Float64Array,
+  h = 1e-5,
+): Float64Array {
   const g = new Float64Array(x.length);
   const xp = Float64Array.from(x);
   for (let i = 0; i < x.length; i++) {

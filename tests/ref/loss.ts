@@ -51,7 +51,11 @@ export function softmaxCrossEntropyRef(
     const lse = Math.log(se) + mx;
     let smooth = 0;
     for (let c = 0; c < C; c++) smooth += (lse - logits[b * C + c]) / C;
-    loss[b] = pad ? 0 : valid ? (1 - smoothing) * (lse - logits[b * C + y]) + smoothing * smooth : NaN;
+    loss[b] = pad
+      ? 0
+      : valid
+      ? (1 - smoothing) * (lse - logits[b * C + y]) + smoothing * smooth
+      : NaN;
     lossSum += loss[b];
     if (valid && arg === y) correct++;
     for (let c = 0; c < C; c++) {

@@ -9,7 +9,7 @@ import type { Graph } from "../../lib/graph/graph.ts";
 import { GRAPH_INPUT } from "../../lib/graph/graph.ts";
 import type { Conv2dConfig } from "../../lib/ops/conv2d.ts";
 import { conv2dGeometry } from "../../lib/ops/conv2d.ts";
-import type { Pool2dConfig } from "../../lib/ops/pool.ts";
+import { type Pool2dConfig, pool2dGeometry } from "../../lib/ops/pool.ts";
 import { streamOf } from "../../lib/ops/init.ts";
 import { conv2dRef } from "./conv.ts";
 import { batchNormTrainRef } from "./batchnorm.ts";
@@ -80,19 +80,7 @@ export function netLoss(
         break;
       case "maxpool2d":
       case "avgpool2d": {
-        const c = n.config as Pool2dConfig;
-        const g = {
-          batch,
-          inH: inShape[0],
-          inW: inShape[1],
-          channels: inShape[2],
-          kh: c.kernel[0],
-          kw: c.kernel[1],
-          strideH: c.stride[0],
-          strideW: c.stride[1],
-          padH: c.padding[0],
-          padW: c.padding[1],
-        };
+        const g = pool2dGeometry(n.config as Pool2dConfig, inShape, batch);
         y = n.kind.type === "maxpool2d" ? maxPoolRef(g, xin).y : avgPoolRef(g, xin);
         break;
       }

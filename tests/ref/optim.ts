@@ -94,7 +94,9 @@ export function radamStep(
     s.v[i] = o.beta2 * s.v[i] + (1 - o.beta2) * grad * grad;
     const mHat = s.m[i] / bc1;
     if (rhoT > 5) {
-      const rect = Math.sqrt(((rhoT - 4) * (rhoT - 2) * rhoInf) / ((rhoInf - 4) * (rhoInf - 2) * rhoT));
+      const rect = Math.sqrt(
+        ((rhoT - 4) * (rhoT - 2) * rhoInf) / ((rhoInf - 4) * (rhoInf - 2) * rhoT),
+      );
       const adaptive = Math.sqrt(bc2) / (Math.sqrt(s.v[i]) + o.eps);
       s.p[i] -= o.lr * mHat * rect * adaptive;
     } else s.p[i] -= o.lr * mHat;

@@ -144,3 +144,19 @@ Deno.test("a checkpoint of another model is refused with the tensors named", gpu
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 });
+
+Deno.test(
+  "a training step is one submit; metrics are read back only at log points",
+  gpuTest,
+  async () => {
+    const gpu = await testGpu();
+    const s = setup(gpu);
+    const summary = await s.trainer.run(18);
+    assertEquals(summary.steps, 18);
+    assertEquals(summary.submitsPerStep, 1);
+    // logEvery = 3 with 6 steps per epoch: reads after steps 3 and 6 of each epoch.
+    assertEquals(summary.readbacksPerStep, 1 / 3);
+    s.train.dispose();
+    s.plan.arena.dispose();
+  },
+);
