@@ -9,6 +9,8 @@ import { ShapeError } from "../lib/ops/types.ts";
 import { DeviceLostError, GpuOperationError, GpuUnavailableError } from "../lib/gpu/errors.ts";
 import { DataError } from "../lib/data/errors.ts";
 import { TrainingDivergedError } from "../lib/train/trainer.ts";
+import { SafetensorsError } from "../lib/train/safetensors.ts";
+import { ReportError } from "../lib/report/errors.ts";
 
 /** Errors whose message is the whole story. */
 const USER_ERRORS = [
@@ -19,6 +21,8 @@ const USER_ERRORS = [
   GpuOperationError,
   DataError,
   TrainingDivergedError,
+  SafetensorsError,
+  ReportError,
   RangeError,
 ];
 

@@ -1,8 +1,10 @@
 /**
- * The adabk command line: `train` a model file, `inspect` one.
+ * The adabk command line: `train` a model file, `inspect` one, `eval` a
+ * checkpoint, `compare` optimizers, `export-csv` a run's metrics, `bench`.
  *
- * Run through `deno task train FILE.yaml` / `deno task inspect FILE.yaml`
- * (see deno.json for the exact permissions each needs).
+ * Run through `deno task train FILE.yaml`, `deno task compare FILE.yaml …`,
+ * `deno task adabk <command> …` (see deno.json and docs/cli.md for the exact
+ * permissions each needs).
  * @module
  */
 
@@ -11,6 +13,10 @@ import { loadRunSpecFile, type Override, parseOverride } from "../dsl/yaml.ts";
 import { train } from "../dsl/run.ts";
 import { inspect } from "./inspect.ts";
 import { describeError } from "./errors.ts";
+import { evaluateCheckpoint } from "./eval.ts";
+import { compare, parseLrFlags } from "./compare.ts";
+import { benchHelp } from "./bench.ts";
+import { exportRunCsv } from "../lib/report/csv.ts";
 import type { AcquireOptions } from "../lib/gpu/device.ts";
 
 function collect(value: string, previous: Override[]): Override[] {
@@ -36,8 +42,26 @@ const STDIO: CliOutput = {
   err: (s) => Deno.stderr.writeSync(new TextEncoder().encode(s)),
 };
 
-/** Builds the program (exported for tests). */
-export function program(io: CliOutput = STDIO): Command {
+function collectText(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new InvalidArgumentError(`expected a positive integer, got "${value}"`);
+  }
+  return n;
+}
+
+/** A shell-quoted command line (for summary files that say how they were made). */
+function shellLine(argv: readonly string[]): string {
+  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`))
+    .join(" ");
+}
+
+/** Builds the program (exported for tests); `argv` is quoted in reports. */
+export function program(io: CliOutput = STDIO, argv: readonly string[] = []): Command {
   const cli = new Command("adabk")
     .description(
       "Train networks on WebGPU from declarative model files, with the AdaBK optimizers.",
@@ -87,13 +111,92 @@ export function program(io: CliOutput = STDIO): Command {
       const spec = await loadRunSpecFile(file, opts.set);
       io.out((await inspect(spec, io.acquire)) + "\n");
     });
+
+  cli.command("eval")
+    .description("evaluate the latest checkpoint of a run on the test split")
+    .argument("<file>", "model file (YAML) the run was trained from")
+    .requiredOption(
+      "--checkpoint <dir>",
+      "run directory, or its checkpoints/ or best/ folder",
+    )
+    .option("--set <key=value>", "override a field (repeatable)", collect, [] as Override[])
+    .action(async (file, opts) => {
+      const spec = await loadRunSpecFile(file, opts.set);
+      const r = await evaluateCheckpoint(spec, opts.checkpoint, { acquire: io.acquire });
+      io.out(
+        `test loss ${r.loss.toFixed(4)}, test accuracy ${(100 * r.accuracy).toFixed(2)}% ` +
+          `(${r.samples} samples) from the checkpoint at step ${r.step} (epoch ${r.epoch}) in ${r.folder}\n`,
+      );
+    });
+
+  cli.command("compare")
+    .description("train once per optimizer and seed; plot and summarise the runs")
+    .argument("<file>", "model file (YAML)")
+    .requiredOption(
+      "--optimizers <names>",
+      "comma-separated optimizer names, e.g. adamw,adamw_bk,sgdm,sgdm_bk",
+    )
+    .option("--seeds <n>", "seeds per optimizer (run.seed, run.seed+1, …)", positiveInt, 1)
+    .option(
+      "--set <key=value>",
+      "override a field in every run (repeatable)",
+      collect,
+      [] as Override[],
+    )
+    .option(
+      "--lr <name=value>",
+      "learning rate of one optimizer, e.g. --lr sgdm=0.05 (repeatable)",
+      collectText,
+      [] as string[],
+    )
+    .option("--out <dir>", "output directory (default runs/<run.name>-compare)")
+    .option("--no-png", "write SVG figures only")
+    .option(
+      "--font <file>",
+      "TrueType font for PNG text (default: DejaVu Sans from /usr/share/fonts)",
+    )
+    .option("--quiet", "no per-step progress (run start/end lines remain)")
+    .action(async (file, opts) => {
+      const optimizers = opts.optimizers.split(",").map((s) => s.trim()).filter((s) => s);
+      const result = await compare({
+        file,
+        optimizers,
+        seeds: opts.seeds,
+        overrides: opts.set,
+        lr: parseLrFlags(opts.lr, optimizers),
+        out: opts.out,
+        quiet: opts.quiet,
+        png: opts.png,
+        fonts: opts.font ? [opts.font] : undefined,
+        command: `deno task adabk ${shellLine(argv)}`,
+        acquire: io.acquire,
+        log: io.err,
+      });
+      io.out(
+        `wrote ${
+          result.files.join(", ")
+        } and ${result.runs.length} run directories in ${result.dir}\n`,
+      );
+    });
+
+  cli.command("export-csv")
+    .description("write RUN_DIR/metrics.csv from RUN_DIR/metrics.jsonl")
+    .argument("<run_dir>", "run directory")
+    .action(async (dir) => {
+      const r = await exportRunCsv(dir);
+      io.out(`wrote ${r.path} (${r.rows} rows)\n`);
+    });
+
+  cli.command("bench")
+    .description("how to run the benchmarks (deno task bench)")
+    .action(() => io.out(benchHelp()));
   return cli;
 }
 
 /** Runs the CLI on `args`; returns the exit code. */
 export async function main(args: string[], io: CliOutput = STDIO): Promise<number> {
   try {
-    await program(io).parseAsync(args, { from: "user" });
+    await program(io, args).parseAsync(args, { from: "user" });
     return 0;
   } catch (e) {
     const code = (e as { code?: string }).code;

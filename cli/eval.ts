@@ -1,0 +1,155 @@
+/**
+ * `eval`: load a run's latest checkpoint into a plan built from the model
+ * file and evaluate it on the dataset's test split.
+ *
+ * The plan is built without an optimizer (evaluation needs none), so a
+ * checkpoint evaluates whatever optimizer trained it; only the model's
+ * parameters and running statistics must match the file.
+ * @module
+ */
+
+import { acquireGpu, type AcquireOptions } from "../lib/gpu/device.ts";
+import { buildPlan } from "../lib/plan/plan.ts";
+import { GpuSplit } from "../lib/train/gpu_split.ts";
+import { Trainer } from "../lib/train/trainer.ts";
+import {
+  type LoadedCheckpoint,
+  readLatestCheckpoint,
+  restoreCheckpoint,
+} from "../lib/train/checkpoint.ts";
+import { SafetensorsError } from "../lib/train/safetensors.ts";
+import { ReportError } from "../lib/report/errors.ts";
+import { loadDataset } from "../dsl/run.ts";
+import { compileGraph } from "../dsl/compile.ts";
+import { DATASETS, type RunSpec } from "../dsl/schema.ts";
+
+/** What {@link evaluateCheckpoint} measured. */
+export interface EvalResult {
+  /** Mean test loss. */
+  loss: number;
+  /** Test accuracy in [0, 1]. */
+  accuracy: number;
+  /** Test samples. */
+  samples: number;
+  /** Global step of the checkpoint. */
+  step: number;
+  /** Epoch recorded in the checkpoint. */
+  epoch: number;
+  /** Checkpoint folder used (the one holding latest.json). */
+  folder: string;
+}
+
+async function isFile(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isFile;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+/**
+ * The checkpoint folder of `dir`: `dir` itself when it holds `latest.json`
+ * (a `checkpoints/` or `best/` folder), else `dir/checkpoints`.
+ */
+export async function checkpointFolder(dir: string): Promise<string> {
+  const clean = dir.replace(/\/+$/, "");
+  if (await isFile(`${clean}/latest.json`)) return clean;
+  if (await isFile(`${clean}/checkpoints/latest.json`)) return `${clean}/checkpoints`;
+  try {
+    await Deno.stat(clean);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) throw new ReportError(`${clean}: no such directory`);
+    throw e;
+  }
+  throw new ReportError(
+    `${clean}: no checkpoint found (expected ${clean}/latest.json or ${clean}/checkpoints/latest.json; ` +
+      "train writes them at the end of every epoch)",
+  );
+}
+
+/** Reads the latest checkpoint of `folder`; a damaged one is a {@link ReportError}. */
+async function readCheckpoint(folder: string): Promise<LoadedCheckpoint> {
+  try {
+    return await readLatestCheckpoint(folder);
+  } catch (e) {
+    if (e instanceof SafetensorsError) throw e;
+    // The pointer names a file that is gone, or the sidecar is not JSON.
+    throw new ReportError(
+      `${folder}: the latest checkpoint cannot be read (${(e as Error).message})`,
+      { cause: e },
+    );
+  }
+}
+
+/**
+ * Evaluates the latest checkpoint in `dir` (a run directory, or its
+ * `checkpoints/` or `best/` folder) with the model of `spec`.
+ */
+export async function evaluateCheckpoint(
+  spec: RunSpec,
+  dir: string,
+  opts: { acquire?: AcquireOptions; cacheDir?: string } = {},
+): Promise<EvalResult> {
+  const graph = compileGraph(spec);
+  const folder = await checkpointFolder(dir);
+  const ckpt = await readCheckpoint(folder);
+  // Optimizer state is irrelevant to evaluation: keep only model tensors.
+  const tensors = new Map([...ckpt.tensors].filter(([name]) => !name.startsWith("optimizer.")));
+  const dataset = await loadDataset(spec, opts.cacheDir);
+  const gpu = await acquireGpu(opts.acquire);
+  const plan = buildPlan(gpu, graph, {
+    batch: spec.data.batch_size,
+    seed: spec.run.seed,
+    labelSmoothing: spec.loss.label_smoothing,
+  });
+  try {
+    restoreCheckpoint(plan, { tensors, meta: ckpt.meta });
+    // The same input pipeline as training (dsl/run.ts): scale bytes to [0, 1],
+    // then normalise per channel with the spec's or the dataset's statistics.
+    const shape = dataset.inputShape;
+    const size = shape.reduce((a, b) => a * b, 1);
+    const channels = shape.length === 3 ? shape[2] : 1;
+    const norm = spec.data.normalize ??
+      {
+        mean: DATASETS[spec.data.dataset].mean ?? [0],
+        std: DATASETS[spec.data.dataset].std ?? [1],
+      };
+    const expand = (xs: readonly number[]) =>
+      xs.length === 1 ? Array(channels).fill(xs[0]) : [...xs];
+    const normalization = {
+      scale: dataset.test.images instanceof Uint8Array ? 1 / 255 : 1,
+      mean: expand(norm.mean),
+      std: expand(norm.std),
+    };
+    const test = new GpuSplit(gpu, "test", dataset.test, { size, channels }, normalization, plan);
+    try {
+      // evaluate() reads only `test`; the trainer requires a training split,
+      // and the test split stands in (nothing is trained).
+      const trainer = new Trainer({
+        plan,
+        train: test,
+        test,
+        epochs: 0,
+        order: () => new Uint32Array(0),
+        lr: () => 0,
+        seed: spec.run.seed,
+        logEvery: 1,
+        evalEvery: 1,
+      });
+      const r = await trainer.evaluate();
+      return {
+        loss: r.loss,
+        accuracy: r.accuracy,
+        samples: test.count,
+        step: ckpt.meta.step,
+        epoch: ckpt.meta.epoch,
+        folder,
+      };
+    } finally {
+      test.dispose();
+    }
+  } finally {
+    plan.arena.dispose();
+  }
+}

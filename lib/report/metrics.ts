@@ -1,0 +1,144 @@
+/**
+ * Reading a run directory's metrics back: `metrics.jsonl` (the trainer's
+ * events, one JSON object per line) and `spec.json` (the resolved spec, for
+ * the optimizer name and seed), flattened into rows that CSV export, plots
+ * and summaries share.
+ * @module
+ */
+
+import { ReportError } from "./errors.ts";
+
+/** One logged event of one run, flattened. */
+export interface MetricRow {
+  /** Run name (the run directory's last path segment). */
+  run: string;
+  /** Optimizer name from the run's spec. */
+  optimizer: string;
+  /** `run.seed` of the run's spec. */
+  seed: number;
+  /** `train`: running means over the epoch so far; `eval`: a test-split evaluation. */
+  kind: "train" | "eval";
+  /**
+   * Epochs completed at this point: fractional for train samples
+   * (epoch + steps done / steps per epoch), whole for evaluations.
+   */
+  epoch: number;
+  /** Global optimizer steps completed. */
+  step: number;
+  /** Mean loss (training: over the epoch so far; eval: over the test split). */
+  loss: number;
+  /** Accuracy in [0, 1], same averaging as `loss`. */
+  accuracy: number;
+  /** Learning rate of the last step (train rows only). */
+  lr?: number;
+  /** Seconds since training started (restarts at 0 in a resumed run). */
+  wallTime: number;
+}
+
+/** The metrics of one run directory. */
+export interface RunMetrics {
+  /** The directory read. */
+  dir: string;
+  /** Run name (last path segment of `dir`). */
+  run: string;
+  /** Optimizer name. */
+  optimizer: string;
+  /** Seed. */
+  seed: number;
+  /** Every event, in file order. */
+  rows: MetricRow[];
+}
+
+function num(v: unknown, what: string, where: string): number {
+  if (typeof v !== "number") throw new ReportError(`${where}: "${what}" is not a number`);
+  return v;
+}
+
+/**
+ * Converts parsed `metrics.jsonl` records to rows (records of another kind
+ * are skipped: the log may carry extra entries). Throws {@link ReportError}
+ * naming `file` and the line for a record that lacks a field.
+ */
+export function rowsFromRecords(
+  records: readonly unknown[],
+  run: { run: string; optimizer: string; seed: number },
+  file = "metrics.jsonl",
+): MetricRow[] {
+  const rows: MetricRow[] = [];
+  records.forEach((r, i) => {
+    const rec = r as Record<string, unknown>;
+    const where = `${file}:${i + 1}`;
+    if (rec?.kind !== "train" && rec?.kind !== "eval") return;
+    const epoch = num(rec.epoch, "epoch", where);
+    const base = {
+      ...run,
+      kind: rec.kind,
+      step: num(rec.globalStep, "globalStep", where),
+      loss: num(rec.loss, "loss", where),
+      accuracy: num(rec.accuracy, "accuracy", where),
+      wallTime: num(rec.wallTime, "wallTime", where),
+    } as const;
+    if (rec.kind === "train") {
+      const steps = num(rec.steps, "steps", where);
+      rows.push({
+        ...base,
+        epoch: epoch + num(rec.step, "step", where) / steps,
+        lr: num(rec.lr, "lr", where),
+      });
+    } else rows.push({ ...base, epoch: epoch + 1 });
+  });
+  return rows;
+}
+
+/**
+ * Parses JSONL text. A last line without its newline that is not JSON is
+ * skipped (a run killed mid-write leaves one); any other line that is not
+ * JSON is a {@link ReportError} naming it.
+ */
+export function parseJsonl(text: string, file: string): unknown[] {
+  const lines = text.split("\n");
+  const out: unknown[] = [];
+  lines.forEach((line, i) => {
+    if (!line.trim()) return;
+    try {
+      out.push(JSON.parse(line));
+    } catch (e) {
+      const torn = i === lines.length - 1; // no newline after it: the write never finished
+      if (!torn) throw new ReportError(`${file}:${i + 1}: not JSON (${(e as Error).message})`);
+    }
+  });
+  return out;
+}
+
+async function readText(path: string, what: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new ReportError(`${path}: no such file (is this a run directory? ${what})`);
+    }
+    throw e;
+  }
+}
+
+/** Reads `dir/spec.json` and `dir/metrics.jsonl` (needs `--allow-read` for `dir`). */
+export async function readRunMetrics(dir: string): Promise<RunMetrics> {
+  const clean = dir.replace(/\/+$/, "");
+  const specText = await readText(`${clean}/spec.json`, "train writes it when the run starts");
+  let spec: { optimizer?: { name?: unknown }; run?: { seed?: unknown } };
+  try {
+    spec = JSON.parse(specText);
+  } catch (e) {
+    throw new ReportError(`${clean}/spec.json: not JSON (${(e as Error).message})`);
+  }
+  const optimizer = spec.optimizer?.name;
+  const seed = spec.run?.seed;
+  if (typeof optimizer !== "string" || typeof seed !== "number") {
+    throw new ReportError(`${clean}/spec.json: no optimizer.name or run.seed`);
+  }
+  const file = `${clean}/metrics.jsonl`;
+  const text = await readText(file, "train writes it as it runs");
+  const run = clean.split("/").at(-1) ?? clean;
+  const rows = rowsFromRecords(parseJsonl(text, file), { run, optimizer, seed }, file);
+  return { dir: clean, run, optimizer, seed, rows };
+}

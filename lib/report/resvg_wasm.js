@@ -1,0 +1,10 @@
+// @ts-self-types="./resvg_wasm.d.ts"
+/**
+ * The resvg WebAssembly module as a source-phase import: module loading
+ * needs no --allow-read of Deno's npm cache. Plain JS because TypeScript does
+ * not parse `import source` yet; the types come from resvg_wasm.d.ts.
+ * @module
+ */
+import source resvgWasm from "@resvg/resvg-wasm/index_bg.wasm";
+
+export default resvgWasm;

@@ -1,0 +1,92 @@
+/**
+ * The comparison summary: one Markdown table row per optimizer with the
+ * final test accuracy and loss as mean ± sample std over seeds, plus the
+ * command that produced it, so the file stands on its own.
+ * @module
+ */
+
+import { meanStd } from "./aggregate.ts";
+import type { RunMetrics } from "./metrics.ts";
+
+/** The numbers of one optimizer's row. */
+export interface SummaryRow {
+  /** Optimizer name. */
+  optimizer: string;
+  /** Runs that finished with an evaluation. */
+  finished: number;
+  /** Runs attempted. */
+  runs: number;
+  /** Final test accuracy over finished runs. */
+  accuracy: { mean: number; std: number };
+  /** Final test loss over finished runs. */
+  loss: { mean: number; std: number };
+  /** Mean final training loss (last epoch's running mean). */
+  trainLoss: number;
+  /** Mean wall time of training, seconds. */
+  seconds: number;
+}
+
+/** Summarises runs per optimizer, in the order of `optimizers`. */
+export function summarize(
+  optimizers: readonly string[],
+  runs: readonly RunMetrics[],
+  failed: ReadonlyMap<string, number> = new Map(),
+): SummaryRow[] {
+  return optimizers.map((optimizer) => {
+    const mine = runs.filter((r) => r.optimizer === optimizer);
+    const finals = mine.map((r) => r.rows.filter((x) => x.kind === "eval").at(-1)).filter((x) =>
+      x !== undefined
+    );
+    const lastTrain = mine.map((r) => r.rows.filter((x) => x.kind === "train").at(-1)).filter((
+      x,
+    ) => x !== undefined);
+    const last = mine.map((r) => r.rows.at(-1)).filter((x) => x !== undefined);
+    return {
+      optimizer,
+      finished: finals.length,
+      runs: mine.length + (failed.get(optimizer) ?? 0),
+      accuracy: meanStd(finals.map((f) => f.accuracy)),
+      loss: meanStd(finals.map((f) => f.loss)),
+      trainLoss: meanStd(lastTrain.map((t) => t.loss)).mean,
+      seconds: meanStd(last.map((t) => t.wallTime)).mean,
+    };
+  });
+}
+
+function pm(v: { mean: number; std: number }, digits: number, scale = 1, unit = ""): string {
+  if (!Number.isFinite(v.mean)) return "n/a";
+  return `${(scale * v.mean).toFixed(digits)}${unit} ± ${(scale * v.std).toFixed(digits)}${unit}`;
+}
+
+/** The Markdown document: heading, command, table, and how to read it. */
+export function summaryMarkdown(
+  rows: readonly SummaryRow[],
+  info: { command: string; file: string; seeds: number },
+): string {
+  const table = [
+    "| optimizer | runs | final test accuracy | final test loss | final train loss | train time (s) |",
+    "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ...rows.map((r) =>
+      `| ${r.optimizer} | ${r.finished}/${r.runs} | ${pm(r.accuracy, 2, 100, "%")} | ${
+        pm(r.loss, 4)
+      } | ${Number.isFinite(r.trainLoss) ? r.trainLoss.toFixed(4) : "n/a"} | ${
+        Number.isFinite(r.seconds) ? r.seconds.toFixed(1) : "n/a"
+      } |`
+    ),
+  ];
+  return [
+    `# Optimizer comparison: ${info.file}`,
+    "",
+    "```sh",
+    info.command,
+    "```",
+    "",
+    ...table,
+    "",
+    `Mean ± sample standard deviation over ${info.seeds} seed${info.seeds === 1 ? "" : "s"} ` +
+    "(± 0 with one seed). `runs` counts runs that finished with an evaluation out of those started; " +
+    "a diverged run is not in the means. Curves: `loss_vs_epoch`, `loss_vs_time`, " +
+    "`accuracy_vs_epoch` (.svg/.png); every logged value: `metrics.csv`.",
+    "",
+  ].join("\n");
+}
