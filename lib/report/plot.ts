@@ -125,8 +125,7 @@ export function lineChartSvg(chart: LineChart): string {
       frameAnchor: "top-left",
       dy: -28,
       dx: -MARGIN.left + 8,
-      fontSize: 14,
-      fontWeight: "bold",
+      fontSize: 14, // regular weight: only one font file is loaded for the PNG
       textAnchor: "start",
     }),
   );
