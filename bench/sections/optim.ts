@@ -38,13 +38,7 @@ function stageCommands(
   );
 }
 
-async function planTimes(
-  gpu: Gpu,
-  graph: Graph,
-  batch: number,
-  factory: OptimizerFactory,
-  quick: boolean,
-) {
+async function planCommands(gpu: Gpu, graph: Graph, batch: number, factory: OptimizerFactory) {
   const plan = buildPlan(gpu, graph, { batch, seed: 0, optimizer: factory });
   const r = new Rng(1);
   writeTensor(gpu, plan.input, Float32Array.from({ length: plan.input.size }, () => r.normal()));
@@ -53,21 +47,15 @@ async function planTimes(
   encode(enc, [...plan.init, ...stageCommands(plan, 0)]);
   gpu.device.queue.submit([enc.finish()]);
   plan.optimizer!.prepareStep(1, 1e-3);
-  const opts = quick ? { samples: 3, minBatchMs: 100 } : {};
+  const named = (prefix: string) =>
+    plan.stages.filter((s) => s.name.startsWith(prefix)).flatMap((s) => s.commands);
   // A step that is not a multiple of any cadence: forward, backward, precondition, update.
-  const regular = await timeCommands(gpu, stageCommands(plan, 1), opts);
-  const stats = await timeCommands(
-    gpu,
-    plan.stages.filter((s) => s.name.startsWith("statistics")).flatMap((s) => s.commands),
-    opts,
-  );
-  const roots = await timeCommands(
-    gpu,
-    plan.stages.filter((s) => s.name.startsWith("roots")).flatMap((s) => s.commands),
-    { ...opts, samples: 3, minBatchMs: 1 },
-  );
-  plan.arena.dispose();
-  return { regular, stats, roots };
+  return {
+    plan,
+    regular: stageCommands(plan, 1),
+    stats: named("statistics"),
+    roots: named("roots"),
+  };
 }
 
 /** Rows for AdamW_BK vs AdamW on `graph` at `batch`. */
@@ -81,14 +69,29 @@ export async function optimSection(
 ): Promise<BenchRow[]> {
   const quick = o.quick ?? false;
   const rows: BenchRow[] = [];
-  const base = await planTimes(gpu, graph, batch, adamw({ lr: 1e-3 }), quick);
-  const bk = await planTimes(
+  const a = await planCommands(gpu, graph, batch, adamw({ lr: 1e-3 }));
+  const b = await planCommands(
     gpu,
     graph,
     batch,
     adamwBK({ lr: 1e-3, statEvery: 200, rootEvery: 2000 }),
-    quick,
   );
+  // Interleaved rounds, best median of each: a ratio of two steps must not
+  // depend on which one ran while something else loaded the machine.
+  const opts = quick ? { samples: 3, minBatchMs: 100 } : {};
+  let baseRegular = Infinity, bkRegular = Infinity;
+  for (let round = 0; round < (quick ? 1 : 3); round++) {
+    baseRegular = Math.min(baseRegular, await timeCommands(gpu, a.regular, opts));
+    bkRegular = Math.min(bkRegular, await timeCommands(gpu, b.regular, opts));
+  }
+  const base = { regular: baseRegular };
+  const bk = {
+    regular: bkRegular,
+    stats: await timeCommands(gpu, b.stats, opts),
+    roots: await timeCommands(gpu, b.roots, { samples: 3, minBatchMs: 1, warmup: 1 }),
+  };
+  a.plan.arena.dispose();
+  b.plan.arena.dispose();
   const paper = bk.regular + bk.stats / 200 + bk.roots / 2000;
   const every = bk.regular + bk.stats + bk.roots;
   const shape = `${modelName}, batch ${batch}`;
