@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type AcquireOptions, acquireGpu } from "../lib/gpu/device.ts";
+import { acquireGpu, type AcquireOptions } from "../lib/gpu/device.ts";
 import { buildPlan } from "../lib/plan/plan.ts";
 import { compileGraph, compileOptimizer } from "../dsl/compile.ts";
 import type { RunSpec } from "../dsl/schema.ts";

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { type AcquireOptions, acquireGpu, type Gpu } from "../lib/gpu/device.ts";
+import { acquireGpu, type AcquireOptions, type Gpu } from "../lib/gpu/device.ts";
 import type { Dataset, Split } from "../lib/data/dataset.ts";
 import { loadFashionMnist } from "../lib/data/fashion_mnist.ts";
 import { loadMnist } from "../lib/data/mnist.ts";

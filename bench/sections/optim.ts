@@ -38,7 +38,7 @@ function stageCommands(
   );
 }
 
-async function planCommands(gpu: Gpu, graph: Graph, batch: number, factory: OptimizerFactory) {
+function planCommands(gpu: Gpu, graph: Graph, batch: number, factory: OptimizerFactory) {
   const plan = buildPlan(gpu, graph, { batch, seed: 0, optimizer: factory });
   const r = new Rng(1);
   writeTensor(gpu, plan.input, Float32Array.from({ length: plan.input.size }, () => r.normal()));
@@ -69,8 +69,8 @@ export async function optimSection(
 ): Promise<BenchRow[]> {
   const quick = o.quick ?? false;
   const rows: BenchRow[] = [];
-  const a = await planCommands(gpu, graph, batch, adamw({ lr: 1e-3 }));
-  const b = await planCommands(
+  const a = planCommands(gpu, graph, batch, adamw({ lr: 1e-3 }));
+  const b = planCommands(
     gpu,
     graph,
     batch,

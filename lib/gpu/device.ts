@@ -96,16 +96,20 @@ export class Gpu {
     this.checkAlive();
     this.device.pushErrorScope("out-of-memory");
     this.device.pushErrorScope("validation");
-    let result: T;
+    let result: T | undefined;
+    let thrown: unknown;
     try {
       result = fn();
-    } finally {
-      const validation = await this.device.popErrorScope();
-      const oom = await this.device.popErrorScope();
-      const err = validation ?? oom;
-      if (err) throw new GpuOperationError(what, err.message);
+    } catch (e) {
+      thrown = e;
     }
-    return result;
+    // Both scopes are popped whatever happened, so they never leak.
+    const validation = await this.device.popErrorScope();
+    const oom = await this.device.popErrorScope();
+    if (thrown !== undefined) throw thrown;
+    const err = validation ?? oom;
+    if (err) throw new GpuOperationError(what, err.message);
+    return result as T;
   }
 
   /** Destroys the device; every buffer made from it becomes invalid. */

@@ -9,7 +9,7 @@
 import type { Command } from "../gpu/commands.ts";
 import { encode } from "../gpu/commands.ts";
 import { ReadbackRing } from "../gpu/readback.ts";
-import { type Plan } from "../plan/plan.ts";
+import type { Plan } from "../plan/plan.ts";
 import { stagesAt } from "../plan/stage.ts";
 import type { GpuSplit } from "./gpu_split.ts";
 

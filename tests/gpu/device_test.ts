@@ -94,3 +94,31 @@ Deno.test("an invalid shader surfaces as GpuOperationError instead of stale resu
     gpu.dispose();
   }
 });
+
+Deno.test("guard turns a validation error into GpuOperationError naming the operation", async () => {
+  const gpu = await acquireGpu();
+  try {
+    // MAP_READ may only be combined with COPY_DST: a validation error.
+    const err = await assertRejects(
+      () =>
+        gpu.guard(
+          "making a bad buffer",
+          () =>
+            gpu.device.createBuffer({
+              size: 16,
+              usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.STORAGE,
+            }),
+        ),
+      GpuOperationError,
+    );
+    assert(err.message.startsWith("making a bad buffer failed on the GPU"), err.message);
+    // A valid operation passes through with its result.
+    const ok = await gpu.guard(
+      "making a buffer",
+      () => gpu.device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE }),
+    );
+    assertEquals(ok.size, 16);
+  } finally {
+    gpu.dispose();
+  }
+});
