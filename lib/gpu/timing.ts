@@ -7,6 +7,24 @@
  */
 
 import type { Gpu } from "./device.ts";
+import type { Tensor } from "./tensor.ts";
+
+/**
+ * Milliseconds per label from timestamps read back as raw f32 words (as a
+ * readback ring delivers them): labels repeated over several passes add up.
+ */
+export function stageDurations(
+  labels: readonly string[],
+  raw: Float32Array,
+): Record<string, number> {
+  const ts = new BigUint64Array(raw.buffer, raw.byteOffset, labels.length * 2);
+  const out: Record<string, number> = {};
+  labels.forEach((l, i) => {
+    const ns = ts[2 * i + 1] > ts[2 * i] ? Number(ts[2 * i + 1] - ts[2 * i]) : 0;
+    out[l] = (out[l] ?? 0) + ns / 1e6;
+  });
+  return out;
+}
 
 /** Collects begin/end timestamps for up to `capacity` passes per submit. */
 export class GpuTimer {
@@ -41,6 +59,30 @@ export class GpuTimer {
       querySet: this.#querySet,
       beginningOfPassWriteIndex: 2 * i,
       endOfPassWriteIndex: 2 * i + 1,
+    };
+  }
+
+  /**
+   * Records the resolution of the passes timed so far into `enc` and resets
+   * the timer; returns their labels and a tensor view of the resolved
+   * timestamps (two u64 per pass) to read back with the caller's own
+   * readback (see {@link stageDurations}), so timing adds no extra sync.
+   */
+  resolveInto(enc: GPUCommandEncoder): { labels: string[]; timestamps: Tensor } | undefined {
+    const n = this.#labels.length;
+    const labels = this.#labels;
+    this.#labels = [];
+    if (n === 0) return undefined;
+    enc.resolveQuerySet(this.#querySet, 0, 2 * n, this.#resolve, 0);
+    return {
+      labels,
+      timestamps: {
+        buffer: this.#resolve,
+        offset: 0,
+        shape: [4 * n],
+        size: 4 * n,
+        name: "timer.resolve",
+      },
     };
   }
 

@@ -9,6 +9,7 @@
 import type { Command } from "../gpu/commands.ts";
 import { encode } from "../gpu/commands.ts";
 import { ReadbackRing } from "../gpu/readback.ts";
+import { GpuTimer, stageDurations } from "../gpu/timing.ts";
 import type { Plan } from "../plan/plan.ts";
 import { stagesAt } from "../plan/stage.ts";
 import type { GpuSplit } from "./gpu_split.ts";
@@ -31,6 +32,8 @@ export interface TrainEvent {
   lr: number;
   /** Throughput since the epoch started. */
   samplesPerSec: number;
+  /** GPU milliseconds per stage of this step (when the device has timestamp queries). */
+  stageMs?: Record<string, number>;
   /** Seconds since training started. */
   wallTime: number;
 }
@@ -70,6 +73,8 @@ export interface TrainerOptions {
   evalEvery: number;
   /** Receives events as their data arrive. */
   onEvent?: (e: TrainerEvent) => void;
+  /** Time each stage on the GPU at log points (default: when timestamp queries exist). */
+  stageTimings?: boolean;
   /** Called after each completed epoch (and its evaluation): checkpoints go here. */
   onEpochEnd?: (epoch: number, globalStep: number, lastEval?: EvalEvent) => Promise<void>;
 }
@@ -112,11 +117,14 @@ export class Trainer {
   #initialised = false;
   #t0 = 0;
   #failure: Error | undefined;
+  readonly #timer: GpuTimer | undefined;
 
   /** Prepares the trainer (allocates the readback ring). */
   constructor(opts: TrainerOptions) {
     this.#opts = opts;
-    this.#ring = new ReadbackRing(opts.plan.gpu, 64, 4);
+    // Metrics, plus two u64 timestamps for up to 64 timed passes.
+    this.#ring = new ReadbackRing(opts.plan.gpu, 64 + 64 * 16, 4);
+    if (opts.stageTimings !== false) this.#timer = GpuTimer.create(opts.plan.gpu, 64);
     const { lossSum, correct } = opts.plan.metrics;
     this.#clearMetrics = [
       { kind: "clear", label: "metrics.clear", dst: lossSum },
@@ -213,14 +221,23 @@ export class Trainer {
     plan.optimizer?.prepareStep(k, lr);
     plan.step.set({ seed: (o.seed * 1000003 + k) >>> 0 });
     const enc = gpu.device.createCommandEncoder({ label: `step ${k}` });
-    encode(enc, [
-      ...(first ? this.#clearMetrics : []),
-      ...o.train.gather,
-      ...stagesAt(plan.stages, k).flatMap((st) => st.commands),
-    ]);
     const report = (s + 1) % o.logEvery === 0 || s + 1 === steps;
+    const stages = stagesAt(plan.stages, k);
+    encode(enc, [...(first ? this.#clearMetrics : []), ...o.train.gather]);
+    const timer = report ? this.#timer : undefined;
+    if (timer) {
+      // Each stage in passes of its own, so each can carry timestamp writes.
+      for (const st of stages) {
+        encode(enc, st.commands, { timestampWrites: () => timer.next(st.name) });
+      }
+    } else encode(enc, stages.flatMap((st) => st.commands));
+    const timed = timer?.resolveInto(enc);
     const slot = report
-      ? this.#ring.capture(enc, [plan.metrics.lossSum, plan.metrics.correct])
+      ? this.#ring.capture(enc, [
+        plan.metrics.lossSum,
+        plan.metrics.correct,
+        ...(timed ? [timed.timestamps] : []),
+      ])
       : undefined;
     gpu.device.queue.submit([enc.finish()]);
     this.submits++;
@@ -229,7 +246,7 @@ export class Trainer {
       const seen = (s + 1 - from) * plan.batch;
       const globalStep = this.globalStep;
       const doneInEpoch = s + 1;
-      this.#ring.launch(slot, ([loss, correct]) => {
+      this.#ring.launch(slot, ([loss, correct, stamps]) => {
         if (!Number.isFinite(loss[0])) {
           this.#failure ??= new TrainingDivergedError(globalStep, loss[0] / seen);
           return;
@@ -246,6 +263,7 @@ export class Trainer {
           lr,
           samplesPerSec: seen / ((now - epochStart) / 1000),
           wallTime: (now - this.#t0) / 1000,
+          ...(timed && stamps ? { stageMs: stageDurations(timed.labels, stamps) } : {}),
         });
       });
     }

@@ -8,7 +8,7 @@ import { buildPlan } from "../../lib/plan/plan.ts";
 import { adamwBK } from "../../lib/optim/adabk.ts";
 import { readTensors } from "../../lib/gpu/transfer.ts";
 import { GpuSplit } from "../../lib/train/gpu_split.ts";
-import { Trainer } from "../../lib/train/trainer.ts";
+import { Trainer, type TrainerEvent, type TrainEvent } from "../../lib/train/trainer.ts";
 import {
   checkpointTensors,
   readLatestCheckpoint,
@@ -50,7 +50,7 @@ const layers = [
   { type: "linear", name: "fc", config: { out: 3, bias: true } },
 ];
 
-function setup(gpu: Gpu) {
+function setup(gpu: Gpu, onEvent?: (e: TrainerEvent) => void) {
   const plan = buildPlan(gpu, buildGraph([6, 6, 1], layers), {
     batch: BATCH,
     seed: 9,
@@ -72,6 +72,7 @@ function setup(gpu: Gpu) {
     seed: 9,
     logEvery: 3,
     evalEvery: 1,
+    onEvent,
   });
   return { plan, train, trainer };
 }
