@@ -19,9 +19,9 @@ import {
 } from "../lib/train/checkpoint.ts";
 import { SafetensorsError } from "../lib/train/safetensors.ts";
 import { ReportError } from "../lib/report/errors.ts";
-import { loadDataset } from "../dsl/run.ts";
+import { inputPipeline, loadDataset } from "../dsl/run.ts";
 import { compileGraph } from "../dsl/compile.ts";
-import { DATASETS, type RunSpec } from "../dsl/schema.ts";
+import type { RunSpec } from "../dsl/schema.ts";
 
 /** What {@link evaluateCheckpoint} measured. */
 export interface EvalResult {
@@ -105,23 +105,7 @@ export async function evaluateCheckpoint(
   });
   try {
     restoreCheckpoint(plan, { tensors, meta: ckpt.meta });
-    // The same input pipeline as training (dsl/run.ts): scale bytes to [0, 1],
-    // then normalise per channel with the spec's or the dataset's statistics.
-    const shape = dataset.inputShape;
-    const size = shape.reduce((a, b) => a * b, 1);
-    const channels = shape.length === 3 ? shape[2] : 1;
-    const norm = spec.data.normalize ??
-      {
-        mean: DATASETS[spec.data.dataset].mean ?? [0],
-        std: DATASETS[spec.data.dataset].std ?? [1],
-      };
-    const expand = (xs: readonly number[]) =>
-      xs.length === 1 ? Array(channels).fill(xs[0]) : [...xs];
-    const normalization = {
-      scale: dataset.test.images instanceof Uint8Array ? 1 / 255 : 1,
-      mean: expand(norm.mean),
-      std: expand(norm.std),
-    };
+    const { size, channels, normalization } = inputPipeline(spec, dataset);
     const test = new GpuSplit(gpu, "test", dataset.test, { size, channels }, normalization, plan);
     try {
       // evaluate() reads only `test`; the trainer requires a training split,

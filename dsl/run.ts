@@ -99,14 +99,48 @@ function subset(split: Split, indices: Uint32Array, sample: number): Split {
   return { images, labels, count: indices.length };
 }
 
+/** How samples of `dataset` enter the network under `spec`: sizes and per-channel normalisation. */
+export interface InputPipeline {
+  /** Values per sample. */
+  size: number;
+  /** Channels (last axis). */
+  channels: number;
+  /** (raw·scale − mean[c]) / std[c]. */
+  normalization: { scale: number; mean: number[]; std: number[] };
+}
+
+/**
+ * The input pipeline of training and evaluation alike: bytes scaled to
+ * [0, 1], then normalised per channel with the spec's statistics or the
+ * dataset's defaults (a single value applies to every channel).
+ */
+export function inputPipeline(spec: RunSpec, dataset: Dataset): InputPipeline {
+  const shape = dataset.inputShape;
+  const size = shape.reduce((a, b) => a * b, 1);
+  const channels = shape.length === 3 ? shape[2] : 1;
+  const info = DATASETS[spec.data.dataset];
+  const norm = spec.data.normalize ?? { mean: info.mean ?? [0], std: info.std ?? [1] };
+  const expand = (
+    xs: readonly number[],
+  ) => (xs.length === 1 ? Array(channels).fill(xs[0]) : [...xs]);
+  return {
+    size,
+    channels,
+    normalization: {
+      scale: dataset.train.images instanceof Uint8Array ? 1 / 255 : 1,
+      mean: expand(norm.mean),
+      std: expand(norm.std),
+    },
+  };
+}
+
 /** Trains `spec`; returns the summary with the final test accuracy. */
 export async function train(spec: RunSpec, opts: TrainOptions = {}): Promise<TrainResult> {
   const graph = compileGraph(spec); // shape errors before any GPU or data work
   const optimizer = compileOptimizer(spec.optimizer);
   const dataset = opts.dataset ?? await loadDataset(spec, opts.cacheDir);
   const sampleShape = dataset.inputShape;
-  const sample = sampleShape.reduce((a, b) => a * b, 1);
-  const channels = sampleShape.length === 3 ? sampleShape[2] : 1;
+  const { size: sample, channels, normalization } = inputPipeline(spec, dataset);
   let trainSplit = dataset.train;
   let testSplit = dataset.test;
   if (spec.data.validation_split > 0) {
@@ -117,16 +151,6 @@ export async function train(spec: RunSpec, opts: TrainOptions = {}): Promise<Tra
     trainSplit = subset(dataset.train, v.train, sample);
     testSplit = subset(dataset.train, v.validation, sample);
   }
-  const norm = spec.data.normalize ??
-    { mean: DATASETS[spec.data.dataset].mean ?? [0], std: DATASETS[spec.data.dataset].std ?? [1] };
-  const expand = (
-    xs: readonly number[],
-  ) => (xs.length === 1 ? Array(channels).fill(xs[0]) : [...xs]);
-  const normalization = {
-    scale: trainSplit.images instanceof Uint8Array ? 1 / 255 : 1,
-    mean: expand(norm.mean),
-    std: expand(norm.std),
-  };
   const crop = spec.data.augment?.random_crop;
   if (
     crop &&
