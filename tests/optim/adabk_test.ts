@@ -85,85 +85,80 @@ function run(gpu: Gpu, opt: Optimizer) {
   gpu.device.queue.submit([enc.finish()]);
 }
 
+/**
+ * Runs `steps` steps of a Kronecker optimizer on the GPU and of the float64
+ * reference (preconditioning, then `baseStep` on weight and bias), from the
+ * same initial weights and per-step data; returns both final weights.
+ */
+async function parityRun(
+  seed: number,
+  factory: OptimizerFactory,
+  steps: number,
+  cadence: { Ts: number; Tir: number },
+  baseStep: (s: RefState, g: Float64Array) => void,
+) {
+  return await withArena(async (gpu, arena) => {
+    const l = linearLayer(arena, gpu, seed);
+    const opt = new Optimizer(gpu.device, factory, l.params);
+    const [w0, b0] = await readTensors(gpu, [l.w, l.b]);
+    const kron = refKron(OUT, IN, true);
+    const sw: RefState = { p: Float64Array.from(w0), t: 0 };
+    const sb: RefState = { p: Float64Array.from(b0), t: 0 };
+    for (let k = 0; k < steps; k++) {
+      const s = stepData(k);
+      feed(gpu, l, s);
+      run(gpu, opt);
+      const g = refPrecondition(kron, s.x, s.d, ROWS, s.dw, s.db, {
+        alpha: 0.9,
+        eps: 1e-5,
+        ...cadence,
+      });
+      baseStep(sw, g.w);
+      baseStep(sb, g.b!);
+    }
+    const [w, b] = await readTensors(gpu, [l.w, l.b]);
+    opt.dispose();
+    return { w, b, refW: sw.p, refB: sb.p };
+  });
+}
+
 Deno.test(
   "SGDM_BK matches the float64 reference over 7 steps (T_s = 2, T_ir = 3)",
   gpuTest,
-  () =>
-    withArena(async (gpu, arena) => {
-      const l = linearLayer(arena, gpu, 1);
-      const o = { lr: 0.05, momentum: 0.9, weightDecay: 1e-3, statEvery: 2, rootEvery: 3 };
-      const opt = new Optimizer(gpu.device, sgdmBK(o), l.params);
-      const [w0, b0] = await readTensors(gpu, [l.w, l.b]);
-      const kron = refKron(OUT, IN, true);
-      const sw: RefState = { p: Float64Array.from(w0), t: 0 };
-      const sb: RefState = { p: Float64Array.from(b0), t: 0 };
-      for (let k = 0; k < 7; k++) {
-        const s = stepData(k);
-        feed(gpu, l, s);
-        run(gpu, opt);
-        const g = refPrecondition(kron, s.x, s.d, ROWS, s.dw, s.db, {
-          alpha: 0.9,
-          eps: 1e-5,
-          Ts: 2,
-          Tir: 3,
-        });
-        const base = {
-          lr: o.lr,
-          momentum: o.momentum,
-          dampening: 0,
-          nesterov: false,
-          weightDecay: o.weightDecay,
-        };
-        sgdStep(sw, g.w, base);
-        sgdStep(sb, g.b!, base);
-      }
-      const [w, b] = await readTensors(gpu, [l.w, l.b]);
-      // Roots of 6x6 and 4x4 factors in f32 (10 Newton–Schulz steps) carry ~1e-5
-      // relative error; norm recovery bounds the update's scale, and 7 steps of
-      // lr 0.05 move weights by O(1): 2e-4 absolute + 1e-3 relative.
-      assertClose(w, sw.p, { atol: 2e-4, rtol: 1e-3 }, "SGDM_BK weight");
-      assertClose(b, sb.p, { atol: 2e-4, rtol: 1e-3 }, "SGDM_BK bias");
-      opt.dispose();
-    }),
+  async () => {
+    const o = { lr: 0.05, momentum: 0.9, weightDecay: 1e-3 };
+    const r = await parityRun(
+      1,
+      sgdmBK({ ...o, statEvery: 2, rootEvery: 3 }),
+      7,
+      { Ts: 2, Tir: 3 },
+      (s, g) => sgdStep(s, g, { ...o, dampening: 0, nesterov: false }),
+    );
+    // Roots of 6x6 and 4x4 factors in f32 (10 Newton–Schulz steps) carry ~1e-5
+    // relative error; norm recovery bounds the update's scale, and 7 steps of
+    // lr 0.05 move weights by O(1): 2e-4 absolute + 1e-3 relative.
+    assertClose(r.w, r.refW, { atol: 2e-4, rtol: 1e-3 }, "SGDM_BK weight");
+    assertClose(r.b, r.refB, { atol: 2e-4, rtol: 1e-3 }, "SGDM_BK bias");
+  },
 );
 
-Deno.test(
-  "AdamW_BK matches the float64 reference over 5 steps",
-  gpuTest,
-  () =>
-    withArena(async (gpu, arena) => {
-      const l = linearLayer(arena, gpu, 2);
-      const opt = new Optimizer(
-        gpu.device,
-        adamwBK({ lr: 1e-2, weightDecay: 0.5, statEvery: 1, rootEvery: 2 }),
-        l.params,
-      );
-      const [w0, b0] = await readTensors(gpu, [l.w, l.b]);
-      const kron = refKron(OUT, IN, true);
-      const sw: RefState = { p: Float64Array.from(w0), t: 0 };
-      const sb: RefState = { p: Float64Array.from(b0), t: 0 };
-      for (let k = 0; k < 5; k++) {
-        const s = stepData(k);
-        feed(gpu, l, s);
-        run(gpu, opt);
-        const g = refPrecondition(kron, s.x, s.d, ROWS, s.dw, s.db, {
-          alpha: 0.9,
-          eps: 1e-5,
-          Ts: 1,
-          Tir: 2,
-        });
-        const base = { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.5 };
-        adamwBkStep(sw, g.w, base);
-        adamwBkStep(sb, g.b!, base);
-      }
-      const [w, b] = await readTensors(gpu, [l.w, l.b]);
-      // Adam normalises each coordinate, so preconditioning errors of ~1e-5 relative
-      // shift updates by at most that fraction of lr: 1e-4 absolute suffices.
-      assertClose(w, sw.p, { atol: 1e-4, rtol: 1e-4 }, "AdamW_BK weight");
-      assertClose(b, sb.p, { atol: 1e-4, rtol: 1e-4 }, "AdamW_BK bias");
-      opt.dispose();
-    }),
-);
+Deno.test("AdamW_BK matches the float64 reference over 5 steps", gpuTest, async () => {
+  const base = { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.5 };
+  const r = await parityRun(
+    2,
+    adamwBK({ lr: 1e-2, weightDecay: 0.5, statEvery: 1, rootEvery: 2 }),
+    5,
+    {
+      Ts: 1,
+      Tir: 2,
+    },
+    (s, g) => adamwBkStep(s, g, base),
+  );
+  // Adam normalises each coordinate, so preconditioning errors of ~1e-5 relative
+  // shift updates by at most that fraction of lr: 1e-4 absolute suffices.
+  assertClose(r.w, r.refW, { atol: 1e-4, rtol: 1e-4 }, "AdamW_BK weight");
+  assertClose(r.b, r.refB, { atol: 1e-4, rtol: 1e-4 }, "AdamW_BK bias");
+});
 
 Deno.test(
   "scale invariance: L·7.3 leaves the update unchanged (spec §7.3)",
