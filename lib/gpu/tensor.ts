@@ -7,6 +7,8 @@
  * @module
  */
 
+import { releaseTextures } from "./texture.ts";
+
 /** A row-major f32 tensor stored in a GPU storage buffer. */
 export interface Tensor {
   /** Buffer holding the data. */
@@ -84,9 +86,12 @@ export class BufferArena {
     return buffer;
   }
 
-  /** Destroys every buffer this arena allocated. */
+  /** Destroys every buffer this arena allocated, and their cached textures. */
   dispose(): void {
-    for (const b of this.#buffers) b.destroy();
+    for (const b of this.#buffers) {
+      releaseTextures(b);
+      b.destroy();
+    }
     this.#buffers.length = 0;
     this.#bytes = 0;
   }

@@ -108,3 +108,39 @@ fn ${name}_at(i: u32) -> f32 {
 }
 `;
 }
+
+// Textures belonging to a buffer's tensors (mirrors, kernel-written copies),
+// weakly keyed by the buffer so a collected buffer drops them, then by a
+// caller-chosen key. One cache for every kernel family: a tensor read by a
+// matmul and a conv gets one mirror.
+const textures = new WeakMap<GPUBuffer, Map<string, TextureOperand>>();
+
+/** The texture cached for (`buffer`, `key`), made by `make` on first request. */
+export function cachedTexture(
+  buffer: GPUBuffer,
+  key: string,
+  make: () => TextureOperand,
+): TextureOperand {
+  let byKey = textures.get(buffer);
+  if (!byKey) textures.set(buffer, byKey = new Map());
+  let tex = byKey.get(key);
+  if (!tex) byKey.set(key, tex = make());
+  return tex;
+}
+
+/** The flat-layout mirror of `t`'s storage range, shared by every reader of `t`. */
+export function textureMirror(device: GPUDevice, t: Tensor): TextureOperand {
+  return cachedTexture(
+    t.buffer,
+    `mirror:${t.offset}:${t.size}`,
+    () => createTextureOperand(device, t),
+  );
+}
+
+/** Destroys every cached texture of `buffer` (its arena is being disposed). */
+export function releaseTextures(buffer: GPUBuffer): void {
+  const byKey = textures.get(buffer);
+  if (!byKey) return;
+  for (const tex of byKey.values()) tex.texture.destroy();
+  textures.delete(buffer);
+}

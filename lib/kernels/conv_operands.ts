@@ -11,21 +11,9 @@ import type { Gpu } from "../gpu/device.ts";
 import type { BufferArena, Tensor } from "../gpu/tensor.ts";
 import { TENSOR_USAGE } from "../gpu/tensor.ts";
 import type { CopyToTextureCommand } from "../gpu/commands.ts";
-import { createTextureOperand, flatExtent, type TextureOperand } from "../gpu/texture.ts";
+import { cachedTexture, flatExtent, textureMirror, type TextureOperand } from "../gpu/texture.ts";
 
-const mirrors = new WeakMap<GPUBuffer, Map<string, TextureOperand>>();
-
-function cached(
-  buffer: GPUBuffer,
-  key: string,
-  make: () => TextureOperand,
-): TextureOperand {
-  let byKey = mirrors.get(buffer);
-  if (!byKey) mirrors.set(buffer, byKey = new Map());
-  let tex = byKey.get(key);
-  if (!tex) byKey.set(key, tex = make());
-  return tex;
-}
+const cached = cachedTexture;
 
 /**
  * The flat-layout texture mirror of `t` (one per tensor range, reused by every
@@ -33,11 +21,7 @@ function cached(
  * be recorded after `t` is written and before the readers.
  */
 export function mirrorOf(gpu: Gpu, t: Tensor): { tex: TextureOperand; copy: CopyToTextureCommand } {
-  const tex = cached(
-    t.buffer,
-    `mirror:${t.offset}:${t.size}`,
-    () => createTextureOperand(gpu.device, t),
-  );
+  const tex = textureMirror(gpu.device, t);
   return { tex, copy: { kind: "copyToTexture", label: `mirror ${t.name}`, src: t, dst: tex } };
 }
 

@@ -11,26 +11,15 @@
 import type { CopyToTextureCommand } from "../gpu/commands.ts";
 import type { Gpu } from "../gpu/device.ts";
 import type { Tensor } from "../gpu/tensor.ts";
-import { createTextureOperand, type TextureOperand } from "../gpu/texture.ts";
+import {
+  releaseTextures,
+  textureMirror as sharedMirror,
+  type TextureOperand,
+} from "../gpu/texture.ts";
 
-// Keyed by buffer (weakly: a collected buffer drops its mirrors), then by the
-// tensor's byte range, since several tensors may share one buffer.
-const mirrors = new WeakMap<GPUBuffer, Map<string, TextureOperand>>();
-
-/** The texture mirror of `t`'s storage range, created on first request. */
+/** The texture mirror of `t`'s storage range (shared with every other reader of `t`). */
 export function textureMirror(gpu: Gpu, t: Tensor): TextureOperand {
-  let byRange = mirrors.get(t.buffer);
-  if (!byRange) {
-    byRange = new Map();
-    mirrors.set(t.buffer, byRange);
-  }
-  const key = `${t.offset}:${t.size}`;
-  let tex = byRange.get(key);
-  if (!tex) {
-    tex = createTextureOperand(gpu.device, t);
-    byRange.set(key, tex);
-  }
-  return tex;
+  return sharedMirror(gpu.device, t);
 }
 
 /** The command refreshing `t`'s mirror (record it before the readers). */
@@ -44,12 +33,9 @@ export function mirrorCopy(gpu: Gpu, t: Tensor, label: string): CopyToTextureCom
 }
 
 /**
- * Destroys the mirrors of every tensor in `buffer` (call when disposing the
- * buffer's arena; kernels built on them become invalid).
+ * Destroys the mirrors of every tensor in `buffer` (BufferArena.dispose does
+ * this for its buffers; kernels built on them become invalid).
  */
 export function releaseTextureMirrors(buffer: GPUBuffer): void {
-  const byRange = mirrors.get(buffer);
-  if (!byRange) return;
-  for (const tex of byRange.values()) tex.texture.destroy();
-  mirrors.delete(buffer);
+  releaseTextures(buffer);
 }

@@ -151,10 +151,16 @@ Deno.test(
   gpuTest,
   async () => {
     const gpu = await testGpu();
-    const s = setup(gpu);
+    const events: TrainEvent[] = [];
+    const s = setup(gpu, (e) => e.kind === "train" && events.push(e));
     const summary = await s.trainer.run(18);
     assertEquals(summary.steps, 18);
     assertEquals(summary.submitsPerStep, 1);
+    // Stage timings ride on the same readback as the metrics.
+    if (gpu.hasTimestamps) {
+      const t = events[events.length - 1].stageMs!;
+      assert(t.forward > 0 && t.backward > 0 && t.update > 0, `stage timings ${JSON.stringify(t)}`);
+    }
     // logEvery = 3 with 6 steps per epoch: reads after steps 3 and 6 of each epoch.
     assertEquals(summary.readbacksPerStep, 1 / 3);
     s.train.dispose();
