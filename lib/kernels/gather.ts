@@ -17,8 +17,12 @@ const WG = 256;
 
 /** Static description of a gather. */
 export interface GatherArgs {
-  /** Dataset pixels: u8 packed 4 per u32 word ("u8") or plain f32 ("f32"). */
-  pixels: { buffer: GPUBuffer; format: "u8" | "f32" };
+  /**
+   * Dataset pixels: u8 packed 4 per u32 word ("u8") or plain f32 ("f32"),
+   * in one or more buffers of `samplesPerBuffer` samples each (a dataset can
+   * exceed one storage binding: CIFAR-10 is 150 MiB, llvmpipe binds 128).
+   */
+  pixels: { buffers: GPUBuffer[]; format: "u8" | "f32"; samplesPerBuffer: number };
   /** Labels, one u32 per sample. */
   labels: GPUBuffer;
   /** Permutation of sample indices (u32), `count` long. */
@@ -54,6 +58,8 @@ export function wgslGather(
     format: "u8" | "f32";
     batch: number;
     gridX: number;
+    buffers: number;
+    samplesPerBuffer: number;
   },
 ): string {
   const { scale, mean, std } = a.normalization;
@@ -80,14 +86,32 @@ export function wgslGather(
   let inside = sy >= 0 && sy < ${h} && sx >= 0 && sx < ${w};
   let sj = select(-1, (sy * ${w} + sx) * ${c} + i32(j % ${c}u), inside);`;
   }
-  const fetch = a.format === "u8"
-    ? `let byte = src * ${a.sampleSize}u + u32(sj);
-    raw = f32((pixels[byte >> 2u] >> ((byte & 3u) * 8u)) & 255u);`
-    : `raw = pixels[src * ${a.sampleSize}u + u32(sj)];`;
+  // Element `e` of buffer `b` (byte-addressed for u8 data).
+  const read = (b: number) =>
+    a.format === "u8"
+      ? `return f32((pixels${b}[e >> 2u] >> ((e & 3u) * 8u)) & 255u);`
+      : `return pixels${b}[e];`;
+  const branches = Array.from(
+    { length: a.buffers },
+    (_, b) => b === a.buffers - 1 ? `  ${read(b)}` : `  if (chunk == ${b}u) { ${read(b)} }`,
+  ).join("\n");
+  const fetch = `raw = pixel(src, u32(sj));`;
+  const decls = Array.from(
+    { length: a.buffers },
+    (_, b) =>
+      `@group(0) @binding(${10 + b}) var<storage, read> pixels${b}: array<${
+        a.format === "u8" ? "u32" : "f32"
+      }>;`,
+  ).join("\n");
   return `struct U { start: u32, stream: u32 }
 ${aug ? WGSL_RNG : ""}
 @group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read> pixels: array<${a.format === "u8" ? "u32" : "f32"}>;
+${decls}
+fn pixel(src: u32, j: u32) -> f32 {
+  let chunk = src / ${a.samplesPerBuffer}u;
+  let e = (src % ${a.samplesPerBuffer}u) * ${a.sampleSize}u + j;
+${branches}
+}
 @group(0) @binding(2) var<storage, read> labels: array<u32>;
 @group(0) @binding(3) var<storage, read> perm: array<u32>;
 @group(0) @binding(4) var<storage, read_write> x: array<f32>;
@@ -143,7 +167,20 @@ export function gather(gpu: Gpu, a: GatherArgs): Command[] {
     throw new RangeError(`gather: normalisation needs ${a.channels} means and stds`);
   }
   const grid = grid2d(Math.ceil((batch * a.sampleSize) / WG));
-  const code = wgslGather({ ...a, format: a.pixels.format, batch, gridX: grid[0] });
+  const nb = a.pixels.buffers.length;
+  if (nb < 1 || nb > 8 || nb * a.pixels.samplesPerBuffer < a.count) {
+    throw new RangeError(
+      `gather: ${nb} pixel buffers of ${a.pixels.samplesPerBuffer} samples cannot hold ${a.count}`,
+    );
+  }
+  const code = wgslGather({
+    ...a,
+    format: a.pixels.format,
+    batch,
+    gridX: grid[0],
+    buffers: nb,
+    samplesPerBuffer: a.pixels.samplesPerBuffer,
+  });
   const raw = (buffer: GPUBuffer) => ({
     buffer,
     offset: 0,
@@ -154,11 +191,13 @@ export function gather(gpu: Gpu, a: GatherArgs): Command[] {
   return [
     dispatch(gpu, "gather", code, [
       { uniform: a.start },
-      raw(a.pixels.buffer),
+      raw(a.pixels.buffers[0]), // binding 1 is unused (layout "auto" drops it)
       raw(a.labels),
       raw(a.perm),
       a.input,
       a.labelsOut,
+      ...Array.from({ length: 4 }, () => raw(a.labels)), // 6–9 unused
+      ...a.pixels.buffers.map(raw),
     ], grid),
   ];
 }

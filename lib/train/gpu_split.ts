@@ -45,17 +45,26 @@ export class GpuSplit {
     normalization: { scale: number; mean: readonly number[]; std: readonly number[] },
     batch: { input: Tensor; labels: Tensor },
     augment?: { seed: number; pad: number; flip: boolean; shape: readonly number[] },
+    /** Bytes per storage binding (default: the adapter's limit; tests lower it). */
+    maxBindingBytes?: number,
   ) {
     this.#gpu = gpu;
     this.count = split.count;
     const device = gpu.device;
     const isBytes = split.images instanceof Uint8Array;
-    const pixelBytes = isBytes ? Math.ceil(split.images.length / 4) * 4 : split.images.byteLength;
-    const limit = gpu.limits.maxStorageBufferBindingSize;
-    if (pixelBytes > limit) {
+    const bytesPerValue = isBytes ? 1 : 4;
+    const sampleBytes = sample.size * bytesPerValue;
+    // Split the pixels over as many storage bindings as needed; chunks hold a
+    // multiple of 4 samples so u8 data stays word-aligned.
+    const limit = maxBindingBytes ?? gpu.limits.maxStorageBufferBindingSize;
+    const perBuffer = Math.max(4, Math.floor(limit / sampleBytes / 4) * 4);
+    const chunks = Math.max(1, Math.ceil(split.count / perBuffer));
+    if (chunks > 8) {
       throw new RangeError(
-        `${name}: ${(pixelBytes / 2 ** 20).toFixed(0)} MiB of pixels exceed this adapter's ` +
-          `${(limit / 2 ** 20).toFixed(0)} MiB storage binding limit`,
+        `${name}: ${
+          (split.count * sampleBytes / 2 ** 20).toFixed(0)
+        } MiB of pixels need more than 8 ` +
+          `storage bindings of ${(limit / 2 ** 20).toFixed(0)} MiB on this adapter`,
       );
     }
     const make = (label: string, bytes: number, usage: number) =>
@@ -65,20 +74,28 @@ export class GpuSplit {
         usage,
       });
     const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
-    const pixels = make("pixels", pixelBytes, storage);
-    const padded = new Uint8Array(pixels.size);
-    padded.set(
-      new Uint8Array(split.images.buffer, split.images.byteOffset, split.images.byteLength),
+    const all = new Uint8Array(
+      split.images.buffer,
+      split.images.byteOffset,
+      split.images.byteLength,
     );
-    device.queue.writeBuffer(pixels, 0, padded);
+    const pixels = Array.from({ length: chunks }, (_, c) => {
+      const from = c * perBuffer * sampleBytes;
+      const to = Math.min(all.length, (c + 1) * perBuffer * sampleBytes);
+      const buffer = make(`pixels${c}`, to - from, storage);
+      const padded = new Uint8Array(buffer.size);
+      padded.set(all.subarray(from, to));
+      device.queue.writeBuffer(buffer, 0, padded);
+      return buffer;
+    });
     const labels = make("labels", split.count * 4, storage);
     device.queue.writeBuffer(labels, 0, Uint32Array.from(split.labels));
     this.#perm = make("perm", split.count * 4, storage);
     this.#start = make("start", 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
-    this.#buffers = [pixels, labels, this.#perm, this.#start];
+    this.#buffers = [...pixels, labels, this.#perm, this.#start];
     this.setOrder(identityOrder(split.count));
     this.gather = gather(gpu, {
-      pixels: { buffer: pixels, format: isBytes ? "u8" : "f32" },
+      pixels: { buffers: pixels, format: isBytes ? "u8" : "f32", samplesPerBuffer: perBuffer },
       labels,
       perm: this.#perm,
       count: split.count,
