@@ -19,8 +19,11 @@
 import { wgslFlatReaders } from "../gpu/texture.ts";
 import type { RelayoutShape } from "./conv_relayout.ts";
 
-/** Everything the gather-GEMM generator bakes into the shader. */
-export interface GatherGemmSpec {
+/**
+ * What every texture implicit-GEMM conv generator bakes into its shader;
+ * the variants differ only in how a source pixel is addressed.
+ */
+export interface ConvTexSpec {
   /** Kernel label (pipeline cache, dumps). */
   label: string;
   /** Images. */
@@ -47,13 +50,7 @@ export interface GatherGemmSpec {
   outC: number;
   /** Output channels per group. */
   outCg: number;
-  /**
-   * WGSL statements of `fn src_pos(ry: i32, rx: i32, ky: i32, kx: i32) ->
-   * vec3<i32>`: the source pixel (y, x) that output row pixel (ry, rx) reads
-   * at kernel position (ky, kx), and z = 1 when it exists (0 reads a zero).
-   */
-  srcPos: string;
-  /** Sizes of the relaid weight bound at binding 1. */
+  /** Sizes of the relaid weight bound at binding 1 (rows jj = (ky·kw + kx)·srcCg + c). */
   b: RelayoutShape;
   /** Add `bias[outChannel]` (binding 3). */
   bias: boolean;
@@ -61,6 +58,16 @@ export interface GatherGemmSpec {
   tp: number;
   /** Channels per invocation (multiple of 4; the relaid weight is padded to it). */
   tc: number;
+}
+
+/** The gather-GEMM generator: any source addressing, given as WGSL. */
+export interface GatherGemmSpec extends ConvTexSpec {
+  /**
+   * WGSL statements of `fn src_pos(ry: i32, rx: i32, ky: i32, kx: i32) ->
+   * vec3<i32>`: the source pixel (y, x) that output row pixel (ry, rx) reads
+   * at kernel position (ky, kx), and z = 1 when it exists (0 reads a zero).
+   */
+  srcPos: string;
 }
 
 /** Invocations the kernel needs (tiles of pixels × channel tiles × groups). */

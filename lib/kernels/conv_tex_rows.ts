@@ -15,36 +15,10 @@
  */
 
 import { wgslFlatReaders } from "../gpu/texture.ts";
-import type { RelayoutShape } from "./conv_relayout.ts";
+import type { ConvTexSpec } from "./conv_tex_gather.ts";
 
-/** Everything the row-window generator bakes into the shader. */
-export interface RowWindowSpec {
-  /** Kernel label. */
-  label: string;
-  /** Images. */
-  batch: number;
-  /** Output (GEMM row) height. */
-  rowsH: number;
-  /** Output (GEMM row) width. */
-  rowsW: number;
-  /** Source height. */
-  srcH: number;
-  /** Source width. */
-  srcW: number;
-  /** Source channels (all groups). */
-  srcC: number;
-  /** Source channels per group. */
-  srcCg: number;
-  /** Groups. */
-  groups: number;
-  /** Kernel height. */
-  kh: number;
-  /** Kernel width. */
-  kw: number;
-  /** Output channels (all groups). */
-  outC: number;
-  /** Output channels per group. */
-  outCg: number;
+/** The row-window generator: affine source addressing within one output row. */
+export interface RowWindowSpec extends ConvTexSpec {
   /** Source row = ry·rowMul + rowAdd + ky·rowK. */
   rowMul: number;
   /** See rowMul. */
@@ -57,14 +31,6 @@ export interface RowWindowSpec {
   colAdd: number;
   /** See colMul. */
   colK: number;
-  /** Relaid weight sizes (rows jj = (ky·kw + kx)·srcCg + c). */
-  b: RelayoutShape;
-  /** Add bias (binding 3). */
-  bias: boolean;
-  /** Pixels per invocation (within one output row). */
-  tp: number;
-  /** Channels per invocation (multiple of 4). */
-  tc: number;
 }
 
 function range(n: number): number[] {

@@ -11,7 +11,7 @@ import {
   convOutputSize,
   validateConv2d,
 } from "../kernels/conv.ts";
-import { fmtShape, type OpKind, type ParamSpec, ShapeError } from "./types.ts";
+import { fmtShape, type OpKind, type ParamSpec, requireImage, ShapeError } from "./types.ts";
 
 /** Conv2d configuration (already resolved: no "same" padding here). */
 export interface Conv2dConfig {
@@ -60,13 +60,7 @@ export const conv2dOp: OpKind<Conv2dConfig> = {
   type: "conv2d",
   arity: 1,
   outputShape(cfg, [input], name) {
-    if (input.length !== 3) {
-      throw new ShapeError(
-        name,
-        "conv2d",
-        `expects an image input [H, W, C], got ${fmtShape(input)}`,
-      );
-    }
+    requireImage("conv2d", input, name);
     const geom = conv2dGeometry(cfg, input, 1);
     try {
       validateConv2d(geom);

@@ -13,7 +13,7 @@ import {
   type Pool2dGeometry,
   poolOutputSize,
 } from "../kernels/pool.ts";
-import { fmtShape, type OpKind, ShapeError } from "./types.ts";
+import { fmtShape, type OpKind, requireImage, ShapeError } from "./types.ts";
 
 /** Window pooling configuration. */
 export interface Pool2dConfig {
@@ -45,18 +45,12 @@ export function pool2dGeometry(
   };
 }
 
-function imageInput(type: string, input: readonly number[], name: string): void {
-  if (input.length !== 3) {
-    throw new ShapeError(name, type, `expects an image input [H, W, C], got ${fmtShape(input)}`);
-  }
-}
-
 function windowOp(type: "maxpool2d" | "avgpool2d"): OpKind<Pool2dConfig> {
   return {
     type,
     arity: 1,
     outputShape(cfg, [input], name) {
-      imageInput(type, input, name);
+      requireImage(type, input, name);
       const [ph, pw] = cfg.padding;
       if (2 * ph > cfg.kernel[0] || 2 * pw > cfg.kernel[1]) {
         throw new ShapeError(name, type, `padding ${ph}x${pw} must be at most half the window`);
@@ -99,7 +93,7 @@ export const globalAvgPoolOp: OpKind<Record<string, never>> = {
   type: "global_avg_pool",
   arity: 1,
   outputShape(_cfg, [input], name) {
-    imageInput("global_avg_pool", input, name);
+    requireImage("global_avg_pool", input, name);
     return [input[2]];
   },
   paramSpecs: () => [],

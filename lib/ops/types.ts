@@ -160,3 +160,10 @@ export class ShapeError extends Error {
 export function fmtShape(s: readonly number[]): string {
   return `[${s.join(", ")}]`;
 }
+
+/** Throws {@link ShapeError} unless a per-sample input is an image [H, W, C]. */
+export function requireImage(type: string, input: readonly number[], name: string): void {
+  if (input.length !== 3) {
+    throw new ShapeError(name, type, `expects an image input [H, W, C], got ${fmtShape(input)}`);
+  }
+}

@@ -5,7 +5,7 @@
  */
 
 import type { Gpu } from "../gpu/device.ts";
-import { type Command, encode } from "../gpu/commands.ts";
+import type { Command } from "../gpu/commands.ts";
 import { BufferArena, reshape, type Tensor } from "../gpu/tensor.ts";
 import { writeTensor } from "../gpu/transfer.ts";
 import { Uniforms } from "../gpu/uniforms.ts";
@@ -15,7 +15,7 @@ import { buildCrossEntropy } from "../ops/cross_entropy.ts";
 import { initialValues } from "../ops/init.ts";
 import type { BuildContext, KroneckerTaps, OpInstance, Param, StateBuffer } from "../ops/types.ts";
 import type { OptimizerFactory, OptimizerInstance } from "../optim/types.ts";
-import { EVERY_STEP, type Stage, stagesAt } from "./stage.ts";
+import { EVERY_STEP, type Stage } from "./stage.ts";
 import { clipGradNorm } from "../optim/clip.ts";
 
 /** Options for {@link buildPlan}. */
@@ -241,14 +241,4 @@ export function buildPlan(gpu: Gpu, graph: Graph, opts: PlanOptions): Plan {
     init,
     flopsPerStep: built.reduce((s, b) => s + b.flops, 0),
   };
-}
-
-/** Records the stages firing at global step `k` (plus `before`) into `enc`. */
-export function encodeStep(
-  enc: GPUCommandEncoder,
-  stages: readonly Stage[],
-  k: number,
-  before: readonly Command[] = [],
-): void {
-  encode(enc, [...before, ...stagesAt(stages, k).flatMap((s) => s.commands)]);
 }
