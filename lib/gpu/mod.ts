@@ -11,3 +11,4 @@ export * from "./texture.ts";
 export * from "./commands.ts";
 export * from "./uniforms.ts";
 export * from "./timing.ts";
+export * from "./gpu_clock.ts";

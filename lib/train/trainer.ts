@@ -10,6 +10,7 @@ import type { Command } from "../gpu/commands.ts";
 import { encode } from "../gpu/commands.ts";
 import { ReadbackRing } from "../gpu/readback.ts";
 import { GpuTimer, stageDurations } from "../gpu/timing.ts";
+import { GpuClock, lastTimestampNs } from "../gpu/gpu_clock.ts";
 import type { Plan } from "../plan/plan.ts";
 import { stagesAt } from "../plan/stage.ts";
 import type { GpuSplit } from "./gpu_split.ts";
@@ -34,7 +35,10 @@ export interface TrainEvent {
   samplesPerSec: number;
   /** GPU milliseconds per stage of this step (when the device has timestamp queries). */
   stageMs?: Record<string, number>;
-  /** Seconds since training started. */
+  /**
+   * Seconds since training started, to when the GPU finished this step
+   * (from its timestamps when the device has them, else when it was seen).
+   */
   wallTime: number;
 }
 
@@ -118,6 +122,7 @@ export class Trainer {
   #t0 = 0;
   #failure: Error | undefined;
   readonly #timer: GpuTimer | undefined;
+  #clock: GpuClock | undefined;
 
   /** Prepares the trainer (allocates the readback ring). */
   constructor(opts: TrainerOptions) {
@@ -167,6 +172,7 @@ export class Trainer {
       gpu.device.queue.submit([enc.finish()]);
       this.#initialised = true;
     }
+    if (this.#timer) this.#clock = await GpuClock.calibrated(gpu);
     this.#t0 = performance.now();
     const startStep = this.globalStep;
     const startReadbacks = this.#ring.readbacks;
@@ -251,7 +257,10 @@ export class Trainer {
           this.#failure ??= new TrainingDivergedError(globalStep, loss[0] / seen);
           return;
         }
-        const now = performance.now();
+        const seenAt = performance.now();
+        const now = timed && stamps && this.#clock
+          ? this.#clock.hostTime(lastTimestampNs(timed.labels.length, stamps), seenAt)
+          : seenAt;
         o.onEvent?.({
           kind: "train",
           epoch,
