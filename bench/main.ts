@@ -2,7 +2,7 @@
  * `deno task bench [--quick] [--only matmul,conv,steps,optim]`: every
  * benchmark section on the default adapter next to TensorFlow.js 4.22 WebGPU
  * in the same process; prints a Markdown table and writes
- * `bench/results/bench-<date>[-quick].json|.md` with the adapter recorded.
+ * `bench/results/<date>[-quick][-<sections>].json|.md` with the adapter recorded.
  * @module
  */
 
@@ -53,4 +53,4 @@ console.log(markdownTable(rows));
 console.error(`done in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 const date = new Date().toISOString().slice(0, 10);
 const suffix = `${quick ? "-quick" : ""}${onlyArg ? `-${only.join("+")}` : ""}`;
-await writeResults(gpu, `bench-${date}${suffix}`, `deno task bench ${args.join(" ")}`.trim(), rows);
+await writeResults(gpu, `${date}${suffix}`, `deno task bench ${args.join(" ")}`.trim(), rows);

@@ -12,8 +12,10 @@ export function benchHelp(): string {
     "",
     "  deno task bench [--quick] [--only=matmul,conv,steps,optim]",
     "",
-    "  deno task bench:kernels   kernel variants only",
-    "  deno task bench:optim     optimizer step times only",
+    "  deno task bench:kernels   the same with --only=matmul,conv",
+    "  deno task bench:optim     the same with --only=optim",
+    "",
+    "Results: bench/results/<date>[-quick][-<sections>].json and .md, adapter recorded.",
     "",
   ].join("\n");
 }
