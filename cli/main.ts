@@ -16,6 +16,7 @@ import { describeError } from "./errors.ts";
 import { evaluateCheckpoint } from "./eval.ts";
 import { compare, parseLrFlags } from "./compare.ts";
 import { benchHelp } from "./bench.ts";
+import { parseLabels, report } from "./report.ts";
 import { exportRunCsv } from "../lib/report/csv.ts";
 import type { AcquireOptions } from "../lib/gpu/device.ts";
 
@@ -177,6 +178,34 @@ export function program(io: CliOutput = STDIO, argv: readonly string[] = []): Co
           result.files.join(", ")
         } and ${result.runs.length} run directories in ${result.dir}\n`,
       );
+    });
+
+  cli.command("report")
+    .description("figures, metrics.csv and summary.md of existing run directories")
+    .argument("<run_dirs...>", "run directories (e.g. runs/cmp/adamw-seed0 runs/cmp/adamw-seed1)")
+    .requiredOption("--out <dir>", "output directory")
+    .option(
+      "--label <prefix=name>",
+      "show runs whose directory starts with prefix as name (repeatable; default: the optimizer)",
+      collectText,
+      [] as string[],
+    )
+    .option("--no-png", "write SVG figures only")
+    .option(
+      "--font <file>",
+      "TrueType font for PNG text (default: DejaVu Sans from /usr/share/fonts)",
+    )
+    .action(async (dirs, opts) => {
+      const result = await report({
+        dirs,
+        out: opts.out,
+        labels: parseLabels(opts.label),
+        png: opts.png,
+        fonts: opts.font ? [opts.font] : undefined,
+        command: `deno task adabk ${shellLine(argv)}`,
+        log: io.err,
+      });
+      io.out(`wrote ${result.files.join(", ")} for ${result.runs.length} runs in ${result.dir}\n`);
     });
 
   cli.command("export-csv")

@@ -24,6 +24,8 @@ export interface SummaryRow {
   trainLoss: number;
   /** Mean wall time of training, seconds. */
   seconds: number;
+  /** Test accuracy and mean wall time at each evaluated epoch (over the runs that reached it). */
+  perEpoch: { epoch: number; accuracy: { mean: number; std: number }; seconds: number }[];
 }
 
 /** Summarises runs per optimizer, in the order of `optimizers`. */
@@ -41,6 +43,16 @@ export function summarize(
       x,
     ) => x !== undefined);
     const last = mine.map((r) => r.rows.at(-1)).filter((x) => x !== undefined);
+    const evals = mine.flatMap((r) => r.rows.filter((x) => x.kind === "eval"));
+    const epochs = [...new Set(evals.map((e) => e.epoch))].sort((a, b) => a - b);
+    const perEpoch = epochs.map((epoch) => {
+      const at = evals.filter((e) => e.epoch === epoch);
+      return {
+        epoch,
+        accuracy: meanStd(at.map((e) => e.accuracy)),
+        seconds: meanStd(at.map((e) => e.wallTime)).mean,
+      };
+    });
     return {
       optimizer,
       finished: finals.length,
@@ -49,6 +61,7 @@ export function summarize(
       loss: meanStd(finals.map((f) => f.loss)),
       trainLoss: meanStd(lastTrain.map((t) => t.loss)).mean,
       seconds: meanStd(last.map((t) => t.wallTime)).mean,
+      perEpoch,
     };
   });
 }
@@ -74,6 +87,24 @@ export function summaryMarkdown(
       } |`
     ),
   ];
+  const epochs = [...new Set(rows.flatMap((r) => r.perEpoch.map((p) => p.epoch)))].sort((a, b) =>
+    a - b
+  );
+  const byEpoch = epochs.length < 2 ? [] : [
+    "",
+    "Test accuracy after each epoch (mean ± std; wall time since training started, mean):",
+    "",
+    `| optimizer | ${epochs.map((e) => `epoch ${e}`).join(" | ")} |`,
+    `| --- | ${epochs.map(() => "---:").join(" | ")} |`,
+    ...rows.map((r) =>
+      `| ${r.optimizer} | ${
+        epochs.map((e) => {
+          const p = r.perEpoch.find((x) => x.epoch === e);
+          return p ? `${pm(p.accuracy, 2, 100, "%")} (${p.seconds.toFixed(0)} s)` : "n/a";
+        }).join(" | ")
+      } |`
+    ),
+  ];
   return [
     `# Optimizer comparison: ${info.file}`,
     "",
@@ -82,6 +113,7 @@ export function summaryMarkdown(
     "```",
     "",
     ...table,
+    ...byEpoch,
     "",
     `Mean ± sample standard deviation over ${info.seeds} seed${info.seeds === 1 ? "" : "s"} ` +
     "(± 0 with one seed). `runs` counts runs that finished with an evaluation out of those started; " +

@@ -50,7 +50,16 @@ function run(optimizer: string, seed: number, acc: number | undefined, loss = 0.
     },
   ];
   if (acc !== undefined) {
-    rows.push({ ...base, kind: "eval", epoch: 1, step: 4, loss, accuracy: acc, wallTime: 3 });
+    rows.push({
+      ...base,
+      kind: "eval",
+      epoch: 1,
+      step: 4,
+      loss,
+      accuracy: acc - 0.1,
+      wallTime: 2.5,
+    });
+    rows.push({ ...base, kind: "eval", epoch: 2, step: 8, loss, accuracy: acc, wallTime: 3 });
   }
   return { dir: base.run, ...base, rows };
 }
@@ -72,4 +81,7 @@ Deno.test("summary: final accuracy mean ± std per optimizer, diverged runs coun
   assert(md.includes("```sh\nadabk compare x.yaml\n```"), md);
   assert(md.includes("| adamw_bk | 2/2 | 85.00% ± 7.07% | 0.4000 ± 0.1414 |"), md);
   assert(md.includes("| sgdm | 1/2 | 70.00% ± 0.00% |"), md);
+  // Per-epoch accuracy: epoch 1 of the two adamw_bk runs is 0.7 and 0.8.
+  assert(md.includes("| optimizer | epoch 1 | epoch 2 |"), md);
+  assert(md.includes("| adamw_bk | 75.00% ± 7.07% (3 s) | 85.00% ± 7.07% (3 s) |"), md);
 });
