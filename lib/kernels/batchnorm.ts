@@ -132,6 +132,31 @@ function checkEps(label: string, eps: number): void {
 }
 
 /**
+ * y = (x − mu)·sc + sh per channel, with mu, sc and sh defined by `prelude`
+ * from the per-channel operands (`x` must be the first operand).
+ */
+function perChannelAffine(
+  gpu: Gpu,
+  label: string,
+  a: { rows: number; channels: number; y: Tensor; width?: WidthChoice; rowsPerInvocation?: number },
+  operands: { name: string; tensor: Tensor }[],
+  prelude: (n: Record<string, string>) => string,
+): Command[] {
+  const { rows, channels: C } = a;
+  const width = pickWidth(label, [C], a.width);
+  return mapKernel(gpu, {
+    label: `${label}_w${width}`,
+    n: rows * C,
+    width,
+    cols: C,
+    operands: [...operands, { name: "y", tensor: a.y, write: true }],
+    rowsPerInvocation: a.rowsPerInvocation,
+    colPrelude: prelude,
+    body: (n) => `  ${n.y}[i] = (${n.x}[i] - mu) * sc + sh;`,
+  });
+}
+
+/**
  * Training-mode batch norm: normalises with the batch statistics, saves them
  * for backward and updates the running statistics (PyTorch semantics:
  * biased variance to normalise, unbiased variance for the running estimate).
@@ -191,27 +216,16 @@ export function batchNormTrainForward(gpu: Gpu, a: BatchNormTrainArgs): Command[
   ${n.runMean}[m] = (1.0 - ${m}) * ${n.runMean}[m] + ${m} * ${n.mean}[m];
   ${n.runVar}[m] = (1.0 - ${m}) * ${n.runVar}[m] + ${m} * (acc / ${f32Lit(rows - 1)});`,
   }, opts);
-  const width = pickWidth(label, [C], a.width);
-  const normalise = mapKernel(gpu, {
-    label: `${label}_normalise_w${width}`,
-    n: rows * C,
-    width,
-    cols: C,
-    operands: [
-      xs,
-      mean,
-      { name: "invStd", tensor: a.saveInvStd },
-      { name: "gamma", tensor: a.gamma },
-      { name: "beta", tensor: a.beta },
-      { name: "y", tensor: a.y, write: true },
-    ],
-    rowsPerInvocation: a.rowsPerInvocation,
-    colPrelude: (n) =>
-      `  let mu = ${n.mean}[c];
+  const normalise = perChannelAffine(gpu, `${label}_normalise`, a, [
+    xs,
+    mean,
+    { name: "invStd", tensor: a.saveInvStd },
+    { name: "gamma", tensor: a.gamma },
+    { name: "beta", tensor: a.beta },
+  ], (n) =>
+    `  let mu = ${n.mean}[c];
   let sc = ${n.invStd}[c] * ${n.gamma}[c];
-  let sh = ${n.beta}[c];`,
-    body: (n) => `  ${n.y}[i] = (${n.x}[i] - mu) * sc + sh;`,
-  });
+  let sh = ${n.beta}[c];`);
   return [...meanPass, ...varPass, ...normalise];
 }
 
@@ -227,27 +241,16 @@ export function batchNormEvalForward(gpu: Gpu, a: BatchNormEvalArgs): Command[] 
   ]);
   checkSize(label, "y", a.y, rows * C, `rows ${rows} × channels ${C}`);
   checkEps(label, a.eps);
-  const width = pickWidth(label, [C], a.width);
-  return mapKernel(gpu, {
-    label: `${label}_w${width}`,
-    n: rows * C,
-    width,
-    cols: C,
-    operands: [
-      { name: "x", tensor: a.x },
-      { name: "runMean", tensor: a.runningMean },
-      { name: "runVar", tensor: a.runningVar },
-      { name: "gamma", tensor: a.gamma },
-      { name: "beta", tensor: a.beta },
-      { name: "y", tensor: a.y, write: true },
-    ],
-    rowsPerInvocation: a.rowsPerInvocation,
-    colPrelude: (n) =>
-      `  let mu = ${n.runMean}[c];
+  return perChannelAffine(gpu, label, a, [
+    { name: "x", tensor: a.x },
+    { name: "runMean", tensor: a.runningMean },
+    { name: "runVar", tensor: a.runningVar },
+    { name: "gamma", tensor: a.gamma },
+    { name: "beta", tensor: a.beta },
+  ], (n) =>
+    `  let mu = ${n.runMean}[c];
   let sc = ${n.gamma}[c] / sqrt(${n.runVar}[c] + T(${f32Lit(a.eps)}));
-  let sh = ${n.beta}[c];`,
-    body: (n) => `  ${n.y}[i] = (${n.x}[i] - mu) * sc + sh;`,
-  });
+  let sh = ${n.beta}[c];`);
 }
 
 /** Gradients of training-mode batch norm w.r.t. x, γ and β (all overwritten). */
