@@ -221,6 +221,15 @@ function run(gpu: Gpu, label: string, code: string, bindings: Tensor[], n: numbe
   return [dispatch(gpu, label, code, bindings, grid2d(Math.ceil(n / 64)))];
 }
 
+/** The argmax is a flat input index stored as f32: exact only up to 2^24. */
+function checkArgmaxRange(what: string, role: string, t: Tensor): void {
+  if (t.size > MAX_POOL_INPUT) {
+    throw new RangeError(
+      `${what}: ${role} "${t.name}" has ${t.size} elements; argmax needs ≤ 2^24`,
+    );
+  }
+}
+
 /**
  * Max pooling: y [N,Ho,Wo,C] and argmax [N,Ho,Wo,C] (flat input index as
  * f32; ties: first in window scan order) from x [N,H,W,C].
@@ -233,11 +242,7 @@ export function maxPool2dForward(
   expectShape(s.what, "x", a.x, s.x);
   expectShape(s.what, "y", a.y, s.y);
   expectShape(s.what, "argmax", a.argmax, s.y);
-  if (a.x.size > MAX_POOL_INPUT) {
-    throw new RangeError(
-      `${s.what}: input "${a.x.name}" has ${a.x.size} elements; argmax needs ≤ 2^24`,
-    );
-  }
+  checkArgmaxRange(s.what, "input", a.x);
   return run(gpu, "maxpool_fwd", maxPoolForwardWgsl(a.geom), [a.x, a.y, a.argmax], a.y.size);
 }
 
@@ -250,11 +255,7 @@ export function maxPool2dBackward(
   expectShape(s.what, "dy", a.dy, s.y);
   expectShape(s.what, "argmax", a.argmax, s.y);
   expectShape(s.what, "dx", a.dx, s.x);
-  if (a.dx.size > MAX_POOL_INPUT) {
-    throw new RangeError(
-      `${s.what}: input gradient "${a.dx.name}" has ${a.dx.size} elements; argmax needs ≤ 2^24`,
-    );
-  }
+  checkArgmaxRange(s.what, "input gradient", a.dx);
   return run(gpu, "maxpool_bwd", maxPoolBackwardWgsl(a.geom), [a.dy, a.argmax, a.dx], a.dx.size);
 }
 
