@@ -31,6 +31,13 @@ export interface MetricRow {
   accuracy: number;
   /** Learning rate of the last step (train rows only). */
   lr?: number;
+  /**
+   * Train rows: mean loss over the steps since the previous train row of the
+   * same epoch (the whole epoch so far for its first row), recovered exactly
+   * from consecutive running means; the running mean itself where a run was
+   * resumed inside this epoch.
+   */
+  intervalLoss?: number;
   /** Seconds since training started (restarts at 0 in a resumed run). */
   wallTime: number;
 }
@@ -65,6 +72,9 @@ export function rowsFromRecords(
   file = "metrics.jsonl",
 ): MetricRow[] {
   const rows: MetricRow[] = [];
+  // Previous train record's epoch, step in epoch, running mean and wall time.
+  let prev: { epoch: number; step: number; loss: number; wallTime: number } | undefined;
+  let resumedEpoch = -1;
   records.forEach((r, i) => {
     const rec = r as Record<string, unknown>;
     const where = `${file}:${i + 1}`;
@@ -80,10 +90,20 @@ export function rowsFromRecords(
     } as const;
     if (rec.kind === "train") {
       const steps = num(rec.steps, "steps", where);
+      const step = num(rec.step, "step", where);
+      // Wall time restarts in a resumed run: its first epoch's running mean
+      // then starts at the resume point, not at the epoch's first step.
+      if (prev && base.wallTime < prev.wallTime && prev.epoch === epoch) resumedEpoch = epoch;
+      const sameEpoch = prev?.epoch === epoch && step > prev.step && resumedEpoch !== epoch;
+      const intervalLoss = sameEpoch
+        ? (base.loss * step - prev!.loss * prev!.step) / (step - prev!.step)
+        : base.loss;
+      prev = { epoch, step, loss: base.loss, wallTime: base.wallTime };
       rows.push({
         ...base,
-        epoch: epoch + num(rec.step, "step", where) / steps,
+        epoch: epoch + step / steps,
         lr: num(rec.lr, "lr", where),
+        intervalLoss,
       });
     } else rows.push({ ...base, epoch: epoch + 1 });
   });

@@ -30,6 +30,8 @@ export interface ReportOptions {
   fonts?: readonly string[];
 }
 
+const LOSS_LABEL = "training loss (mean over each logging interval)";
+
 /** The figures of a comparison, by file stem. */
 export function comparisonCharts(
   runs: readonly RunMetrics[],
@@ -46,16 +48,16 @@ export function comparisonCharts(
     loss_vs_epoch: {
       title: `Training loss${spread}`,
       xLabel: "epoch",
-      yLabel: "training loss (running mean over the epoch)",
-      points: by(train, (r) => r.epoch, (r) => r.loss),
+      yLabel: LOSS_LABEL,
+      points: by(train, (r) => r.epoch, (r) => r.intervalLoss ?? r.loss),
       band,
       yScale: "log",
     },
     loss_vs_time: {
       title: `Training loss against wall time${spread}`,
       xLabel: "wall time (s)",
-      yLabel: "training loss (running mean over the epoch)",
-      points: by(train, (r) => r.wallTime, (r) => r.loss),
+      yLabel: LOSS_LABEL,
+      points: by(train, (r) => r.wallTime, (r) => r.intervalLoss ?? r.loss),
       band,
       yScale: "log",
     },

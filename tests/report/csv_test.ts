@@ -37,9 +37,38 @@ Deno.test("train events become fractional epochs, evaluations whole epochs", () 
     accuracy: 0.75,
     lr: 0.01,
     wallTime: 2.5,
+    intervalLoss: 0.5, // the first row of an epoch: the running mean itself
   });
   assertEquals(rows[1].epoch, 2, "the evaluation after epoch index 1 is at 2 epochs done");
   assertEquals(rows[1].lr, undefined);
+});
+
+Deno.test("interval losses come back exactly from running means, except in a resumed epoch", () => {
+  const train = (epoch: number, step: number, loss: number, wallTime: number) => ({
+    kind: "train",
+    epoch,
+    step,
+    steps: 8,
+    globalStep: 8 * epoch + step,
+    loss,
+    accuracy: 0.5,
+    lr: 0.1,
+    samplesPerSec: 1,
+    wallTime,
+  });
+  // Per-step losses 4,4 | 2,2 | 1,1 (epoch 0) then 3,3 (epoch 1); running means logged every 2 steps.
+  const rows = rowsFromRecords([
+    train(0, 2, 4, 1),
+    train(0, 4, 3, 2),
+    train(0, 6, 7 / 3, 3),
+    train(1, 2, 3, 4),
+    // A resume inside epoch 1 (wall time restarts): the running mean restarts with it.
+    train(1, 6, 1.5, 0.5),
+    train(1, 8, 1.25, 1),
+  ], RUN);
+  const got = rows.map((r) => r.intervalLoss!);
+  const want = [4, 2, 1, 3, 1.5, 1.25];
+  got.forEach((g, i) => assert(Math.abs(g - want[i]) < 1e-12, `row ${i}: ${g} vs ${want[i]}`));
 });
 
 Deno.test("a record without a number field is an error naming file and line", () => {
