@@ -38,6 +38,8 @@ export interface MetricRow {
    * resumed inside this epoch.
    */
   intervalLoss?: number;
+  /** Train rows: GPU milliseconds of this step, summed over its timed stages (when logged). */
+  gpuMs?: number;
   /** Seconds since training started (restarts at 0 in a resumed run). */
   wallTime: number;
 }
@@ -99,11 +101,16 @@ export function rowsFromRecords(
         ? (base.loss * step - prev!.loss * prev!.step) / (step - prev!.step)
         : base.loss;
       prev = { epoch, step, loss: base.loss, wallTime: base.wallTime };
+      const stages = rec.stageMs as Record<string, unknown> | undefined;
+      const gpuMs = stages && typeof stages === "object"
+        ? Object.values(stages).reduce((a: number, v) => a + (typeof v === "number" ? v : 0), 0)
+        : undefined;
       rows.push({
         ...base,
         epoch: epoch + step / steps,
         lr: num(rec.lr, "lr", where),
         intervalLoss,
+        ...(gpuMs !== undefined ? { gpuMs } : {}),
       });
     } else rows.push({ ...base, epoch: epoch + 1 });
   });

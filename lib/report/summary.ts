@@ -6,6 +6,12 @@
  */
 
 import { meanStd } from "./aggregate.ts";
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
 import type { RunMetrics } from "./metrics.ts";
 
 /** The numbers of one optimizer's row. */
@@ -24,6 +30,8 @@ export interface SummaryRow {
   trainLoss: number;
   /** Mean wall time of training, seconds. */
   seconds: number;
+  /** Median GPU milliseconds of a logged step (stage timestamps), mean over runs; NaN without. */
+  gpuStepMs: number;
   /** Test accuracy and mean wall time at each evaluated epoch (over the runs that reached it). */
   perEpoch: { epoch: number; accuracy: { mean: number; std: number }; seconds: number }[];
 }
@@ -62,6 +70,10 @@ export function summarize(
       trainLoss: meanStd(lastTrain.map((t) => t.loss)).mean,
       seconds: meanStd(last.map((t) => t.wallTime)).mean,
       perEpoch,
+      gpuStepMs: meanStd(
+        mine.map((r) => r.rows.flatMap((x) => x.gpuMs === undefined ? [] : [x.gpuMs]))
+          .filter((v) => v.length > 0).map(median),
+      ).mean,
     };
   });
 }
@@ -77,14 +89,14 @@ export function summaryMarkdown(
   info: { command: string; file: string; seeds: number },
 ): string {
   const table = [
-    "| optimizer | runs | final test accuracy | final test loss | final train loss | train time (s) |",
-    "| --- | ---: | ---: | ---: | ---: | ---: |",
+    "| optimizer | runs | final test accuracy | final test loss | final train loss | train time (s) | GPU ms per logged step |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ...rows.map((r) =>
       `| ${r.optimizer} | ${r.finished}/${r.runs} | ${pm(r.accuracy, 2, 100, "%")} | ${
         pm(r.loss, 4)
       } | ${Number.isFinite(r.trainLoss) ? r.trainLoss.toFixed(4) : "n/a"} | ${
         Number.isFinite(r.seconds) ? r.seconds.toFixed(1) : "n/a"
-      } |`
+      } | ${Number.isFinite(r.gpuStepMs) ? r.gpuStepMs.toFixed(1) : "n/a"} |`
     ),
   ];
   const epochs = [...new Set(rows.flatMap((r) => r.perEpoch.map((p) => p.epoch)))].sort((a, b) =>
@@ -118,7 +130,9 @@ export function summaryMarkdown(
     `Mean ± sample standard deviation over ${info.seeds} seed${info.seeds === 1 ? "" : "s"} ` +
     "(± 0 with one seed). `runs` counts runs that finished with an evaluation out of those started; " +
     "a diverged run is not in the means. Curves: `loss_vs_epoch`, `loss_vs_time`, " +
-    "`accuracy_vs_epoch` (.svg/.png); every logged value: `metrics.csv`.",
+    "`accuracy_vs_epoch` (.svg/.png); every logged value: `metrics.csv`. GPU ms per logged step: " +
+    "median over a run's logged steps of its stage timestamps summed (the machine's speed at the " +
+    "time, independent of readback delays), mean over runs.",
     "",
   ].join("\n");
 }

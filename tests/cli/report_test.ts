@@ -37,6 +37,7 @@ async function fakeRun(dir: string, optimizer: string, seed: number, acc: number
     lr: 0.1,
     samplesPerSec: 100,
     wallTime,
+    stageMs: { forward: 2 * acc, backward: 3 * acc },
   });
   const lines = [
     train(5, 1, 1),
@@ -73,6 +74,8 @@ Deno.test("report merges two comparisons and labels an ablation by its directory
   const md = await Deno.readTextFile(`${root}/merged/summary.md`);
   assert(md.includes("| adamw_bk | 2/2 | 85.00% ± 7.07% |"), md);
   assert(md.includes("| adamw_bk converged | 1/1 | 70.00% ± 0.00% |"), md);
+  // GPU ms per logged step: median of 5·acc per run (4.5 and 4.0), mean over runs.
+  assert(/\| adamw_bk \| 2\/2 \|.*\| 4\.3 \|$/m.test(md), md);
   assert(md.includes("| adamw_bk | 80.00% ± 7.07% (3 s) | 85.00% ± 7.07% (5 s) |"), md);
   const svg = await Deno.readTextFile(`${root}/merged/loss_vs_time.svg`);
   assert(svg.includes("adamw_bk converged"), "the relabelled group is drawn");
