@@ -13,6 +13,7 @@
 import { acquireGpu, type Gpu } from "../lib/gpu/device.ts";
 import { GpuUnavailableError } from "../lib/gpu/errors.ts";
 import { type Command, encode } from "../lib/gpu/commands.ts";
+import { median } from "../lib/report/aggregate.ts";
 
 /** One line of a result table. */
 export interface BenchRow {
@@ -44,13 +45,6 @@ export interface TimeOptions {
   minBatchMs?: number;
   /** Runs before timing (compilation, caches). Default 2. */
   warmup?: number;
-}
-
-/** Median of a list of numbers. */
-export function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 /** Median wall time (ms) of one run of `commands`, each run its own submit. */

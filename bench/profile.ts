@@ -10,7 +10,8 @@ import { encode } from "../lib/gpu/commands.ts";
 import { buildPlan } from "../lib/plan/plan.ts";
 import { compileGraph, compileOptimizer } from "../dsl/compile.ts";
 import { loadRunSpecFile, parseOverride } from "../dsl/yaml.ts";
-import { acquireOrExit, median } from "./harness.ts";
+import { acquireOrExit } from "./harness.ts";
+import { median } from "../lib/report/aggregate.ts";
 
 const [file, ...rest] = Deno.args;
 const overrides = [];

@@ -20,7 +20,8 @@ import { releaseTextureMirrors } from "../../lib/kernels/matmul_mirror.ts";
 import { findMatmulVariant } from "../../lib/kernels/matmul_variants.ts";
 import { type Command, encode } from "../../lib/gpu/commands.ts";
 import { GpuTimer } from "../../lib/gpu/timing.ts";
-import { type BenchRow, gflops, median, timeCommands, timePeer } from "../harness.ts";
+import { type BenchRow, gflops, timeCommands, timePeer } from "../harness.ts";
+import { median } from "../../lib/report/aggregate.ts";
 
 // deno-lint-ignore no-explicit-any
 type Tf = any;

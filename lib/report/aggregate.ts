@@ -48,6 +48,14 @@ export function meanStd(values: readonly number[]): { mean: number; std: number 
   return { mean, std: Math.sqrt(ss / (n - 1)) };
 }
 
+/** Median of a list of numbers (NaN for none). */
+export function median(xs: readonly number[]): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
 /**
  * Groups samples by (group, key) and summarises each; the result is ordered
  * by group (first appearance) and then by key.

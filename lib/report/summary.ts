@@ -5,13 +5,7 @@
  * @module
  */
 
-import { meanStd } from "./aggregate.ts";
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
+import { meanStd, median } from "./aggregate.ts";
 import type { RunMetrics } from "./metrics.ts";
 
 /** The numbers of one optimizer's row. */
