@@ -25,7 +25,7 @@ import {
   type Conv2dGeometry,
   conv2dVariants,
   convOutputSize,
-} from "../../lib/kernels/conv.ts";
+} from "../../lib/kernels/conv/conv.ts";
 import { type BenchRow, gflops, timeCommands, timePeer } from "../harness.ts";
 
 // deno-lint-ignore no-explicit-any

@@ -8,16 +8,16 @@
 import type { Gpu } from "../../lib/gpu/device.ts";
 import { BufferArena, type Tensor } from "../../lib/gpu/tensor.ts";
 import { writeTensor } from "../../lib/gpu/transfer.ts";
-import { autotuneMatmul } from "../../lib/kernels/autotune.ts";
+import { autotuneMatmul } from "../../lib/kernels/tune/autotune.ts";
 import {
   matmul,
   matmulChoice,
   matmulFlops,
   type MatmulProblem,
   matmulVariants,
-} from "../../lib/kernels/matmul.ts";
-import { releaseTextureMirrors } from "../../lib/kernels/matmul_mirror.ts";
-import { findMatmulVariant } from "../../lib/kernels/matmul_variants.ts";
+} from "../../lib/kernels/matmul/matmul.ts";
+import { releaseTextureMirrors } from "../../lib/kernels/matmul/mirror.ts";
+import { findMatmulVariant } from "../../lib/kernels/matmul/variants.ts";
 import { type Command, encode } from "../../lib/gpu/commands.ts";
 import { GpuTimer } from "../../lib/gpu/timing.ts";
 import { type BenchRow, gflops, timeCommands, timePeer } from "../harness.ts";

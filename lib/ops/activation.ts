@@ -3,7 +3,7 @@
  * @module
  */
 
-import { unary, unaryBackward, type UnaryOp } from "../kernels/elementwise.ts";
+import { unary, unaryBackward, type UnaryOp } from "../kernels/elementwise/elementwise.ts";
 import type { OpKind } from "./types.ts";
 
 /** Activation names a model may use. */

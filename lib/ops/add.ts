@@ -3,7 +3,7 @@
  * @module
  */
 
-import { add } from "../kernels/elementwise.ts";
+import { add } from "../kernels/elementwise/elementwise.ts";
 import type { Command } from "../gpu/commands.ts";
 import { fmtShape, type OpKind, ShapeError } from "./types.ts";
 

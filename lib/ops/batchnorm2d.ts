@@ -11,8 +11,8 @@ import {
   batchNormBackward,
   batchNormEvalForward,
   batchNormTrainForward,
-} from "../kernels/batchnorm.ts";
-import { fill } from "../kernels/elementwise.ts";
+} from "../kernels/reduce/batchnorm.ts";
+import { fill } from "../kernels/elementwise/elementwise.ts";
 import { type OpKind, ShapeError } from "./types.ts";
 
 /** Batch-norm configuration. */

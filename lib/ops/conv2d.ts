@@ -10,7 +10,7 @@ import {
   type Conv2dGeometry,
   convOutputSize,
   validateConv2d,
-} from "../kernels/conv.ts";
+} from "../kernels/conv/conv.ts";
 import { fmtShape, type OpKind, type ParamSpec, requireImage, ShapeError } from "./types.ts";
 
 /** Conv2d configuration (already resolved: no "same" padding here). */

@@ -6,7 +6,7 @@
 
 import type { Command } from "../gpu/commands.ts";
 import type { Tensor } from "../gpu/tensor.ts";
-import { softmaxCrossEntropy } from "../kernels/loss.ts";
+import { softmaxCrossEntropy } from "../kernels/loss/loss.ts";
 import type { BuildContext } from "./types.ts";
 
 /** Tensors of the loss head. */

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { dropoutBackward, dropoutForward } from "../kernels/dropout.ts";
+import { dropoutBackward, dropoutForward } from "../kernels/elementwise/dropout.ts";
 import { streamOf } from "./init.ts";
 import { type OpKind, ShapeError } from "./types.ts";
 

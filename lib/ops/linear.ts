@@ -3,8 +3,8 @@
  * @module
  */
 
-import { matmul } from "../kernels/matmul.ts";
-import { reduceCols } from "../kernels/reduce.ts";
+import { matmul } from "../kernels/matmul/matmul.ts";
+import { reduceCols } from "../kernels/reduce/reduce.ts";
 import { fmtShape, type OpKind, type ParamSpec, ShapeError } from "./types.ts";
 
 /** Linear layer configuration. */

@@ -12,7 +12,7 @@ import {
   maxPool2dForward,
   type Pool2dGeometry,
   poolOutputSize,
-} from "../kernels/pool.ts";
+} from "../kernels/pool/pool.ts";
 import { fmtShape, type OpKind, requireImage, ShapeError } from "./types.ts";
 
 /** Window pooling configuration. */

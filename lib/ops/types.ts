@@ -12,7 +12,7 @@ import type { Gpu } from "../gpu/device.ts";
 import type { Command } from "../gpu/commands.ts";
 import type { BufferArena, Tensor } from "../gpu/tensor.ts";
 import type { Uniforms } from "../gpu/uniforms.ts";
-import type { Conv2dGeometry } from "../kernels/conv.ts";
+import type { Conv2dGeometry } from "../kernels/conv/conv.ts";
 import type { InitRule } from "./init.ts";
 
 /** What a parameter is for: decides weight decay and optimizer treatment. */

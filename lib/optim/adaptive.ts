@@ -10,7 +10,7 @@
 
 import type { Gpu } from "../gpu/device.ts";
 import { type Command, dispatch, grid2d } from "../gpu/commands.ts";
-import { fill } from "../kernels/elementwise.ts";
+import { fill } from "../kernels/elementwise/elementwise.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import { Uniforms } from "../gpu/uniforms.ts";
 import { EVERY_STEP } from "../plan/stage.ts";

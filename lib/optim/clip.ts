@@ -8,7 +8,7 @@
 import type { Gpu } from "../gpu/device.ts";
 import { type Command, dispatch, grid2d } from "../gpu/commands.ts";
 import type { BufferArena, Tensor } from "../gpu/tensor.ts";
-import { reduceAll } from "../kernels/reduce.ts";
+import { reduceAll } from "../kernels/reduce/reduce.ts";
 import { f32lit } from "./first_order.ts";
 
 const WG = 256;

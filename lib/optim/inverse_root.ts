@@ -19,7 +19,7 @@
 import type { Gpu } from "../gpu/device.ts";
 import type { Command } from "../gpu/commands.ts";
 import type { BufferArena, Tensor } from "../gpu/tensor.ts";
-import { fill } from "../kernels/elementwise.ts";
+import { fill } from "../kernels/elementwise/elementwise.ts";
 import {
   normalizeVector,
   polyCombine,
@@ -28,8 +28,8 @@ import {
   rootStart,
   S_LAMBDA,
   SCALAR_SLOTS,
-} from "../kernels/linalg.ts";
-import { matmul } from "../kernels/matmul.ts";
+} from "../kernels/linalg/linalg.ts";
+import { matmul } from "../kernels/matmul/matmul.ts";
 import { designRootSchedule, type RootStep } from "./root_polynomials.ts";
 
 /** How roots are computed. */

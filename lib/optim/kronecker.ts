@@ -19,11 +19,11 @@
 import type { Gpu } from "../gpu/device.ts";
 import type { Command } from "../gpu/commands.ts";
 import type { BufferArena, Tensor } from "../gpu/tensor.ts";
-import { gramConvPatches, gramDense } from "../kernels/gram.ts";
-import { packGradient, unpackGradient } from "../kernels/kron_pack.ts";
-import { matmul } from "../kernels/matmul.ts";
-import { reduceAll } from "../kernels/reduce.ts";
-import { setIdentity, setScalar } from "../kernels/linalg.ts";
+import { gramConvPatches, gramDense } from "../kernels/gram/gram.ts";
+import { packGradient, unpackGradient } from "../kernels/gram/kron_pack.ts";
+import { matmul } from "../kernels/matmul/matmul.ts";
+import { reduceAll } from "../kernels/reduce/reduce.ts";
+import { setIdentity, setScalar } from "../kernels/linalg/linalg.ts";
 import type { Cadence, Stage } from "../plan/stage.ts";
 import { EVERY_STEP } from "../plan/stage.ts";
 import {

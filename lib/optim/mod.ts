@@ -28,8 +28,8 @@
 import { Gpu, identify } from "../gpu/device.ts";
 import { encode } from "../gpu/commands.ts";
 import { BufferArena, numel, type Tensor } from "../gpu/tensor.ts";
-import type { Conv2dGeometry } from "../kernels/conv.ts";
-import { convOutputSize } from "../kernels/conv.ts";
+import type { Conv2dGeometry } from "../kernels/conv/conv.ts";
+import { convOutputSize } from "../kernels/conv/conv.ts";
 import type { KroneckerTaps, Param } from "../ops/types.ts";
 import { stagesAt } from "../plan/stage.ts";
 import type { OptimizerFactory, OptimizerInstance, ParamSlot } from "./types.ts";

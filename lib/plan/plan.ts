@@ -9,7 +9,7 @@ import type { Command } from "../gpu/commands.ts";
 import { BufferArena, reshape, type Tensor } from "../gpu/tensor.ts";
 import { writeTensor } from "../gpu/transfer.ts";
 import { Uniforms } from "../gpu/uniforms.ts";
-import { add } from "../kernels/elementwise.ts";
+import { add } from "../kernels/elementwise/elementwise.ts";
 import { type Graph, GRAPH_INPUT } from "../graph/graph.ts";
 import { buildCrossEntropy } from "../ops/cross_entropy.ts";
 import { initialValues } from "../ops/init.ts";

@@ -8,7 +8,7 @@
 import type { Gpu } from "../gpu/device.ts";
 import type { Command } from "../gpu/commands.ts";
 import type { Tensor } from "../gpu/tensor.ts";
-import { gather } from "../kernels/gather.ts";
+import { gather } from "../kernels/elementwise/gather.ts";
 import { dataStream, STREAM_TAG } from "../data/streams.ts";
 
 /** Pixels and labels of one split, as the data layer gives them. */

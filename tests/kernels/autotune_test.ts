@@ -7,8 +7,8 @@ import {
   tuneCache,
   tunedMatmulVariant,
   tuningEnabled,
-} from "../../lib/kernels/autotune.ts";
-import { matmulChoice, type MatmulProblem, problemKey } from "../../lib/kernels/matmul.ts";
+} from "../../lib/kernels/tune/autotune.ts";
+import { matmulChoice, type MatmulProblem, problemKey } from "../../lib/kernels/matmul/matmul.ts";
 
 // Cheap-to-compile candidates keep the test quick; timing still runs for real.
 const CANDIDATES = ["tex_8x8", "tex_16x16", "splitk16_8x8"];

@@ -6,9 +6,9 @@ import {
   batchNormBackward,
   batchNormEvalForward,
   batchNormTrainForward,
-} from "../../lib/kernels/batchnorm.ts";
-import type { WidthChoice } from "../../lib/kernels/elementwise.ts";
-import { planReduction, type ReduceVariant } from "../../lib/kernels/reduce.ts";
+} from "../../lib/kernels/reduce/batchnorm.ts";
+import type { WidthChoice } from "../../lib/kernels/elementwise/elementwise.ts";
+import { planReduction, type ReduceVariant } from "../../lib/kernels/reduce/reduce.ts";
 import { batchNormBackwardRef, batchNormEvalRef, batchNormTrainRef } from "../ref/batchnorm.ts";
 import { dot, numericGrad } from "../ref/finite_diff.ts";
 import { assertClose, download, f32, gpuTest, maxAbs, randn, upload, withArena } from "../util.ts";

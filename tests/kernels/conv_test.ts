@@ -16,7 +16,7 @@ import {
   conv2dVariants,
   convOutputSize,
   validateConv2d,
-} from "../../lib/kernels/conv.ts";
+} from "../../lib/kernels/conv/conv.ts";
 import { submit } from "../../lib/gpu/commands.ts";
 import { readTensors } from "../../lib/gpu/transfer.ts";
 import type { Gpu } from "../../lib/gpu/device.ts";

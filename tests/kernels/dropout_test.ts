@@ -3,7 +3,7 @@ import { submit } from "../../lib/gpu/commands.ts";
 import type { Gpu } from "../../lib/gpu/device.ts";
 import type { Tensor } from "../../lib/gpu/tensor.ts";
 import { Uniforms } from "../../lib/gpu/uniforms.ts";
-import { dropoutBackward, dropoutForward } from "../../lib/kernels/dropout.ts";
+import { dropoutBackward, dropoutForward } from "../../lib/kernels/elementwise/dropout.ts";
 import { uniform01 } from "../../lib/util/rng.ts";
 import { dropoutApplyRef, dropoutMaskRef } from "../ref/dropout.ts";
 import { assertClose, download, f32, gpuTest, randn, upload, withArena } from "../util.ts";

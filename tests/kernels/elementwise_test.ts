@@ -12,7 +12,7 @@ import {
   unaryBackward,
   type UnaryOp,
   type WidthChoice,
-} from "../../lib/kernels/elementwise.ts";
+} from "../../lib/kernels/elementwise/elementwise.ts";
 import { dot, numericGrad } from "../ref/finite_diff.ts";
 import {
   activation,

@@ -2,12 +2,12 @@ import { assert, assertEquals, assertThrows } from "../assert.ts";
 import { f32, gpuTest, randn, upload, withArena } from "../util.ts";
 import { absRef, appendOnesRef, crossRef, emaRef, type Matrix } from "../ref/gram.ts";
 import { conv2dBackwardWeightRef, im2colRef, outSizeRef } from "../ref/conv.ts";
-import { gramConvPatches, gramDense, gramVariants } from "../../lib/kernels/gram.ts";
+import { gramConvPatches, gramDense, gramVariants } from "../../lib/kernels/gram/gram.ts";
 import {
   conv2dBackwardWeight,
   type Conv2dGeometry,
   conv2dVariants,
-} from "../../lib/kernels/conv.ts";
+} from "../../lib/kernels/conv/conv.ts";
 import { submit } from "../../lib/gpu/commands.ts";
 import { readTensors } from "../../lib/gpu/transfer.ts";
 

@@ -4,10 +4,10 @@
  * more than llvmpipe's silent 65,535-iteration loop cap per invocation.
  * A kernel that loops too long in one invocation would return a partial sum.
  */
-import { conv2dBackwardWeight } from "../../lib/kernels/conv.ts";
-import { gramConvPatches } from "../../lib/kernels/gram.ts";
+import { conv2dBackwardWeight } from "../../lib/kernels/conv/conv.ts";
+import { gramConvPatches } from "../../lib/kernels/gram/gram.ts";
 import { submit } from "../../lib/gpu/commands.ts";
-import type { Conv2dGeometry } from "../../lib/kernels/conv.ts";
+import type { Conv2dGeometry } from "../../lib/kernels/conv/conv.ts";
 import { conv2dBackwardWeightRef, im2colRef } from "../ref/conv.ts";
 import { assertClose, download, f32, gpuTest, randn, upload, withArena } from "../util.ts";
 

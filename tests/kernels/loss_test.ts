@@ -1,7 +1,7 @@
 import { assert, assertEquals, assertThrows } from "../assert.ts";
 import { submit } from "../../lib/gpu/commands.ts";
-import { softmaxCrossEntropy } from "../../lib/kernels/loss.ts";
-import type { ReduceVariant } from "../../lib/kernels/reduce.ts";
+import { softmaxCrossEntropy } from "../../lib/kernels/loss/loss.ts";
+import type { ReduceVariant } from "../../lib/kernels/reduce/reduce.ts";
 import { numericGrad } from "../ref/finite_diff.ts";
 import { softmaxCrossEntropyRef } from "../ref/loss.ts";
 import {

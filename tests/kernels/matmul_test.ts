@@ -23,12 +23,12 @@ import {
   type MatmulProblem,
   matmulVariants,
   textureMirror,
-} from "../../lib/kernels/matmul.ts";
-import { MATMUL_VARIANTS } from "../../lib/kernels/matmul_variants.ts";
-import { type MatmulArgs, resolveMatmul } from "../../lib/kernels/matmul_types.ts";
-import { buildTexMatmul } from "../../lib/kernels/matmul_tex.ts";
-import { buildTiledMatmul } from "../../lib/kernels/matmul_tiled.ts";
-import { buildSplitKMatmul } from "../../lib/kernels/matmul_splitk.ts";
+} from "../../lib/kernels/matmul/matmul.ts";
+import { MATMUL_VARIANTS } from "../../lib/kernels/matmul/variants.ts";
+import { type MatmulArgs, resolveMatmul } from "../../lib/kernels/matmul/types.ts";
+import { buildTexMatmul } from "../../lib/kernels/matmul/tex.ts";
+import { buildTiledMatmul } from "../../lib/kernels/matmul/tiled.ts";
+import { buildSplitKMatmul } from "../../lib/kernels/matmul/splitk.ts";
 
 const U = 2 ** -24; // f32 unit roundoff
 

@@ -19,7 +19,7 @@ import {
   maxPool2dForward,
   type Pool2dGeometry,
   poolOutputSize,
-} from "../../lib/kernels/pool.ts";
+} from "../../lib/kernels/pool/pool.ts";
 import { submit } from "../../lib/gpu/commands.ts";
 import { readTensors } from "../../lib/gpu/transfer.ts";
 import type { Tensor } from "../../lib/gpu/tensor.ts";

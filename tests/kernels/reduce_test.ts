@@ -11,7 +11,7 @@ import {
   type ReduceOp,
   reduceRows,
   type ReduceVariant,
-} from "../../lib/kernels/reduce.ts";
+} from "../../lib/kernels/reduce/reduce.ts";
 import { absSumStrided, reduceAllRef, reduceColsRef, reduceRowsRef } from "../ref/reduce.ts";
 import { assertClose, download, f32, gpuTest, randn, upload, withArena } from "../util.ts";
 

@@ -6,7 +6,7 @@
  */
 import { readTensor } from "../../lib/gpu/transfer.ts";
 import { submit } from "../../lib/gpu/commands.ts";
-import { S_ACCEPTED, S_LAMBDA, S_REJECTED } from "../../lib/kernels/linalg.ts";
+import { S_ACCEPTED, S_LAMBDA, S_REJECTED } from "../../lib/kernels/linalg/linalg.ts";
 import {
   convergedSchedule,
   matrixRoot,

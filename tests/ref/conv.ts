@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Conv2dGeometry } from "../../lib/kernels/conv.ts";
+import type { Conv2dGeometry } from "../../lib/kernels/conv/conv.ts";
 
 /** Output size by PyTorch's formula (recomputed here on purpose). */
 export function outSizeRef(g: Conv2dGeometry): [number, number] {

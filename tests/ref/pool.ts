@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Pool2dGeometry } from "../../lib/kernels/pool.ts";
+import type { Pool2dGeometry } from "../../lib/kernels/pool/pool.ts";
 
 /** Output size, recomputed here on purpose. */
 export function poolOutRef(g: Pool2dGeometry): [number, number] {

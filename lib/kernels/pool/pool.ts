@@ -1,0 +1,354 @@
+/**
+ * Pooling kernels over NHWC activations: max pooling (with the argmax its
+ * backward pass needs), average pooling and global average pooling, each
+ * forward and backward.
+ *
+ * Semantics (PyTorch's, with ceil_mode = false):
+ * - out = floor((in + 2·pad − k) / stride) + 1; padding may be at most half
+ *   the kernel (so every window holds at least one real element).
+ * - Max: padding never wins. Ties go to the first element in window scan
+ *   order (row by row), which is the smallest flat input index. `argmax`
+ *   stores that flat index `((n·H + iy)·W + ix)·C + c` as an f32, exact
+ *   because inputs are limited to 2^24 elements. NaN inputs are not
+ *   propagated (comparisons with NaN are false).
+ * - Average: `count_include_pad = true`, i.e. the divisor is always kh·kw,
+ *   padded positions counting as zeros.
+ * Backward passes are gathers: each input element sums the windows that
+ * reach it in a fixed order, so results are deterministic (no atomics).
+ * @module
+ */
+
+import type { Gpu } from "../../gpu/device.ts";
+import type { Tensor } from "../../gpu/tensor.ts";
+import { type Command, dispatch, grid2d } from "../../gpu/commands.ts";
+import { expectShape } from "../conv/geometry.ts";
+
+/** Window geometry of a 2-D pooling over NHWC input. */
+export interface Pool2dGeometry {
+  /** Images. */
+  batch: number;
+  /** Input height. */
+  inH: number;
+  /** Input width. */
+  inW: number;
+  /** Channels (pooled independently). */
+  channels: number;
+  /** Window height. */
+  kh: number;
+  /** Window width. */
+  kw: number;
+  /** Vertical stride. */
+  strideH: number;
+  /** Horizontal stride. */
+  strideW: number;
+  /** Padding above and below. */
+  padH: number;
+  /** Padding left and right. */
+  padW: number;
+}
+
+/** Largest input a max pool accepts: argmax indices must be exact in f32. */
+export const MAX_POOL_INPUT = 1 << 24;
+
+/** Checks the geometry (positive sizes, padding ≤ half the window); RangeError otherwise. */
+export function validatePool2d(g: Pool2dGeometry): void {
+  for (const k of ["batch", "inH", "inW", "channels", "kh", "kw", "strideH", "strideW"] as const) {
+    if (!Number.isInteger(g[k]) || g[k] < 1) {
+      throw new RangeError(`pool2d: ${k} must be a positive integer, got ${g[k]}`);
+    }
+  }
+  for (const [p, k] of [["padH", "kh"], ["padW", "kw"]] as const) {
+    if (!Number.isInteger(g[p]) || g[p] < 0 || 2 * g[p] > g[k]) {
+      throw new RangeError(
+        `pool2d: ${p} must be an integer in [0, ${k}/2] = [0, ${Math.floor(g[k] / 2)}], got ${
+          g[p]
+        }`,
+      );
+    }
+  }
+}
+
+/** Output size; RangeError naming the sizes when the window does not fit. */
+export function poolOutputSize(g: Pool2dGeometry): { outH: number; outW: number } {
+  validatePool2d(g);
+  const outH = Math.floor((g.inH + 2 * g.padH - g.kh) / g.strideH) + 1;
+  const outW = Math.floor((g.inW + 2 * g.padW - g.kw) / g.strideW) + 1;
+  if (!(outH >= 1 && outW >= 1)) {
+    throw new RangeError(
+      `pool2d: input ${g.inH}x${g.inW} with padding ${g.padH}x${g.padW} is smaller than the window ${g.kh}x${g.kw}`,
+    );
+  }
+  return { outH, outW };
+}
+
+function shapes(what: string, g: Pool2dGeometry) {
+  const { outH, outW } = poolOutputSize(g);
+  return {
+    what,
+    outH,
+    outW,
+    x: [g.batch, g.inH, g.inW, g.channels],
+    y: [g.batch, outH, outW, g.channels],
+  };
+}
+
+/** WGSL prologue: flat invocation index `t`, returning past `n`. */
+function prologue(n: number): string {
+  return `@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let t = gid.x + gid.y * nwg.x * 64u;
+  if (t >= ${n}u) { return; }`;
+}
+
+/** Decodes `t` (an NHWC index over `h`×`w`) into n, y, x, c. */
+function decode(g: Pool2dGeometry, h: number, w: number): string {
+  return `  let c = t % ${g.channels}u;
+  let px = (t / ${g.channels}u) % ${w}u;
+  let py = (t / ${g.channels * w}u) % ${h}u;
+  let n = t / ${g.channels * w * h}u;`;
+}
+
+/** WGSL of the max-pool forward pass (one invocation per output element). */
+export function maxPoolForwardWgsl(g: Pool2dGeometry): string {
+  const { outH, outW } = poolOutputSize(g);
+  return `// max pool ${g.kh}x${g.kw} forward
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@group(0) @binding(2) var<storage, read_write> argmax: array<f32>;
+${prologue(g.batch * outH * outW * g.channels)}
+${decode(g, outH, outW)}
+  var best = 0.0;
+  var at = -1;
+  for (var ky = 0; ky < ${g.kh}; ky++) {
+    let iy = i32(py) * ${g.strideH} - ${g.padH} + ky;
+    if (iy < 0 || iy >= ${g.inH}) { continue; }
+    for (var kx = 0; kx < ${g.kw}; kx++) {
+      let ix = i32(px) * ${g.strideW} - ${g.padW} + kx;
+      if (ix < 0 || ix >= ${g.inW}) { continue; }
+      let i = ((i32(n) * ${g.inH} + iy) * ${g.inW} + ix) * ${g.channels} + i32(c);
+      let v = x[i];
+      // Strict '>' keeps the first maximum in scan order.
+      if (at < 0 || v > best) {
+        best = v;
+        at = i;
+      }
+    }
+  }
+  y[t] = best;
+  argmax[t] = f32(at);
+}
+`;
+}
+
+/** WGSL of the max-pool backward gather (one invocation per input element). */
+export function maxPoolBackwardWgsl(g: Pool2dGeometry): string {
+  const { outH, outW } = poolOutputSize(g);
+  return `// max pool ${g.kh}x${g.kw} backward
+@group(0) @binding(0) var<storage, read> dy: array<f32>;
+@group(0) @binding(1) var<storage, read> argmax: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dx: array<f32>;
+${prologue(g.batch * g.inH * g.inW * g.channels)}
+${decode(g, g.inH, g.inW)}
+${windowRange(g, outH, outW)}
+  var s = 0.0;
+  for (var oy = oy0; oy <= oy1; oy++) {
+    for (var ox = ox0; ox <= ox1; ox++) {
+      let o = ((n * ${outH}u + u32(oy)) * ${outW}u + u32(ox)) * ${g.channels}u + c;
+      if (u32(argmax[o]) == t) { s += dy[o]; }
+    }
+  }
+  dx[t] = s;
+}
+`;
+}
+
+/** WGSL computing the output windows [oy0, oy1] × [ox0, ox1] that cover input (py, px). */
+function windowRange(g: Pool2dGeometry, outH: number, outW: number): string {
+  // Window o covers inputs [o·s − p, o·s − p + k − 1], so input i is reached by
+  // o ∈ [ceil((i + p − k + 1) / s), floor((i + p) / s)] ∩ [0, out − 1].
+  return `  let ay = i32(py) + ${g.padH - g.kh + 1};
+  let ax = i32(px) + ${g.padW - g.kw + 1};
+  let oy0 = select(0, (ay + ${g.strideH - 1}) / ${g.strideH}, ay > 0);
+  let ox0 = select(0, (ax + ${g.strideW - 1}) / ${g.strideW}, ax > 0);
+  let oy1 = min(${outH - 1}, (i32(py) + ${g.padH}) / ${g.strideH});
+  let ox1 = min(${outW - 1}, (i32(px) + ${g.padW}) / ${g.strideW});`;
+}
+
+/** WGSL of the average-pool forward pass (divisor kh·kw, padding counted). */
+export function avgPoolForwardWgsl(g: Pool2dGeometry): string {
+  const { outH, outW } = poolOutputSize(g);
+  return `// avg pool ${g.kh}x${g.kw} forward
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+${prologue(g.batch * outH * outW * g.channels)}
+${decode(g, outH, outW)}
+  var s = 0.0;
+  for (var ky = 0; ky < ${g.kh}; ky++) {
+    let iy = i32(py) * ${g.strideH} - ${g.padH} + ky;
+    if (iy < 0 || iy >= ${g.inH}) { continue; }
+    for (var kx = 0; kx < ${g.kw}; kx++) {
+      let ix = i32(px) * ${g.strideW} - ${g.padW} + kx;
+      if (ix < 0 || ix >= ${g.inW}) { continue; }
+      s += x[((i32(n) * ${g.inH} + iy) * ${g.inW} + ix) * ${g.channels} + i32(c)];
+    }
+  }
+  y[t] = s / ${g.kh * g.kw}.0;
+}
+`;
+}
+
+/** WGSL of the average-pool backward gather. */
+export function avgPoolBackwardWgsl(g: Pool2dGeometry): string {
+  const { outH, outW } = poolOutputSize(g);
+  return `// avg pool ${g.kh}x${g.kw} backward
+@group(0) @binding(0) var<storage, read> dy: array<f32>;
+@group(0) @binding(1) var<storage, read_write> dx: array<f32>;
+${prologue(g.batch * g.inH * g.inW * g.channels)}
+${decode(g, g.inH, g.inW)}
+${windowRange(g, outH, outW)}
+  var s = 0.0;
+  for (var oy = oy0; oy <= oy1; oy++) {
+    for (var ox = ox0; ox <= ox1; ox++) {
+      s += dy[((n * ${outH}u + u32(oy)) * ${outW}u + u32(ox)) * ${g.channels}u + c];
+    }
+  }
+  dx[t] = s / ${g.kh * g.kw}.0;
+}
+`;
+}
+
+function run(gpu: Gpu, label: string, code: string, bindings: Tensor[], n: number): Command[] {
+  return [dispatch(gpu, label, code, bindings, grid2d(Math.ceil(n / 64)))];
+}
+
+/** The argmax is a flat input index stored as f32: exact only up to 2^24. */
+function checkArgmaxRange(what: string, role: string, t: Tensor): void {
+  if (t.size > MAX_POOL_INPUT) {
+    throw new RangeError(
+      `${what}: ${role} "${t.name}" has ${t.size} elements; argmax needs ≤ 2^24`,
+    );
+  }
+}
+
+/**
+ * Max pooling: y [N,Ho,Wo,C] and argmax [N,Ho,Wo,C] (flat input index as
+ * f32; ties: first in window scan order) from x [N,H,W,C].
+ */
+export function maxPool2dForward(
+  gpu: Gpu,
+  a: { geom: Pool2dGeometry; x: Tensor; y: Tensor; argmax: Tensor },
+): Command[] {
+  const s = shapes("maxPool2dForward", a.geom);
+  expectShape(s.what, "x", a.x, s.x);
+  expectShape(s.what, "y", a.y, s.y);
+  expectShape(s.what, "argmax", a.argmax, s.y);
+  checkArgmaxRange(s.what, "input", a.x);
+  return run(gpu, "maxpool_fwd", maxPoolForwardWgsl(a.geom), [a.x, a.y, a.argmax], a.y.size);
+}
+
+/** Max-pool input gradient from dy and the forward's argmax; overwrites dx. */
+export function maxPool2dBackward(
+  gpu: Gpu,
+  a: { geom: Pool2dGeometry; dy: Tensor; argmax: Tensor; dx: Tensor },
+): Command[] {
+  const s = shapes("maxPool2dBackward", a.geom);
+  expectShape(s.what, "dy", a.dy, s.y);
+  expectShape(s.what, "argmax", a.argmax, s.y);
+  expectShape(s.what, "dx", a.dx, s.x);
+  checkArgmaxRange(s.what, "input gradient", a.dx);
+  return run(gpu, "maxpool_bwd", maxPoolBackwardWgsl(a.geom), [a.dy, a.argmax, a.dx], a.dx.size);
+}
+
+/** Average pooling, padding counted in the divisor (count_include_pad = true). */
+export function avgPool2dForward(
+  gpu: Gpu,
+  a: { geom: Pool2dGeometry; x: Tensor; y: Tensor },
+): Command[] {
+  const s = shapes("avgPool2dForward", a.geom);
+  expectShape(s.what, "x", a.x, s.x);
+  expectShape(s.what, "y", a.y, s.y);
+  return run(gpu, "avgpool_fwd", avgPoolForwardWgsl(a.geom), [a.x, a.y], a.y.size);
+}
+
+/** Average-pool input gradient; overwrites dx. */
+export function avgPool2dBackward(
+  gpu: Gpu,
+  a: { geom: Pool2dGeometry; dy: Tensor; dx: Tensor },
+): Command[] {
+  const s = shapes("avgPool2dBackward", a.geom);
+  expectShape(s.what, "dy", a.dy, s.y);
+  expectShape(s.what, "dx", a.dx, s.x);
+  return run(gpu, "avgpool_bwd", avgPoolBackwardWgsl(a.geom), [a.dy, a.dx], a.dx.size);
+}
+
+/** Sizes of a global average pool. */
+export interface GlobalPoolSizes {
+  /** Images. */
+  batch: number;
+  /** Height. */
+  h: number;
+  /** Width. */
+  w: number;
+  /** Channels. */
+  channels: number;
+}
+
+function checkGlobal(what: string, a: GlobalPoolSizes): void {
+  for (const k of ["batch", "h", "w", "channels"] as const) {
+    if (!Number.isInteger(a[k]) || a[k] < 1) {
+      throw new RangeError(`${what}: ${k} must be a positive integer, got ${a[k]}`);
+    }
+  }
+}
+
+/** WGSL of the global average pool forward (one invocation per (n, c)). */
+export function globalAvgPoolForwardWgsl(a: GlobalPoolSizes): string {
+  return `// global avg pool forward
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+${prologue(a.batch * a.channels)}
+  let c = t % ${a.channels}u;
+  let base = (t / ${a.channels}u) * ${a.h * a.w * a.channels}u + c;
+  var s = 0.0;
+  for (var p = 0u; p < ${a.h * a.w}u; p++) {
+    s += x[base + p * ${a.channels}u];
+  }
+  y[t] = s / ${a.h * a.w}.0;
+}
+`;
+}
+
+/** WGSL of the global average pool backward (one invocation per input element). */
+export function globalAvgPoolBackwardWgsl(a: GlobalPoolSizes): string {
+  return `// global avg pool backward
+@group(0) @binding(0) var<storage, read> dy: array<f32>;
+@group(0) @binding(1) var<storage, read_write> dx: array<f32>;
+${prologue(a.batch * a.h * a.w * a.channels)}
+  let c = t % ${a.channels}u;
+  let n = t / ${a.h * a.w * a.channels}u;
+  dx[t] = dy[n * ${a.channels}u + c] / ${a.h * a.w}.0;
+}
+`;
+}
+
+/** Global average pool: y[n, c] = mean over h, w of x[n, ·, ·, c]; y is [N, C]. */
+export function globalAvgPoolForward(
+  gpu: Gpu,
+  a: GlobalPoolSizes & { x: Tensor; y: Tensor },
+): Command[] {
+  checkGlobal("globalAvgPoolForward", a);
+  expectShape("globalAvgPoolForward", "x", a.x, [a.batch, a.h, a.w, a.channels]);
+  expectShape("globalAvgPoolForward", "y", a.y, [a.batch, a.channels]);
+  return run(gpu, "gap_fwd", globalAvgPoolForwardWgsl(a), [a.x, a.y], a.y.size);
+}
+
+/** Global average pool gradient: dx[n, h, w, c] = dy[n, c] / (h·w); overwrites dx. */
+export function globalAvgPoolBackward(
+  gpu: Gpu,
+  a: GlobalPoolSizes & { dy: Tensor; dx: Tensor },
+): Command[] {
+  checkGlobal("globalAvgPoolBackward", a);
+  expectShape("globalAvgPoolBackward", "dy", a.dy, [a.batch, a.channels]);
+  expectShape("globalAvgPoolBackward", "dx", a.dx, [a.batch, a.h, a.w, a.channels]);
+  return run(gpu, "gap_bwd", globalAvgPoolBackwardWgsl(a), [a.dy, a.dx], a.dx.size);
+}
