@@ -68,7 +68,16 @@ export function program(io: CliOutput = STDIO, argv: readonly string[] = []): Co
       "Train networks on WebGPU from declarative model files, with the AdaBK optimizers.",
     )
     .showHelpAfterError("(run with --help for usage)")
-    .configureOutput({ writeOut: io.out, writeErr: io.err })
+    // Help and errors are plain text: with colour detection left on, commander
+    // reads NO_COLOR, FORCE_COLOR and CLICOLOR_FORCE from the environment,
+    // which no task may read (a missing permission turned every --help into
+    // exit 1). Its only other environment read, Option.env(), is not used.
+    .configureOutput({
+      writeOut: io.out,
+      writeErr: io.err,
+      getOutHasColors: () => false,
+      getErrHasColors: () => false,
+    })
     .exitOverride();
 
   cli.command("train")
