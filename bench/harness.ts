@@ -110,8 +110,8 @@ type Tf = any;
 export async function loadPeer(): Promise<Tf | undefined> {
   try {
     // The union package: tfjs-core alone registers no gradients (training steps need them).
-    const tf = await import("@tensorflow/tfjs");
-    await import("@tensorflow/tfjs-backend-webgpu");
+    const tf = await import("npm:@tensorflow/tfjs@4.22.0");
+    await import("npm:@tensorflow/tfjs-backend-webgpu@4.22.0");
     const ok = await tf.setBackend("webgpu");
     if (!ok) throw new Error("setBackend('webgpu') returned false");
     await tf.ready();

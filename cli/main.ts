@@ -14,11 +14,19 @@ import { train } from "../dsl/run.ts";
 import { inspect } from "./inspect.ts";
 import { describeError } from "./errors.ts";
 import { evaluateCheckpoint } from "./eval.ts";
-import { compare, parseLrFlags } from "./compare.ts";
 import { benchHelp } from "./bench.ts";
-import { parseLabels, report } from "./report.ts";
 import { exportRunCsv } from "../lib/report/csv.ts";
 import type { AcquireOptions } from "../lib/gpu/device.ts";
+
+/**
+ * `compare` and `report` are loaded on first use, through specifiers Deno
+ * cannot see ahead of time: their figures need Observable Plot (and with it
+ * d3), resvg and a font, which are in deno.figures.lock, not in deno.lock.
+ * A literal import, even a dynamic one, would put those packages into the
+ * module graph, and so into the first download, of every training run.
+ */
+const COMPARE_MODULE = new URL("./compare.ts", import.meta.url).href;
+const REPORT_MODULE = new URL("./report.ts", import.meta.url).href;
 
 function collect(value: string, previous: Override[]): Override[] {
   try {
@@ -163,10 +171,13 @@ export function program(io: CliOutput = STDIO, argv: readonly string[] = []): Co
     .option("--no-png", "write SVG figures only")
     .option(
       "--font <file>",
-      "TrueType font for PNG text (default: DejaVu Sans from /usr/share/fonts)",
+      "TrueType font for PNG text (default: the bundled DejaVu Sans)",
     )
     .option("--quiet", "no per-step progress (run start/end lines remain)")
     .action(async (file, opts) => {
+      const { compare, parseLrFlags }: typeof import("./compare.ts") = await import(
+        COMPARE_MODULE
+      );
       const optimizers = opts.optimizers.split(",").map((s) => s.trim()).filter((s) => s);
       const result = await compare({
         file,
@@ -202,9 +213,10 @@ export function program(io: CliOutput = STDIO, argv: readonly string[] = []): Co
     .option("--no-png", "write SVG figures only")
     .option(
       "--font <file>",
-      "TrueType font for PNG text (default: DejaVu Sans from /usr/share/fonts)",
+      "TrueType font for PNG text (default: the bundled DejaVu Sans)",
     )
     .action(async (dirs, opts) => {
+      const { parseLabels, report }: typeof import("./report.ts") = await import(REPORT_MODULE);
       const result = await report({
         dirs,
         out: opts.out,

@@ -1,0 +1,151 @@
+/**
+ * Regenerates the three lockfiles after a dependency change:
+ *
+ * - `deno.full.lock`: every npm package of the project (bench, check);
+ *   updated by `deno cache` over all entry points.
+ * - `deno.figures.lock`: what the CLI with its figure commands and the tests
+ *   need (Plot, d3, resvg, the font; no TensorFlow.js).
+ * - `deno.lock`: what training needs (the default lockfile, which `deno
+ *   task` installs before running any task, and the training tasks use).
+ *
+ * Deno downloads every package of the lockfile a process uses, whether the
+ * program imports it or not, so each derived file is the full lockfile
+ * pruned to the packages its entry points reach. Usage:
+ *
+ *   deno task lockfiles
+ * @module
+ */
+
+/** Entry points of the training tasks (deno.lock). */
+const CORE = [
+  "mod.ts",
+  "lib/optim/mod.ts",
+  "cli/main.ts",
+  "examples/train_fashion.ts",
+  "scripts/prepare_fashion.ts",
+];
+/** Entry points added by the figure commands and the tests (deno.figures.lock). */
+const FIGURES = ["cli/compare.ts", "cli/report.ts", "tests/"];
+/** Entry points added by the benchmarks (deno.full.lock). */
+const BENCH = ["bench/main.ts", "bench/profile.ts"];
+
+interface Lockfile {
+  version: string;
+  specifiers?: Record<string, string>;
+  npm?: Record<string, unknown>;
+  [section: string]: unknown;
+}
+
+interface DenoInfo {
+  roots: string[];
+  redirects: Record<string, string>;
+  modules: {
+    specifier: string;
+    kind?: string;
+    npmPackage?: string;
+    dependencies?: { code?: { specifier: string } }[];
+  }[];
+  npmPackages: Record<string, { dependencies?: string[] }>;
+}
+
+async function deno(args: string[]): Promise<string> {
+  const out = await new Deno.Command("deno", { args, stdout: "piped", stderr: "inherit" })
+    .output();
+  if (!out.success) throw new Error(`deno ${args.join(" ")} failed (exit ${out.code})`);
+  return new TextDecoder().decode(out.stdout);
+}
+
+/** The files behind `entries` (folders expand to their .ts files). */
+function expand(entries: readonly string[]): string[] {
+  const files: string[] = [];
+  const walk = (dir: string) => {
+    for (const e of Deno.readDirSync(dir)) {
+      const path = `${dir}/${e.name}`;
+      if (e.isDirectory) walk(path);
+      else if (e.name.endsWith(".ts")) files.push(path);
+    }
+  };
+  for (const e of entries) {
+    if (Deno.statSync(e).isDirectory) walk(e.replace(/\/$/, ""));
+    else files.push(e);
+  }
+  return files.sort();
+}
+
+/** What a lockfile must pin for `entries`: npm package ids (name@version_peers) and remote modules. */
+interface Reachable {
+  packages: Set<string>;
+  remote: Set<string>;
+}
+
+/** The npm packages and remote modules that `entries` load at run time. */
+async function reachable(entries: readonly string[]): Promise<Reachable> {
+  // One module importing every entry point: one `deno info` for the union graph.
+  await Deno.mkdir(".cache", { recursive: true });
+  const root = ".cache/lockfiles-root.ts";
+  await Deno.writeTextFile(root, expand(entries).map((f) => `import "../${f}";\n`).join(""));
+  const info: DenoInfo = JSON.parse(await deno(["info", "--json", "--lock=deno.full.lock", root]));
+  await Deno.remove(root);
+  // Follow code imports only: a type-only reference (`typeof import(…)`) is
+  // not loaded at run time, so its packages are not downloaded either.
+  const modules = new Map(info.modules.map((m) => [m.specifier, m]));
+  const visited = new Set<string>();
+  const remote = new Set<string>();
+  const stack: string[] = [];
+  const queue = [...info.roots];
+  while (queue.length) {
+    const spec = queue.pop()!;
+    const resolved = info.redirects[spec] ?? spec;
+    if (visited.has(resolved)) continue;
+    visited.add(resolved);
+    const m = modules.get(resolved);
+    if (m?.npmPackage) stack.push(m.npmPackage);
+    if (/^https?:/.test(resolved)) remote.add(resolved);
+    for (const d of m?.dependencies ?? []) if (d.code) queue.push(d.code.specifier);
+  }
+  const seen = new Set<string>();
+  while (stack.length) {
+    const id = stack.pop()!;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    stack.push(...(info.npmPackages[id]?.dependencies ?? []));
+  }
+  return { packages: seen, remote };
+}
+
+/** `full` pruned to what `keep` names. */
+function prune(full: Lockfile, { packages: keep, remote }: Reachable): Lockfile {
+  const out: Lockfile = { ...full };
+  out.specifiers = Object.fromEntries(
+    Object.entries(full.specifiers ?? {}).filter(([spec, version]) => {
+      const name = spec.replace(/^npm:/, "").replace(/@[^@/]*$/, "");
+      return !spec.startsWith("npm:") || keep.has(`${name}@${version}`);
+    }),
+  );
+  out.npm = Object.fromEntries(Object.entries(full.npm ?? {}).filter(([id]) => keep.has(id)));
+  const urls = Object.entries((full.remote ?? {}) as Record<string, string>)
+    .filter(([url]) => remote.has(url));
+  if (urls.length) out.remote = Object.fromEntries(urls);
+  else delete out.remote;
+  return out;
+}
+
+if (import.meta.main) {
+  await deno([
+    "cache",
+    "--lock=deno.full.lock",
+    "--frozen=false",
+    ...expand([...CORE, ...FIGURES, ...BENCH]),
+  ]);
+  const full: Lockfile = JSON.parse(await Deno.readTextFile("deno.full.lock"));
+  const targets: [string, string[]][] = [
+    ["deno.full.lock", [...CORE, ...FIGURES, ...BENCH]],
+    ["deno.figures.lock", [...CORE, ...FIGURES]],
+    ["deno.lock", CORE],
+  ];
+  for (const [file, entries] of targets) {
+    const keep = await reachable(entries);
+    await Deno.writeTextFile(file, JSON.stringify(prune(full, keep), null, 2) + "\n");
+    console.log(`${file}: ${keep.packages.size} npm packages`);
+  }
+}
