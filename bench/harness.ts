@@ -110,7 +110,9 @@ type Tf = any;
 export async function loadPeer(): Promise<Tf | undefined> {
   try {
     // The union package: tfjs-core alone registers no gradients (training steps need them).
+    // deno-lint-ignore no-import-prefix -- kept out of the import map, whose packages every task installs
     const tf = await import("npm:@tensorflow/tfjs@4.22.0");
+    // deno-lint-ignore no-import-prefix -- kept out of the import map, whose packages every task installs
     await import("npm:@tensorflow/tfjs-backend-webgpu@4.22.0");
     const ok = await tf.setBackend("webgpu");
     if (!ok) throw new Error("setBackend('webgpu') returned false");

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { acquireGpu, type AcquireOptions } from "../lib/gpu/device.ts";
+import { acquireGpu, type AcquireOptions, describeAdapter } from "../lib/gpu/device.ts";
 import { buildPlan } from "../lib/plan/plan.ts";
 import { compileGraph, compileOptimizer } from "../dsl/compile.ts";
 import type { RunSpec } from "../dsl/schema.ts";
@@ -68,7 +68,7 @@ export async function inspect(spec: RunSpec, acquire?: AcquireOptions): Promise<
       plan.stages.map((s) => `${s.name}${s.cadence.every > 1 ? ` (every ${s.cadence.every})` : ""}`)
         .join(", ")
     }`,
-    `adapter: ${gpu.adapter.description}`,
+    `adapter: ${describeAdapter(gpu.adapter)}`,
   ];
   plan.arena.dispose();
   return lines.join("\n");

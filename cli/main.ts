@@ -16,7 +16,7 @@ import { describeError } from "./errors.ts";
 import { evaluateCheckpoint } from "./eval.ts";
 import { benchHelp } from "./bench.ts";
 import { exportRunCsv } from "../lib/report/csv.ts";
-import type { AcquireOptions } from "../lib/gpu/device.ts";
+import { acquireGpu, type AcquireOptions, describeAdapter } from "../lib/gpu/device.ts";
 
 /**
  * `compare` and `report` are loaded on first use, through specifiers Deno
@@ -105,11 +105,10 @@ export function program(io: CliOutput = STDIO, argv: readonly string[] = []): Co
       const out = opts.out ?? opts.resume;
       if (out) overrides.push({ path: ["run", "out_dir"], value: out });
       const spec = await loadRunSpecFile(file, overrides);
-      const result = await train(spec, {
-        progress: !opts.quiet,
-        resume: opts.resume,
-        acquire: io.acquire,
-      });
+      const gpu = await acquireGpu(io.acquire);
+      // The header says where the run goes and on what, even with --quiet.
+      io.err(`train ${file} → ${spec.run.out_dir} on ${describeAdapter(gpu.adapter)}\n`);
+      const result = await train(spec, { progress: !opts.quiet, resume: opts.resume, gpu });
       const acc = result.finalEval ? `${(100 * result.finalEval.accuracy).toFixed(2)}%` : "n/a";
       io.out(
         `final test accuracy ${acc} after ${result.steps} steps in ${
@@ -117,7 +116,7 @@ export function program(io: CliOutput = STDIO, argv: readonly string[] = []): Co
         } s ` +
           `(${
             (result.seconds * 1000 / Math.max(1, result.steps)).toFixed(1)
-          } ms/step); run directory ${spec.run.out_dir}`,
+          } ms/step); run directory ${spec.run.out_dir}\n`,
       );
     });
 

@@ -65,10 +65,10 @@ export async function loadDataset(spec: RunSpec, cacheDir?: string): Promise<Dat
   switch (d.dataset) {
     case "fashion-mnist":
       return d.path
-        ? await loadMnist({ dir: d.path, name: "fashion-mnist" })
+        ? await loadMnist({ dir: d.path, name: "fashion-mnist", prefix: d.idx_prefix })
         : await loadFashionMnist({ cacheDir });
     case "mnist":
-      return await loadMnist({ dir: d.path! });
+      return await loadMnist({ dir: d.path!, prefix: d.idx_prefix });
     case "cifar10":
       return await loadCifar10({ dir: d.path! });
     case "cifar100":

@@ -48,6 +48,13 @@ export const fashionCnn = runSpec({
 
 if (import.meta.main) {
   // deno run -P examples/train_fashion.ts (see deno.json's "example" task for the flags)
+  if (Deno.args.length) {
+    const help = Deno.args.every((a) => a === "--help" || a === "-h");
+    console[help ? "log" : "error"](
+      "usage: deno task example   (no arguments; trains the CNN above, like deno task demo)",
+    );
+    Deno.exit(help ? 0 : 2);
+  }
   const result = await train(fashionCnn);
   console.log(`test accuracy ${(100 * (result.finalEval?.accuracy ?? NaN)).toFixed(2)}%`);
 }

@@ -16,6 +16,8 @@
  * @module
  */
 
+import { childEnv } from "../lib/util/subprocess.ts";
+
 /** Entry points of the training tasks (deno.lock). */
 const CORE = [
   "mod.ts",
@@ -49,8 +51,12 @@ interface DenoInfo {
 }
 
 async function deno(args: string[]): Promise<string> {
-  const out = await new Deno.Command("deno", { args, stdout: "piped", stderr: "inherit" })
-    .output();
+  const out = await new Deno.Command("deno", {
+    args,
+    env: childEnv(),
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
   if (!out.success) throw new Error(`deno ${args.join(" ")} failed (exit ${out.code})`);
   return new TextDecoder().decode(out.stdout);
 }
@@ -131,6 +137,11 @@ function prune(full: Lockfile, { packages: keep, remote }: Reachable): Lockfile 
 }
 
 if (import.meta.main) {
+  if (Deno.args.length) {
+    const help = Deno.args.every((a) => a === "--help" || a === "-h");
+    console[help ? "log" : "error"]("usage: deno task lockfiles   (no arguments)");
+    Deno.exit(help ? 0 : 2);
+  }
   await deno([
     "cache",
     "--lock=deno.full.lock",

@@ -8,7 +8,9 @@
  * @module
  */
 
+// deno-lint-ignore no-import-prefix -- kept out of the import map, whose packages every task installs
 import * as Plot from "npm:@observablehq/plot@0.6.17";
+// deno-lint-ignore no-import-prefix -- kept out of the import map, whose packages every task installs
 import { parseHTML } from "npm:linkedom@0.18.15";
 import type { Band } from "./aggregate.ts";
 

@@ -14,7 +14,9 @@
  * @module
  */
 
+// deno-lint-ignore no-import-prefix -- kept out of the import map, whose packages every task installs
 import { initWasm, Resvg } from "npm:@resvg/resvg-wasm@2.6.2";
+// deno-lint-ignore no-import-prefix -- kept out of the import map, whose packages every task installs
 import dejavuSans from "npm:dejavu-fonts-ttf@2.37.3/ttf/DejaVuSans.ttf" with { type: "bytes" };
 import resvgWasm from "./resvg_wasm.js";
 import { ReportError } from "./errors.ts";

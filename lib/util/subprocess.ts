@@ -25,7 +25,7 @@ export const LOADER_VARIABLES: readonly string[] = [
 ];
 
 /**
- * The `env` option for `new Deno.Command(…)`: the loader variables emptied,
+ * The `env` option of every `Deno.Command`: the loader variables emptied,
  * then `extra` (which may not set a loader variable: Deno would refuse it).
  */
 export function childEnv(extra: Record<string, string> = {}): Record<string, string> {
