@@ -11,7 +11,7 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { loadRunSpecFile, type Override, parseOverride } from "../dsl/yaml.ts";
 import { train, type TrainResult } from "../dsl/run.ts";
-import { findResumePoint, runPaths } from "../lib/train/run_dir.ts";
+import { loadResumeSpec } from "../dsl/run_files.ts";
 import { inspect } from "./inspect.ts";
 import { describeError } from "./errors.ts";
 import { evaluateCheckpoint } from "./eval.ts";
@@ -92,7 +92,10 @@ export function program(io: CliOutput = STDIO, argv: readonly string[] = []): Co
 
   cli.command("train")
     .description("train the model described by a YAML file, or continue a run (--resume)")
-    .argument("[file]", "model file (YAML); with --resume, optional: the run's spec.json is used")
+    .argument(
+      "[file]",
+      "model file (YAML); optional with --resume, which trains with the run's spec.json (a file given must agree with it)",
+    )
     .option(
       "--set <key=value>",
       "override a field, e.g. --set optimizer.lr=0.01 (repeatable)",
@@ -102,7 +105,7 @@ export function program(io: CliOutput = STDIO, argv: readonly string[] = []): Co
     .option("--out <dir>", "run directory (default: run.out_dir of the file)")
     .option(
       "--resume <dir>",
-      "continue the run in <dir> from its latest checkpoint, with its spec.json",
+      "continue the run in <dir> from its latest checkpoint, with its spec.json (changes only by --set)",
     )
     .addOption(
       new Option(
@@ -127,13 +130,13 @@ export function program(io: CliOutput = STDIO, argv: readonly string[] = []): Co
           exitCode: 2,
         });
       }
-      const overrides = [...opts.set];
-      const out = opts.out ?? resume;
-      if (out) overrides.push({ path: ["run", "out_dir"], value: out });
-      // A resumed run starts from its own spec.json; a missing run or
-      // checkpoint is reported before that file is looked for.
-      if (resume !== undefined) await findResumePoint(resume);
-      const spec = await loadRunSpecFile(file ?? runPaths(resume!).spec, overrides);
+      // A resumed run trains with its own spec.json (plus --set); see loadResumeSpec.
+      const spec = resume !== undefined
+        ? await loadResumeSpec(resume, file, opts.set)
+        : await loadRunSpecFile(file!, [
+          ...opts.set,
+          ...(opts.out ? [{ path: ["run", "out_dir"], value: opts.out }] : []),
+        ]);
       const result = await train(spec, {
         progress: !opts.quiet,
         resume,

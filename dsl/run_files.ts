@@ -26,6 +26,7 @@ import {
 import type { EvalSplit, Trainer, TrainerOptions } from "../lib/train/trainer.ts";
 import { describeChange, isFixedOnResume, type SpecChange, specChanges } from "./spec_diff.ts";
 import { type RunSpec, safeParseRunSpec } from "./schema.ts";
+import { loadRunSpecFile, type Override } from "./yaml.ts";
 
 /** The split a run evaluates on: `val` with a validation split, else `test`. */
 export function evalSplitOf(spec: RunSpec): EvalSplit {
@@ -75,7 +76,7 @@ export async function prepareResume(
   if (recorded === undefined) {
     log(`resume: ${runPaths(dir).spec} is missing; the given spec is used as is`);
   } else {
-    changes = specChanges(recorded, JSON.parse(JSON.stringify(spec)));
+    changes = specChanges(recorded, plain(spec));
     const refused = changes.filter(isFixedOnResume);
     if (refused.length) {
       throw new RunDirError(
@@ -103,6 +104,49 @@ export function resumeNotes(resume: ResumeState, total: number, stepsPerEpoch: n
     ...resume.changes.map((c) => `resume: ${describeChange(c)} (changed from the run's spec.json)`),
     `resuming from ${resume.weights} (step ${step} of ${total}, ${epoch} of ${epochs})`,
   ];
+}
+
+/** A spec as plain JSON data (what spec.json holds), for comparisons. */
+function plain(spec: RunSpec): unknown {
+  return JSON.parse(JSON.stringify(spec));
+}
+
+/**
+ * The spec to resume the run in `dir` with: its spec.json with `overrides`
+ * (`--set`) applied. A resumed run changes only what the command line says:
+ * a model file given as well must agree with spec.json (after the same
+ * overrides), and a difference is refused in one line naming the fields.
+ * Without spec.json (a run directory of an older version) the file is used.
+ */
+export async function loadResumeSpec(
+  dir: string,
+  file: string | undefined,
+  overrides: readonly Override[],
+): Promise<RunSpec> {
+  await findResumePoint(dir); // a missing run or checkpoint is the first thing to hear about
+  const specPath = runPaths(dir).spec;
+  const sets = [...overrides, { path: ["run", "out_dir"], value: dir }];
+  try {
+    await Deno.stat(specPath);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+    if (file === undefined) {
+      throw new RunDirError(`${specPath} is missing: give the model file the run was trained from`);
+    }
+    return await loadRunSpecFile(file, sets);
+  }
+  const spec = await loadRunSpecFile(specPath, sets);
+  if (file !== undefined) {
+    const differ = specChanges(plain(spec), plain(await loadRunSpecFile(file, sets)));
+    if (differ.length) {
+      throw new RunDirError(
+        `${file} differs from ${specPath} in ${differ.map(describeChange).join("; ")}: a resumed ` +
+          `run keeps its spec.json and changes only what --set says; leave ${file} out, or give ` +
+          "the changes with --set",
+      );
+    }
+  }
+  return spec;
 }
 
 /** A new run: claims `spec.run.out_dir` (see claimRunDir) and opens an empty metrics log. */

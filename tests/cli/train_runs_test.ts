@@ -101,7 +101,7 @@ Deno.test(
     };
     edit(`${dir}/best/ckpt-00000006.json`, 1);
     edit(`${dir}/checkpoints/ckpt-00000006.json`, 0);
-    const b = await run(["train", "--quiet", "--resume", dir, "--set", "schedule.epochs=2"]);
+    const b = await run(["train", TINY, "--quiet", "--resume", dir, "--set", "schedule.epochs=2"]);
     assertEquals(b.code, 0, b.err);
     assertEquals(json(`${dir}/checkpoints/latest.json`).step, 12);
     assertEquals(json(`${dir}/best/latest.json`).step, 6, "best/ kept its better checkpoint");
@@ -178,7 +178,7 @@ Deno.test(
     const tmp = `${dir}/checkpoints/ckpt-00000012.safetensors.tmp-999999999`;
     Deno.writeTextFileSync(tmp, "partial");
 
-    const b = await run(["train", "--quiet", "--resume", dir]);
+    const b = await run(["train", TINY, "--quiet", "--resume", dir]);
     assertEquals(b.code, 0, b.err);
     assert(
       b.err.includes(
@@ -226,6 +226,9 @@ Deno.test(
     assertEquals(json(`${dir}/spec.json`).run.log_every, 3, "spec.json holds the spec in effect");
     const tail = records(dir).filter((x) => x.kind === "train" && x.globalStep > 12);
     assertEquals(tail.map((x) => x.globalStep), [15, 18]);
+    // A model file given with --resume must agree with spec.json: it changes nothing by itself.
+    const f = await run(["train", TINY, "--resume", dir, "--set", "schedule.epochs=3"]);
+    expectOneLineError(f, `${TINY} differs from ${dir}/spec.json in run.log_every: 3 → 2`);
   },
 );
 
