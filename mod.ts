@@ -17,7 +17,8 @@
  */
 export * from "./lib/gpu/mod.ts";
 export * from "./dsl/mod.ts";
-export { train, type TrainOptions, type TrainResult } from "./dsl/run.ts";
+export { type CompleteRun, train, type TrainOptions, type TrainResult } from "./dsl/run.ts";
+export { RunDirError } from "./lib/train/run_dir.ts";
 export { compileGraph, compileOptimizer, compileSchedule } from "./dsl/compile.ts";
 /** The optimizer module (factories such as `optim.adamwBK`, and `Optimizer`). */
 export * as optim from "./lib/optim/mod.ts";
