@@ -44,13 +44,30 @@ async function entries(dir: string): Promise<string[] | undefined> {
 /** How to continue instead, by caller (train offers --resume, compare does not). */
 export type RunDirHint = "train" | "compare";
 
-function occupied(dir: string, names: readonly string[], hint: RunDirHint): RunDirError {
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+/** The refusal for `dir` holding `names`: what is there, and the ways on. */
+async function occupied(dir: string, names: readonly string[], hint: RunDirHint) {
   const isRun = names.some((n) => RUN_FILES.includes(n));
   const shown = names.slice(0, 4).join(", ") + (names.length > 4 ? ", …" : "");
   const what = isRun ? `already holds a run (${shown})` : `is not empty (${shown})`;
-  const next = hint === "train"
-    ? `continue it with --resume ${dir}, or start over with --overwrite (deletes its checkpoints and metrics)`
-    : "choose another --out, or start over with --overwrite (deletes the runs' checkpoints and metrics)";
+  const overwrite = "start over with --overwrite (deletes its checkpoints and metrics)";
+  let next: string;
+  if (hint === "compare") {
+    next = "choose another --out, or start over with --overwrite (deletes the runs' " +
+      "checkpoints and metrics)";
+  } else if (isRun && !(await exists(`${runPaths(dir).checkpoints}/latest.json`))) {
+    // Stopped in its first epoch: there is nothing to resume.
+    next = `it stopped before its first checkpoint; ${overwrite}`;
+  } else next = `continue it with --resume ${dir}, or ${overwrite}`;
   return new RunDirError(`${dir} ${what}: ${next}`);
 }
 
@@ -65,7 +82,7 @@ export async function checkRunDirFree(
   hint: RunDirHint = "train",
 ): Promise<void> {
   const names = await entries(dir);
-  if (names?.length && !overwrite) throw occupied(dir, names, hint);
+  if (names?.length && !overwrite) throw await occupied(dir, names, hint);
 }
 
 /**
@@ -94,7 +111,7 @@ export async function claimRunDir(
     file = await Deno.open(runPaths(dir).spec, { write: true, createNew: true });
   } catch (e) {
     if (e instanceof Deno.errors.AlreadyExists) {
-      throw occupied(dir, (await entries(dir)) ?? ["spec.json"], hint);
+      throw await occupied(dir, (await entries(dir)) ?? ["spec.json"], hint);
     }
     throw e;
   }
@@ -128,10 +145,7 @@ export async function findResumePoint(dir: string): Promise<ResumePoint> {
     );
   }
   const folder = runPaths(dir).checkpoints;
-  try {
-    await Deno.stat(`${folder}/latest.json`);
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  if (!(await exists(`${folder}/latest.json`))) {
     const start = names.length
       ? `start it over with: train FILE --out ${dir} --overwrite`
       : `start it with: train FILE --out ${dir}`;

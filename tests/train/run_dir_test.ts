@@ -40,6 +40,12 @@ Deno.test("a directory holding a run is refused in one line naming --resume and 
   const dir = await fresh("refuse");
   await claimRunDir(dir, "{}\n"); // an empty (existing) directory is fine
   Deno.writeTextFileSync(`${dir}/metrics.jsonl`, "{}\n");
+  // Stopped before its first checkpoint: nothing to resume, so only --overwrite is offered.
+  const early = await assertRejects(() => checkRunDirFree(dir), RunDirError);
+  assert(early.message.includes("stopped before its first checkpoint"), early.message);
+  assert(early.message.includes("--overwrite") && !early.message.includes("--resume"));
+  Deno.mkdirSync(`${dir}/checkpoints`);
+  Deno.writeTextFileSync(`${dir}/checkpoints/latest.json`, '{"step":6}\n');
   const e = await assertRejects(() => checkRunDirFree(dir), RunDirError);
   assert(!e.message.includes("\n"), "one line");
   for (const part of [dir, "already holds a run", `--resume ${dir}`, "--overwrite"]) {
