@@ -23,13 +23,13 @@
 
 import type { Gpu } from "../../gpu/device.ts";
 import { type Binding, type Command, dispatch, grid2d } from "../../gpu/commands.ts";
+import { f32Lit } from "../wgsl.ts";
 import type { BufferArena, Tensor } from "../../gpu/tensor.ts";
 import {
   bindOperands,
   checkDims,
   checkDisjoint,
   checkSize,
-  f32Lit,
   type Operand,
 } from "../elementwise/elementwise.ts";
 
