@@ -92,8 +92,8 @@ export { SpecError, type SpecIssue } from "./dsl/errors.ts";
 export { loadDataset, train, type TrainOptions, type TrainResult } from "./dsl/run.ts";
 export type { EvalEvent, TrainerEvent, TrainEvent, TrainSummary } from "./lib/train/trainer.ts";
 export {
-  type AcquireOptions,
   acquireGpu,
+  type AcquireOptions,
   type AdapterIdentity,
   Gpu,
   identify,

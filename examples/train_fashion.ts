@@ -5,7 +5,6 @@
  * built in TypeScript instead of loaded from YAML).
  * @module
  */
-import { train } from "../dsl/run.ts";
 import {
   adamw,
   batchnorm2d,
@@ -18,7 +17,8 @@ import {
   relu,
   runSpec,
   schedule,
-} from "../dsl/mod.ts";
+  train,
+} from "../mod.ts";
 
 /** The Fashion-MNIST CNN, validated; deep-equal to loading examples/fashion_cnn.yaml. */
 export const fashionCnn = runSpec({
