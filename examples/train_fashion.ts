@@ -7,8 +7,6 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { train } from "../dsl/run.ts";
-import { RunDirError } from "../lib/train/run_dir.ts";
 import {
   adamw,
   batchnorm2d,
@@ -19,9 +17,11 @@ import {
   maxpool2d,
   model,
   relu,
+  RunDirError,
   runSpec,
   schedule,
-} from "../dsl/mod.ts";
+  train,
+} from "../mod.ts";
 
 /** The Fashion-MNIST CNN, validated; deep-equal to loading examples/fashion_cnn.yaml. */
 export const fashionCnn = runSpec({

@@ -12,12 +12,14 @@ import { ReadbackRing } from "../gpu/readback.ts";
 import { GpuTimer, stageDurations } from "../gpu/timing.ts";
 import { GpuClock, lastTimestampNs } from "../gpu/gpu_clock.ts";
 import type { Plan } from "../plan/plan.ts";
-import { stagesAt } from "../plan/stage.ts";
+import { stagesAt } from "../gpu/stage.ts";
 import type { GpuSplit } from "./gpu_split.ts";
 
 /** A training progress sample (running means over the epoch so far). */
 export interface TrainEvent {
+  /** Discriminator. */
   kind: "train";
+  /** Epoch (from 0). */
   epoch: number;
   /** Steps done in this epoch. */
   step: number;
@@ -48,13 +50,19 @@ export type EvalSplit = "test" | "val";
 
 /** An evaluation result. */
 export interface EvalEvent {
+  /** Discriminator. */
   kind: "eval";
   /** The split evaluated. */
   split: EvalSplit;
+  /** Epoch evaluated after (from 0; −1 when evaluated outside training). */
   epoch: number;
+  /** Global step counter when evaluated. */
   globalStep: number;
+  /** Mean loss over the evaluated samples. */
   loss: number;
+  /** Accuracy in [0, 1]. */
   accuracy: number;
+  /** Seconds since training started. */
   wallTime: number;
 }
 
