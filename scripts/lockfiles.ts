@@ -24,7 +24,9 @@ const CORE = [
   "lib/optim/mod.ts",
   "cli/main.ts",
   "examples/train_fashion.ts",
+  "examples/one_step.ts",
   "scripts/prepare_fashion.ts",
+  "scripts/check_layers.ts",
 ];
 /** Entry points added by the figure commands and the tests (deno.figures.lock). */
 const FIGURES = ["cli/compare.ts", "cli/report.ts", "tests/"];

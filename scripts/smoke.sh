@@ -60,7 +60,7 @@ if [ "$code" -ne 0 ]; then
   fail "train --set" "exit $code: $(tail -1 "$OUT/train.err")"
 elif ! has train.out 'final test accuracy [0-9.]+% after 8 steps'; then
   fail "train --set" "unexpected result: $(tail -1 "$OUT/train.out")"
-elif ! has train.err "^train $FILE → $RUN on .+ via "; then
+elif ! has train.err "^training smoke-mlp → $RUN on .+ via "; then
   fail "train --set" "no header naming the adapter and backend"
 elif alarming train; then
   fail "train --set" "alarming stderr: $(grep -m1 -E 'XDG|internal|    at ' "$OUT/train.err")"

@@ -84,12 +84,21 @@ Deno.test(
     assertEquals(a.code, 0, a.err);
     assert(/final test accuracy \d+\.\d+%/.test(a.out), a.out);
     // The header names the run directory, the adapter and the backend, also with --quiet.
-    assert(/^train .+ → \.cache\/cli-test\/tiny on .+ via (Vulkan|GL)/.test(a.err), a.err);
+    assert(/^training tiny → \.cache\/cli-test\/tiny on .+ via (Vulkan|GL)/m.test(a.err), a.err);
     const files = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
     assertEquals(files, ["best", "checkpoints", "metrics.jsonl", "spec.json"]);
     const latest = JSON.parse(Deno.readTextFileSync(`${dir}/checkpoints/latest.json`));
     assertEquals(latest.step, 6);
-    const b = await run(["train", "tests/fixtures/cli/tiny.yaml", "--quiet", "--resume", dir]);
+    // The run recorded epochs=1: a longer run is asked for with --set (the file alone must agree).
+    const b = await run([
+      "train",
+      "tests/fixtures/cli/tiny.yaml",
+      "--quiet",
+      "--resume",
+      dir,
+      "--set",
+      "schedule.epochs=2",
+    ]);
     assertEquals(b.code, 0, b.err);
     assert(
       b.out.includes("after 6 steps"),
