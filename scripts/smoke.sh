@@ -91,7 +91,7 @@ elif alarming eval; then
 else ok eval; fi
 
 # 6. --resume of a finished run says so and exits 0.
-run resume deno task train "$FILE" --set schedule.epochs=1 --resume "$RUN"
+run resume deno task train --resume "$RUN"
 if [ "$code" -ne 0 ]; then
   fail "resume of a finished run" "exit $code: $(tail -1 "$OUT/resume.err")"
 elif ! grep -qiE 'complete|finished' "$OUT/resume.out" "$OUT/resume.err"; then
