@@ -101,3 +101,22 @@ export function tagKernel(
   };
   return commands.map((c) => (c.kind === "dispatch" ? { ...c, kernel } : c));
 }
+
+/**
+ * The usual entry point of a family's kernel builder: chooses the variant
+ * for `p` (see {@link explainChoice}), builds it with `build`, and tags the
+ * dispatches with the choice.
+ *
+ * ```ts
+ * return buildChosen(gpu, convForwardFamily, problem, (v) => VARIANTS[v].build(gpu, args));
+ * ```
+ */
+export function buildChosen<P>(
+  gpu: Gpu,
+  family: KernelFamily<P>,
+  p: P,
+  build: (variant: string) => Command[],
+): Command[] {
+  const choice = explainChoice(gpu, family, p);
+  return tagKernel(build(choice.variant), choice);
+}

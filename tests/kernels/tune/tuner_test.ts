@@ -11,7 +11,13 @@ import {
   TuneCache,
   tuneCache,
 } from "../../../lib/kernels/tune/cache.ts";
-import { chooseVariant, explainChoice } from "../../../lib/kernels/tune/choose.ts";
+import {
+  buildChosen,
+  chooseVariant,
+  explainChoice,
+  recordChoices,
+} from "../../../lib/kernels/tune/choose.ts";
+import type { Command, DispatchCommand } from "../../../lib/gpu/commands.ts";
 import { tune, type TuneResult, tuneSummary } from "../../../lib/kernels/tune/tuner.ts";
 import {
   fakeFamily,
@@ -240,24 +246,55 @@ Deno.test("cache: version-1, corrupt, absent and unwritable files are ignored", 
   });
 });
 
-Deno.test("ADABK_TUNE=0 disables tuning and cached choices", () => {
-  const { family, path } = setup("off");
-  return withTuneEnv("0", async () => {
-    try {
-      const fake = fakeTimers((n) => MS[n]);
-      assertEquals(await tune(gpu, family, [{ n: 1 }], { path, timer: fake.factory }), []);
-      assertEquals(fake.log.problems, []);
-      assert(!(await Deno.stat(path).then(() => true, () => false)), "nothing may be written");
-      tuneCache.set(gpu.adapter.key, family.id, "n1", {
-        variant: "b",
-        ms: 1,
-        timings: { a: 3, b: 1 },
-        hash: "irrelevant",
-        date: "",
-      });
-      assertEquals(explainChoice(gpu, family, { n: 1 }).tuned, false);
-    } finally {
-      tuneCache.clear();
-    }
+Deno.test("ADABK_TUNE=0 disables tuning and cached choices (in a child process)", async () => {
+  // The environment is shared by test modules running in parallel: set it in
+  // a child only.
+  const child = await new Deno.Command("deno", {
+    args: [
+      "run",
+      "--no-prompt",
+      "--allow-read=.",
+      "--allow-write=.cache",
+      "--allow-env=ADABK_TUNE",
+      "tests/kernels/tune/tune_off_child.ts",
+    ],
+    env: { ADABK_TUNE: "0" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const err = new TextDecoder().decode(child.stderr);
+  assertEquals(child.code, 0, err);
+  assertEquals(new TextDecoder().decode(child.stdout).trim(), "ADABK_TUNE=0 checks passed");
+});
+
+Deno.test("chooseVariant: records every choice in open scopes, under the innermost policy; buildChosen tags dispatches", () => {
+  const { family, path } = setup("record");
+  return scoped(path, async () => {
+    const fake = fakeTimers((n) => MS[n]);
+    await tune(gpu, family, [{ n: 2 }], { path, timer: fake.factory });
+    const outer = recordChoices({ useCache: true }, () => {
+      chooseVariant(gpu, family, { n: 2 });
+      const inner = recordChoices({ useCache: false }, () => chooseVariant(gpu, family, { n: 2 }));
+      assertEquals(inner.result, "a", "the inner scope ignores the cache");
+      assertEquals(inner.choices.map((c) => [c.key, c.variant, c.tuned]), [["n2", "a", false]]);
+      return buildChosen(gpu, family, { n: 3 }, (v) => [
+        { kind: "dispatch", label: `k_${v}` } as DispatchCommand,
+        { kind: "clear", label: "z" } as Command,
+      ]);
+    });
+    assertEquals(outer.choices.map((c) => [c.key, c.variant, c.tuned]), [
+      ["n2", "b", true],
+      ["n2", "a", false],
+      ["n3", "a", false],
+    ]);
+    const [d, clear] = outer.result;
+    assertEquals((d as DispatchCommand).kernel, {
+      family: family.id,
+      variant: "a",
+      problem: "n3",
+      tuned: false,
+    });
+    assertEquals(clear, { kind: "clear", label: "z" } as Command);
+    assertEquals(recordChoices({ useCache: true }, () => 1).choices, [], "scopes closed");
   });
 });
