@@ -57,7 +57,7 @@ export interface TunedPlan {
   choices: KernelChoice[];
   /** The tuner's decision per distinct problem (empty when nothing was tuned). */
   results: TuneResult[];
-  /** The summary line, when tuning ran. */
+  /** The summary line, when tuning ran over at least one problem. */
   summary?: string;
   /** True when the plan was built a second time because a choice changed. */
   rebuilt: boolean;
@@ -95,8 +95,8 @@ export async function buildTunedPlan(
     timer: tuning.timer,
     now,
   });
-  const summary = tuneSummary(results, now() - t0);
-  tuning.log?.(summary);
+  const summary = results.length > 0 ? tuneSummary(results, now() - t0) : undefined;
+  if (summary) tuning.log?.(summary);
   // Only timed or cached decisions are what a rebuild would record.
   const decided = new Map(
     results.filter((r) => r.source === "timed" || r.source === "cached")

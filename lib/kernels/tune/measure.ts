@@ -59,6 +59,37 @@ function rotation(active: number[], r: number): number[] {
   return [...active.slice(k), ...active.slice(0, k)];
 }
 
+/** Encodes `reps` runs of `cmds`, timestamped at the first pass's start and the last pass's end. */
+function encodeBatch(
+  enc: GPUCommandEncoder,
+  log: TimestampLog,
+  cmds: readonly Command[],
+  reps: number,
+): [number, number] | undefined {
+  const total = passCount(cmds) * reps;
+  if (total === 0) return undefined;
+  let pass = 0;
+  let begin = -1;
+  let end = -1;
+  const writes = () => {
+    const first = pass === 0;
+    const last = pass === total - 1;
+    pass++;
+    if (first && last) {
+      const { id, writes } = log.pair();
+      [begin, end] = [id, id + 1];
+      return writes;
+    }
+    if (!first && !last) return undefined;
+    const { id, writes } = log.single(first ? "begin" : "end");
+    if (first) begin = id;
+    else end = id;
+    return writes;
+  };
+  for (let r = 0; r < reps; r++) encode(enc, cmds, { timestampWrites: writes });
+  return [begin, end];
+}
+
 function timestampTimer(gpu: Gpu, cmds: (Command[] | undefined)[], free: () => void): RoundTimer {
   let rounds = 0;
   return {
@@ -66,39 +97,27 @@ function timestampTimer(gpu: Gpu, cmds: (Command[] | undefined)[], free: () => v
     maxReps: 512,
     async round(reps) {
       const log = TimestampLog.create(gpu)!;
-      const enc = gpu.device.createCommandEncoder({ label: "tune.round" });
       const spans = new Map<number, [number, number]>();
       const active = reps.flatMap((r, i) => (r > 0 && cmds[i] ? [i] : []));
-      for (const i of rotation(active, rounds++)) {
-        const total = passCount(cmds[i]!) * reps[i];
-        if (total === 0) continue;
-        let pass = 0;
-        let begin = -1;
-        let end = -1;
-        const writes = () => {
-          const first = pass === 0;
-          const last = pass === total - 1;
-          pass++;
-          if (first && last) {
-            const { id, writes } = log.pair();
-            [begin, end] = [id, id + 1];
-            return writes;
-          }
-          if (!first && !last) return undefined;
-          const { id, writes } = log.single(first ? "begin" : "end");
-          if (first) begin = id;
-          else end = id;
-          return writes;
-        };
-        for (let r = 0; r < reps[i]; r++) encode(enc, cmds[i]!, { timestampWrites: writes });
-        spans.set(i, [begin, end]);
+      // Every candidate's batch in one submit, inside a validation scope: an
+      // invalid candidate reads NaN instead of poisoning the device's error state.
+      gpu.device.pushErrorScope("validation");
+      let invalid: GPUError | null = null;
+      try {
+        const enc = gpu.device.createCommandEncoder({ label: "tune.round" });
+        for (const i of rotation(active, rounds++)) {
+          const span = encodeBatch(enc, log, cmds[i]!, reps[i]);
+          if (span) spans.set(i, span);
+        }
+        gpu.device.queue.submit([enc.finish()]);
+      } finally {
+        invalid = await gpu.device.popErrorScope();
       }
-      gpu.device.queue.submit([enc.finish()]);
       const ts = await log.read();
       gpu.checkAlive();
       return reps.map((r, i) => {
         const s = spans.get(i);
-        return s ? spanMs(ts, s[0], s[1]) / r : NaN;
+        return s && !invalid ? spanMs(ts, s[0], s[1]) / r : NaN;
       });
     },
     dispose: free,
@@ -116,13 +135,19 @@ function wallTimer(gpu: Gpu, cmds: (Command[] | undefined)[], free: () => void):
       for (const i of rotation(active, rounds++)) {
         // One submit per run, as a training step does; one wait per batch.
         const t0 = performance.now();
-        for (let r = 0; r < reps[i]; r++) {
-          const enc = gpu.device.createCommandEncoder({ label: "tune.run" });
-          encode(enc, cmds[i]!);
-          gpu.device.queue.submit([enc.finish()]);
+        gpu.device.pushErrorScope("validation");
+        let invalid: GPUError | null = null;
+        try {
+          for (let r = 0; r < reps[i]; r++) {
+            const enc = gpu.device.createCommandEncoder({ label: "tune.run" });
+            encode(enc, cmds[i]!);
+            gpu.device.queue.submit([enc.finish()]);
+          }
+        } finally {
+          invalid = await gpu.device.popErrorScope();
         }
         await gpu.device.queue.onSubmittedWorkDone();
-        out[i] = (performance.now() - t0) / reps[i];
+        out[i] = invalid ? NaN : (performance.now() - t0) / reps[i];
       }
       gpu.checkAlive();
       return out;

@@ -107,12 +107,17 @@ async function tuneOne<P>(
   }
   const now = opts.now ?? (() => performance.now());
   if (now() >= deadline) return { ...base, variant: heuristic(), source: "skipped", timings: {} };
-  const timer = await (opts.timer ?? gpuRoundTimer)(gpu, family, p, names);
-  let timings: Record<string, number>;
+  let timings: Record<string, number> = {};
   try {
-    timings = await timeInRounds(names, timer, { samples: opts.samples, deadline, now });
-  } finally {
-    timer.dispose();
+    const timer = await (opts.timer ?? gpuRoundTimer)(gpu, family, p, names);
+    try {
+      timings = await timeInRounds(names, timer, { samples: opts.samples, deadline, now });
+    } finally {
+      timer.dispose();
+    }
+  } catch {
+    // Tuning is an optimisation: a failure to time leaves the heuristic. A
+    // real device problem resurfaces at the next use of the device.
   }
   const measured = Object.keys(timings);
   if (measured.length === 0) {

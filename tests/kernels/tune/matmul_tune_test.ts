@@ -7,7 +7,9 @@
 import { assert, assertEquals } from "../../assert.ts";
 import { gpuTest, testGpu, withArena } from "../../util.ts";
 import { lookupEntry, TuneCache, tuneCache } from "../../../lib/kernels/tune/cache.ts";
-import { gpuRoundTimer } from "../../../lib/kernels/tune/measure.ts";
+import { gpuRoundTimer, scratchTensor } from "../../../lib/kernels/tune/measure.ts";
+import type { KernelFamily } from "../../../lib/kernels/tune/family.ts";
+import { dispatch } from "../../../lib/gpu/commands.ts";
 import { tune } from "../../../lib/kernels/tune/tuner.ts";
 import {
   matmul,
@@ -118,5 +120,35 @@ Deno.test(
       const tag = chosen.find((c) => c.kind === "dispatch")!.kernel!;
       assertEquals(tag.variant, matmulChoice(gpu, P2).variant);
       await Promise.resolve();
+    }),
+);
+
+Deno.test(
+  "gpuRoundTimer: a candidate whose WGSL does not compile is left out; the device stays usable",
+  gpuTest,
+  () =>
+    withTuneEnv(undefined, async () => {
+      const gpu = await testGpu();
+      const good = `@group(0) @binding(0) var<storage, read_write> x: array<f32>;
+@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3u) { x[g.x] += 1.0; }`;
+      const family: KernelFamily<{ n: number }> = {
+        id: `test.broken.${Math.random()}`,
+        key: (p) => `n${p.n}`,
+        variants: () => ["good", "bad"],
+        heuristic: () => "good",
+        wgsl: (_g, _p, v) => [v === "good" ? good : "this is not WGSL"],
+        benchCommands: (g, p, v, arena) => [
+          dispatch(g, `t_${v}`, good, [scratchTensor(g, arena, "x", [64 * p.n])], [p.n]),
+        ],
+      };
+      try {
+        const [r] = await tune(gpu, family, [{ n: 2 }], { path: null, samples: 2 });
+        assertEquals(r.source, "timed");
+        assertEquals(Object.keys(r.timings), ["good"]);
+        assertEquals(r.variant, "good");
+        gpu.checkAlive();
+      } finally {
+        tuneCache.clear();
+      }
     }),
 );
