@@ -1,6 +1,6 @@
 /**
  * `deno task profile FILE.yaml [--set key=value …] [flags]`: the per-dispatch
- * GPU profile of one training step of a model file (see lib/plan/profile.ts):
+ * GPU profile of one training step of a model file (see lib/train/profile.ts):
  * a table by stage, the top kernels with their variants, CPU encode+submit
  * per step and back-to-back throughput. The plan is built and tuned as
  * training builds it (`run.tune`).
@@ -15,8 +15,8 @@
 import { compileGraph, compileOptimizer } from "../dsl/compile.ts";
 import { loadRunSpecFile, type Override, parseOverride } from "../dsl/yaml.ts";
 import { describeError } from "../cli/errors.ts";
-import { profilePlan } from "../lib/plan/profile.ts";
-import { profileMarkdown } from "../lib/plan/profile_report.ts";
+import { profilePlan } from "../lib/train/profile.ts";
+import { profileMarkdown } from "../lib/train/profile_report.ts";
 import { buildTunedPlan } from "../lib/plan/tune.ts";
 import { acquireOrExit } from "./harness.ts";
 

@@ -9,8 +9,8 @@
 
 import { acquireGpu, type AcquireOptions } from "../lib/gpu/device.ts";
 import type { Plan } from "../lib/plan/plan.ts";
-import { type PlanProfile, profilePlan } from "../lib/plan/profile.ts";
-import { fmtMs, kernelName } from "../lib/plan/profile_report.ts";
+import { type PlanProfile, profilePlan } from "../lib/train/profile.ts";
+import { fmtMs, kernelName } from "../lib/train/profile_report.ts";
 import { buildTunedPlan, tunesOn } from "../lib/plan/tune.ts";
 import { compileGraph, compileOptimizer } from "../dsl/compile.ts";
 import type { RunSpec } from "../dsl/schema.ts";

@@ -14,8 +14,8 @@
 import { type Command, encode, passCount } from "../gpu/commands.ts";
 import { spanMs, TimestampLog } from "../gpu/timestamps.ts";
 import { median } from "../report/aggregate.ts";
-import type { Plan } from "./plan.ts";
-import { stagesAt } from "./stage.ts";
+import type { Plan } from "../plan/plan.ts";
+import { stagesAt } from "../gpu/stage.ts";
 
 /** One dispatch of one stage. */
 export interface DispatchProfile {

@@ -9,8 +9,8 @@ import { compileGraph, compileOptimizer } from "../../dsl/compile.ts";
 import { loadRunSpecFile } from "../../dsl/yaml.ts";
 import { main } from "../../cli/main.ts";
 import { buildPlan } from "../../lib/plan/plan.ts";
-import { profilePlan } from "../../lib/plan/profile.ts";
-import { profileMarkdown, topKernels } from "../../lib/plan/profile_report.ts";
+import { profilePlan } from "../../lib/train/profile.ts";
+import { profileMarkdown, topKernels } from "../../lib/train/profile_report.ts";
 
 const FILE = "tests/fixtures/cli/tiny.yaml";
 
