@@ -14,6 +14,7 @@ import { acquireGpu, type Gpu } from "../lib/gpu/device.ts";
 import { GpuUnavailableError } from "../lib/gpu/errors.ts";
 import { type Command, encode } from "../lib/gpu/commands.ts";
 import { median } from "../lib/report/aggregate.ts";
+import { TFJS, TFJS_WEBGPU } from "./peer_packages.ts";
 
 /** One line of a result table. */
 export interface BenchRow {
@@ -109,11 +110,9 @@ type Tf = any;
  */
 export async function loadPeer(): Promise<Tf | undefined> {
   try {
-    // The union package: tfjs-core alone registers no gradients (training steps need them).
-    // deno-lint-ignore no-import-prefix -- kept out of the import map, whose packages every task installs
-    const tf = await import("npm:@tensorflow/tfjs@4.22.0");
-    // deno-lint-ignore no-import-prefix -- kept out of the import map, whose packages every task installs
-    await import("npm:@tensorflow/tfjs-backend-webgpu@4.22.0");
+    // Specifiers in variables: see bench/peer_packages.ts (deno.full.lock only).
+    const tf = await import(TFJS);
+    await import(TFJS_WEBGPU);
     const ok = await tf.setBackend("webgpu");
     if (!ok) throw new Error("setBackend('webgpu') returned false");
     await tf.ready();

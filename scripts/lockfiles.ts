@@ -6,7 +6,8 @@
  * - `deno.figures.lock`: what the CLI with its figure commands and the tests
  *   need (Plot, d3, resvg, the font; no TensorFlow.js).
  * - `deno.lock`: what training needs (the default lockfile, which `deno
- *   task` installs before running any task, and the training tasks use).
+ *   task` installs before running any task, and the training tasks and
+ *   `profile` use).
  *
  * Deno downloads every package of the lockfile a process uses, whether the
  * program imports it or not, so each derived file is the full lockfile
@@ -17,6 +18,7 @@
  */
 
 import { childEnv } from "../lib/util/subprocess.ts";
+import { PEER_PACKAGES } from "../bench/peer_packages.ts";
 
 /** Entry points of the training tasks (deno.lock). */
 const CORE = [
@@ -27,11 +29,12 @@ const CORE = [
   "examples/one_step.ts",
   "scripts/prepare_fashion.ts",
   "scripts/check_layers.ts",
+  "bench/profile.ts", // TensorFlow.js is loaded by bench/main.ts alone, at run time
 ];
 /** Entry points added by the figure commands and the tests (deno.figures.lock). */
 const FIGURES = ["cli/compare.ts", "cli/report.ts", "tests/"];
 /** Entry points added by the benchmarks (deno.full.lock). */
-const BENCH = ["bench/main.ts", "bench/profile.ts"];
+const BENCH = ["bench/main.ts"];
 
 interface Lockfile {
   version: string;
@@ -86,14 +89,23 @@ interface Reachable {
   remote: Set<string>;
 }
 
-/** The npm packages and remote modules that `entries` load at run time. */
-async function reachable(entries: readonly string[]): Promise<Reachable> {
-  // One module importing every entry point: one `deno info` for the union graph.
+const ROOT = ".cache/lockfiles-root.ts";
+
+/** Writes one module importing every entry point and `packages`: one graph for all of them. */
+async function writeRoot(entries: readonly string[], packages: readonly string[] = []) {
   await Deno.mkdir(".cache", { recursive: true });
-  const root = ".cache/lockfiles-root.ts";
-  await Deno.writeTextFile(root, expand(entries).map((f) => `import "../${f}";\n`).join(""));
-  const info: DenoInfo = JSON.parse(await deno(["info", "--json", "--lock=deno.full.lock", root]));
-  await Deno.remove(root);
+  const files = expand(entries).map((f) => `../${f}`);
+  await Deno.writeTextFile(ROOT, [...files, ...packages].map((s) => `import "${s}";\n`).join(""));
+}
+
+/** The npm packages and remote modules that `entries` (and `packages`) load at run time. */
+async function reachable(
+  entries: readonly string[],
+  packages: readonly string[] = [],
+): Promise<Reachable> {
+  await writeRoot(entries, packages);
+  const info: DenoInfo = JSON.parse(await deno(["info", "--json", "--lock=deno.full.lock", ROOT]));
+  await Deno.remove(ROOT);
   // Follow code imports only: a type-only reference (`typeof import(…)`) is
   // not loaded at run time, so its packages are not downloaded either.
   const modules = new Map(info.modules.map((m) => [m.specifier, m]));
@@ -144,20 +156,17 @@ if (import.meta.main) {
     console[help ? "log" : "error"]("usage: deno task lockfiles   (no arguments)");
     Deno.exit(help ? 0 : 2);
   }
-  await deno([
-    "cache",
-    "--lock=deno.full.lock",
-    "--frozen=false",
-    ...expand([...CORE, ...FIGURES, ...BENCH]),
-  ]);
+  await writeRoot([...CORE, ...FIGURES, ...BENCH], PEER_PACKAGES);
+  await deno(["cache", "--lock=deno.full.lock", "--frozen=false", ROOT]);
+  await Deno.remove(ROOT);
   const full: Lockfile = JSON.parse(await Deno.readTextFile("deno.full.lock"));
-  const targets: [string, string[]][] = [
-    ["deno.full.lock", [...CORE, ...FIGURES, ...BENCH]],
-    ["deno.figures.lock", [...CORE, ...FIGURES]],
-    ["deno.lock", CORE],
+  const targets: [string, string[], readonly string[]][] = [
+    ["deno.full.lock", [...CORE, ...FIGURES, ...BENCH], PEER_PACKAGES],
+    ["deno.figures.lock", [...CORE, ...FIGURES], []],
+    ["deno.lock", CORE, []],
   ];
-  for (const [file, entries] of targets) {
-    const keep = await reachable(entries);
+  for (const [file, entries, packages] of targets) {
+    const keep = await reachable(entries, packages);
     await Deno.writeTextFile(file, JSON.stringify(prune(full, keep), null, 2) + "\n");
     console.log(`${file}: ${keep.packages.size} npm packages`);
   }

@@ -28,7 +28,7 @@ Deno.test("deno.lock and the import map hold no bench or figure package", () => 
 });
 
 Deno.test("training tasks use deno.lock; figure and bench tasks name theirs", () => {
-  for (const task of ["demo", "train", "inspect", "eval", "example"]) {
+  for (const task of ["demo", "train", "inspect", "eval", "example", "one-step", "profile"]) {
     assert(!config.tasks[task].includes("--lock"), `${task}: ${config.tasks[task]}`);
   }
   for (const task of ["compare", "adabk", "test"]) {
