@@ -85,7 +85,9 @@ export function stager(o: StagedOperand, ctx: StageContext): OperandStager {
     }
     decls.push(`  var ${X}r${l} = vec4<f32>(0.0);`);
   }
-  const own = (l: number) => (groups % T !== 0 && l === per - 1 ? `${X}e${l} < ${groups}u` : "");
+  // Only the last round can be partial: its threads past the tile sit it out.
+  const open = (l: number) =>
+    groups % T !== 0 && l === per - 1 ? `  if (${X}e${l} < ${groups}u) {` : `  {`;
   const and = (...cs: string[]) => cs.filter((c) => c).join(" && ");
   const load = (k0: string) => {
     const out: string[] = [];
@@ -93,13 +95,12 @@ export function stager(o: StagedOperand, ctx: StageContext): OperandStager {
       const body: string[] = [];
       const r = `${X}r${l}`;
       if (o.kContig) {
-        const go = `${X}go`;
-        body.push(`let ${go} = ${X === "A" ? "row0" : "col0"} + ${X}o${l};`);
+        body.push(`let go = ${X === "A" ? "row0" : "col0"} + ${X}o${l};`);
         body.push(`let gk = ${k0} + ${X}k${l} * 4u;`);
-        const oc = oGuard ? `${go} < ${O}u` : "";
+        const oc = oGuard ? `go < ${O}u` : "";
         if (o.vec) {
           const cond = and(oc, kGuard ? `gk < ${K}u` : "");
-          const ld = `${X}[(${o.base} + ${go} * ${K}u + gk) / 4u]`;
+          const ld = `${X}[(${o.base} + go * ${K}u + gk) / 4u]`;
           body.push(
             cond ? `${r} = vec4<f32>(0.0); if (${cond}) { ${r} = ${ld}; }` : `${r} = ${ld};`,
           );
@@ -107,7 +108,7 @@ export function stager(o: StagedOperand, ctx: StageContext): OperandStager {
           body.push(`${r} = vec4<f32>(0.0);`);
           for (let c = 0; c < 4; c++) {
             const cond = and(oc, kGuard || K % 4 !== 0 ? `gk + ${c}u < ${K}u` : "");
-            const ld = `${r}.${C[c]} = ${X}[${o.base} + ${go} * ${K}u + gk + ${c}u];`;
+            const ld = `${r}.${C[c]} = ${X}[${o.base} + go * ${K}u + gk + ${c}u];`;
             body.push(cond ? `if (${cond}) { ${ld} }` : ld);
           }
         }
@@ -130,8 +131,7 @@ export function stager(o: StagedOperand, ctx: StageContext): OperandStager {
           }
         }
       }
-      const own_ = own(l);
-      out.push(own_ ? `  if (${own_}) {` : `  {`, ...body.map((b) => `    ${b}`), `  }`);
+      out.push(open(l), ...body.map((b) => `    ${b}`), `  }`);
     }
     return out;
   };
@@ -142,16 +142,12 @@ export function stager(o: StagedOperand, ctx: StageContext): OperandStager {
       const body: string[] = [];
       if (o.kContig) {
         // Transposing store: the 4 k values go to 4 staged rows, same outer index.
+        const at = (c: number) => `${sb} + (${X}k${l} * 4u + ${c}u) * ${S4}u + ${X}o${l} / 4u`;
         for (let c = 0; c < 4; c++) {
-          body.push(
-            `${X}s[${sb} + (${X}k${l} * 4u + ${c}u) * ${S4}u + ${X}o${l} / 4u][${X}o${l} % 4u] = ${X}r${l}.${
-              C[c]
-            };`,
-          );
+          body.push(`${X}s[${at(c)}][${X}o${l} % 4u] = ${X}r${l}.${C[c]};`);
         }
       } else body.push(`${X}s[${sb} + ${X}k${l} * ${S4}u + ${X}o${l}] = ${X}r${l};`);
-      const own_ = own(l);
-      out.push(own_ ? `  if (${own_}) {` : `  {`, ...body.map((b) => `    ${b}`), `  }`);
+      out.push(open(l), ...body.map((b) => `    ${b}`), `  }`);
     }
     return out;
   };
