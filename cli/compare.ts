@@ -125,7 +125,9 @@ async function rawOptimizer(
   const doc = parseYaml(await Deno.readTextFile(file)) as { optimizer?: Record<string, unknown> };
   const section = { ...(doc.optimizer ?? {}) };
   for (const o of overrides) {
-    if (o.path[0] === "optimizer" && o.path.length === 2) section[String(o.path[1])] = o.value;
+    if (o.path[0] !== "optimizer" || o.path.length !== 2) continue;
+    if (o.value === null) delete section[String(o.path[1])]; // `--set key=null` unsets
+    else section[String(o.path[1])] = o.value;
   }
   return section;
 }

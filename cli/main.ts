@@ -76,7 +76,7 @@ export function program(io: CliOutput = STDIO, argv: readonly string[] = []): Co
     .argument("<file>", "model file (YAML)")
     .option(
       "--set <key=value>",
-      "override a field, e.g. --set optimizer.lr=0.01 (repeatable)",
+      "override a field, e.g. --set optimizer.lr=0.01; key=null unsets it (repeatable)",
       collect,
       [] as Override[],
     )

@@ -5,7 +5,7 @@
  */
 
 import { acquireGpu, type AcquireOptions, type Gpu } from "../lib/gpu/device.ts";
-import type { Dataset, Split } from "../lib/data/dataset.ts";
+import { channelCount, type Dataset, type Split } from "../lib/data/dataset.ts";
 import { loadFashionMnist } from "../lib/data/fashion_mnist.ts";
 import { loadMnist } from "../lib/data/mnist.ts";
 import { loadCifar10, loadCifar100 } from "../lib/data/cifar.ts";
@@ -26,7 +26,7 @@ import {
   restoreCheckpoint,
   writeCheckpoint,
 } from "../lib/train/checkpoint.ts";
-import { compileGraph, compileOptimizer, compileSchedule } from "./compile.ts";
+import { checkClasses, compileGraph, compileOptimizer, compileSchedule } from "./compile.ts";
 import { DATASETS, type RunSpec } from "./schema.ts";
 
 /** Options of {@link train}. */
@@ -117,7 +117,7 @@ export interface InputPipeline {
 export function inputPipeline(spec: RunSpec, dataset: Dataset): InputPipeline {
   const shape = dataset.inputShape;
   const size = shape.reduce((a, b) => a * b, 1);
-  const channels = shape.length === 3 ? shape[2] : 1;
+  const channels = channelCount(shape);
   const info = DATASETS[spec.data.dataset];
   const norm = spec.data.normalize ?? { mean: info.mean ?? [0], std: info.std ?? [1] };
   const expand = (
@@ -139,6 +139,7 @@ export async function train(spec: RunSpec, opts: TrainOptions = {}): Promise<Tra
   const graph = compileGraph(spec); // shape errors before any GPU or data work
   const optimizer = compileOptimizer(spec.optimizer);
   const dataset = opts.dataset ?? await loadDataset(spec, opts.cacheDir);
+  checkClasses(graph, dataset.classes, dataset.name); // a dataset given by the caller may differ
   const sampleShape = dataset.inputShape;
   const { size: sample, channels, normalization } = inputPipeline(spec, dataset);
   let trainSplit = dataset.train;

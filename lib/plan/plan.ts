@@ -12,10 +12,10 @@ import { Uniforms } from "../gpu/uniforms.ts";
 import { add } from "../kernels/elementwise/elementwise.ts";
 import { type Graph, GRAPH_INPUT } from "../graph/graph.ts";
 import { buildCrossEntropy } from "../ops/cross_entropy.ts";
-import { initialValues } from "../ops/init.ts";
 import type { BuildContext, KroneckerTaps, OpInstance, Param, StateBuffer } from "../ops/types.ts";
 import type { OptimizerFactory, OptimizerInstance } from "../optim/types.ts";
 import { EVERY_STEP, type Stage } from "./stage.ts";
+import { checkPlanSizes, initialParamValues } from "./memory.ts";
 import { clipGradNorm } from "../optim/clip.ts";
 
 /** Options for {@link buildPlan}. */
@@ -73,7 +73,8 @@ export interface Plan {
 /** Allocates and builds everything for `graph` at `opts.batch`. */
 export function buildPlan(gpu: Gpu, graph: Graph, opts: PlanOptions): Plan {
   const { batch } = opts;
-  const arena = new BufferArena(gpu.device);
+  checkPlanSizes(graph, batch, gpu.limits); // before anything is allocated
+  const arena = new BufferArena(gpu.device, (e) => gpu.reportFailure(e));
   const step = new Uniforms(gpu, "step", [["seed", "u32"]] as const);
   const ctx: BuildContext = { gpu, arena, batch, step };
   const nodes = graph.nodes;
@@ -133,7 +134,7 @@ export function buildPlan(gpu: Gpu, graph: Graph, opts: PlanOptions): Plan {
   for (const n of nodes) {
     const ps = n.params.map((spec) => {
       const value = arena.tensor(spec.name, spec.shape);
-      writeTensor(gpu, value, initialValues(spec.init, value.size, opts.seed, spec.name));
+      writeTensor(gpu, value, initialParamValues(n, spec, value.size, opts.seed));
       const p: Param = {
         name: spec.name,
         value,
