@@ -181,10 +181,14 @@ export async function compare(opts: CompareOptions): Promise<CompareResult> {
       const seed = base.run.seed + k;
       const spec = await loadRunSpecFile(opts.file, [
         ...opts.overrides,
-        { path: ["optimizer"], value: sw.section },
-        { path: ["run", "seed"], value: seed },
-        { path: ["run", "name"], value: `${name}-seed${seed}` },
-        { path: ["run", "out_dir"], value: `${dir}/${name}-seed${seed}` },
+        { path: ["optimizer"], value: sw.section, source: `compare (optimizer ${name})` },
+        { path: ["run", "seed"], value: seed, source: `compare (seed ${seed})` },
+        { path: ["run", "name"], value: `${name}-seed${seed}`, source: "compare (run name)" },
+        {
+          path: ["run", "out_dir"],
+          value: `${dir}/${name}-seed${seed}`,
+          source: opts.out ? `--out ${opts.out}` : "compare (run directory)",
+        },
       ]);
       plans.push({ optimizer: name, seed, spec });
     }

@@ -86,7 +86,10 @@ export function program(io: CliOutput = STDIO, argv: readonly string[] = []): Co
     .action(async (file, opts) => {
       const overrides = [...opts.set];
       const out = opts.out ?? opts.resume;
-      if (out) overrides.push({ path: ["run", "out_dir"], value: out });
+      if (out) {
+        const flag = opts.out ? "--out" : "--resume";
+        overrides.push({ path: ["run", "out_dir"], value: out, source: `${flag} ${out}` });
+      }
       const spec = await loadRunSpecFile(file, overrides);
       const result = await train(spec, {
         progress: !opts.quiet,

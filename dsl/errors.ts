@@ -67,7 +67,7 @@ export class SpecError extends Error {
  */
 export function formatIssue(issue: SpecIssue, file?: string): string {
   let where = "";
-  if (issue.source !== undefined) where = `${issue.source}: `;
+  if (issue.source !== undefined) where = `${clip(issue.source, 80)}: `;
   else if (file !== undefined) {
     where = issue.line !== undefined ? `${file}:${issue.line}:${issue.col ?? 1}: ` : `${file}: `;
   }

@@ -19,6 +19,8 @@ export interface Override {
   value: unknown;
   /** The text as given (`optimizer.lr=0.01`), for messages. */
   text?: string;
+  /** How messages name it when it did not come from `--set` (e.g. `--out runs/x`). */
+  source?: string;
 }
 
 /**
@@ -45,9 +47,9 @@ export function parseOverride(text: string): Override {
   return { path, value, text };
 }
 
-/** How an override is named in messages: `--set optimizer.lr=abc`. */
+/** How an override is named in messages: `--set optimizer.lr=abc`, or its `source`. */
 export function overrideLabel(o: Override): string {
-  return `--set ${o.text ?? `${o.path.join(".")}=${JSON.stringify(o.value)}`}`;
+  return o.source ?? `--set ${o.text ?? `${o.path.join(".")}=${JSON.stringify(o.value)}`}`;
 }
 
 /**

@@ -1,8 +1,8 @@
 import { assertEquals, assertThrows } from "../assert.ts";
 import {
   channelStats,
-  sampleSize,
   NORMALIZATION,
+  sampleSize,
   type Split,
   validateSplit,
 } from "../../lib/data/dataset.ts";

@@ -25,7 +25,13 @@ run: { seed: 1 }
 `;
 
 Deno.test("synthetic data of shape [features]: one row of one channel, seeded", () => {
-  const ds = syntheticDataset({ inputShape: [12], classes: 3, trainCount: 9, testCount: 3, seed: 2 });
+  const ds = syntheticDataset({
+    inputShape: [12],
+    classes: 3,
+    trainCount: 9,
+    testCount: 3,
+    seed: 2,
+  });
   assertEquals(ds.inputShape, [12]);
   assertEquals(ds.train.images.length, 9 * 12);
   assertEquals(ds.normalization.mean.length, 1);
