@@ -8,7 +8,7 @@
  */
 
 import { AllocationError, formatBytes } from "./errors.ts";
-import { releaseTextures } from "./texture.ts";
+import { releaseTextures } from "./texture_cache.ts";
 
 /** A row-major f32 tensor stored in a GPU storage buffer. */
 export interface Tensor {
