@@ -85,6 +85,7 @@ export class BufferArena {
   readonly #device: GPUDevice;
   readonly #buffers: GPUBuffer[] = [];
   readonly #onOutOfMemory: AllocationFailureHandler | undefined;
+  #pending: Promise<void>[] = [];
   #bytes = 0;
 
   /** Creates an empty arena on `device`. */
@@ -144,13 +145,22 @@ export class BufferArena {
       const what = `out of GPU memory allocating "${label}" (${formatBytes(size)}, after ${
         formatBytes(this.#bytes)
       } for the buffers before it)`;
-      this.#device.popErrorScope().then((e) => {
-        if (e) report(new AllocationError(label, size, `${what}: ${e.message}`));
-      });
+      this.#pending.push(
+        this.#device.popErrorScope().then((e) => {
+          if (e) report(new AllocationError(label, size, `${what}: ${e.message}`));
+        }),
+      );
     }
     this.#buffers.push(buffer);
     this.#bytes += buffer.size;
     return buffer;
+  }
+
+  /** Resolves once every allocation so far has been judged (failures reported to the handler). */
+  async settled(): Promise<void> {
+    const pending = this.#pending;
+    this.#pending = [];
+    await Promise.all(pending);
   }
 
   /** Destroys every buffer this arena allocated, and their cached textures. */

@@ -243,3 +243,13 @@ export function buildPlan(gpu: Gpu, graph: Graph, opts: PlanOptions): Plan {
     flopsPerStep: built.reduce((s, b) => s + b.flops, 0),
   };
 }
+
+/**
+ * Waits until WebGPU has judged every buffer of `plan` and throws the first
+ * failure (an `AllocationError` naming the buffer that did not fit in
+ * the device's memory), so a plan is known to be whole before it is used.
+ */
+export async function checkAllocated(plan: Plan): Promise<void> {
+  await plan.arena.settled();
+  plan.gpu.checkAlive();
+}

@@ -125,7 +125,7 @@ Deno.test("a buffer the device runs out of memory for is reported with its name 
   const arena = new BufferArena(device, (e) => failures.push(e));
   arena.tensor("a.weight", [256]);
   arena.tensor("b.weight", [1024, 64]);
-  await new Promise((r) => setTimeout(r, 0));
+  await arena.settled(); // every allocation judged
   assertEquals(failures.length, 1);
   assertEquals([failures[0].tensor, failures[0].bytes], ["b.weight", 262144]);
   assertEquals(
