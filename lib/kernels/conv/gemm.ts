@@ -154,35 +154,47 @@ function slotCode(
   const prep: string[] = [];
   const fetchOne: ((k: string) => string)[] = [];
   const stashOne: string[] = [];
+  // The fixed coordinate cycles with period `span` over slots; when the
+  // thread count is a multiple of it, every pass of a thread has the same
+  // fixed coordinate and shares one hoisted decomposition.
+  const span = op.rows === "outer" ? outer : perRow;
+  const shared = threads % span === 0;
+  if (shared) {
+    prep.push(`  let ${p}fix = li % ${span}u;`, `  let ${p}var0 = li / ${span}u;`);
+    const f = op.rows === "outer" ? `${p}fix` : `${p}fix * ${V}u`;
+    prep.push(`  let ${p}h = ${p}hoist(g, ${origin} + ${f});`);
+  }
   for (const q of passes) {
     const sl = `${p}sl${q}`;
     const v = `${p}v${q}`;
-    prep.push(`  let ${sl} = li + ${q * threads}u;`);
+    const fix = shared ? `${p}fix` : `${p}fix${q}`;
+    const vary = `${p}var${q}`;
+    const h = shared ? `${p}h` : `${p}h${q}`;
+    if (!full || !shared) prep.push(`  let ${sl} = li + ${q * threads}u;`);
     if (!full) prep.push(`  let ${p}in${q} = ${sl} < ${slots}u;`);
+    if (shared) {
+      if (q > 0) prep.push(`  let ${vary} = ${p}var0 + ${(q * threads) / span}u;`);
+    } else {
+      prep.push(`  let ${fix} = ${sl} % ${span}u;`, `  let ${vary} = ${sl} / ${span}u;`);
+    }
     if (op.rows === "outer") {
       // Row-fastest: neighbouring threads stage neighbouring rows (no store conflicts).
-      const row = `${p}row${q}`;
-      const kq = `${p}kq${q}`;
-      prep.push(`  let ${row} = ${sl} % ${outer}u;`, `  let ${kq} = ${sl} / ${outer}u;`);
-      prep.push(`  let ${p}h${q} = ${p}hoist(g, ${origin} + ${row});`);
-      fetchOne.push((k) => `${v} = ${p}fetch(${p}h${q}, ${k} + ${kq} * ${V}u);`);
+      if (!shared) prep.push(`  let ${h} = ${p}hoist(g, ${origin} + ${fix});`);
+      fetchOne.push((k) => `${v} = ${p}fetch(${h}, ${k} + ${vary} * ${V}u);`);
       stashOne.push(
         range(V).map((c) =>
-          `${p}s[(${kq} * ${V}u + ${c}u) * ${outer / 4}u + ${row} / 4u][${row} % 4u] = ${
+          `${p}s[(${vary} * ${V}u + ${c}u) * ${outer / 4}u + ${fix} / 4u][${fix} % 4u] = ${
             V === 4 ? `${v}[${c}]` : v
           };`
         ).join(" "),
       );
     } else {
-      const col = `${p}col${q}`;
-      const kr = `${p}kr${q}`;
-      prep.push(`  let ${col} = ${sl} % ${perRow}u;`, `  let ${kr} = ${sl} / ${perRow}u;`);
-      prep.push(`  let ${p}h${q} = ${p}hoist(g, ${origin} + ${col} * ${V}u);`);
-      fetchOne.push((k) => `${v} = ${p}fetch(${p}h${q}, ${k} + ${kr});`);
+      if (!shared) prep.push(`  let ${h} = ${p}hoist(g, ${origin} + ${fix} * ${V}u);`);
+      fetchOne.push((k) => `${v} = ${p}fetch(${h}, ${k} + ${vary});`);
       stashOne.push(
         V === 4
-          ? `${p}s[${kr} * ${outer / 4}u + ${col}] = ${v};`
-          : `${p}s[${kr} * ${outer / 4}u + ${col} / 4u][${col} % 4u] = ${v};`,
+          ? `${p}s[${vary} * ${outer / 4}u + ${fix}] = ${v};`
+          : `${p}s[${vary} * ${outer / 4}u + ${fix} / 4u][${fix} % 4u] = ${v};`,
       );
     }
     prep.push(`  var ${v}: ${type};`);
