@@ -24,8 +24,8 @@ import { packGradient, unpackGradient } from "../kernels/gram/kron_pack.ts";
 import { matmul } from "../kernels/matmul/matmul.ts";
 import { reduceAll } from "../kernels/reduce/reduce.ts";
 import { setIdentity, setScalar } from "../kernels/linalg/linalg.ts";
-import type { Cadence, Stage } from "../plan/stage.ts";
-import { EVERY_STEP } from "../plan/stage.ts";
+import type { Cadence, Stage } from "../gpu/stage.ts";
+import { EVERY_STEP } from "../gpu/stage.ts";
 import {
   matrixRoot,
   ROOT_DEFAULTS,

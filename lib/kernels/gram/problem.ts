@@ -9,6 +9,7 @@ import type { Tensor } from "../../gpu/tensor.ts";
 import { shapeStr } from "../../gpu/tensor.ts";
 import { type Conv2dGeometry, type ConvDims, convDims, expectShape } from "../conv/geometry.ts";
 import type { RowOperand } from "../conv/tex_outer.ts";
+import { f32Lit } from "../wgsl.ts";
 
 /** A dense Gram problem: X is [rows, cols] (read row-major). */
 export interface GramDenseProblem {
@@ -112,12 +113,6 @@ export function checkPatchTensors(s: GramShape, x: Tensor, out: Tensor) {
   expectShape(s.what, "x", x, [d.batch, d.inH, d.inW, d.inC]);
   if (d.groups === 1 && out.shape.length === 2) expectShape(s.what, "out", out, [s.dp, s.dp]);
   else expectShape(s.what, "out", out, [d.groups, s.dp, s.dp]);
-}
-
-/** WGSL float literal for a finite number (rounded to f32 by the compiler). */
-function f32Lit(v: number): string {
-  if (!Number.isFinite(v)) throw new RangeError(`gram: ${v} is not a finite number`);
-  return v.toExponential(10);
 }
 
 /** How the reduction turns a raw sum into the stored statistic. */

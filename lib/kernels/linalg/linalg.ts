@@ -15,7 +15,7 @@
 import type { Gpu } from "../../gpu/device.ts";
 import { type Command, dispatch, grid2d } from "../../gpu/commands.ts";
 import type { Tensor } from "../../gpu/tensor.ts";
-import { f32lit } from "../../optim/first_order.ts";
+import { f32Lit } from "../wgsl.ts";
 
 /** Number of f32 slots in a factor's scalars tensor. */
 export const SCALAR_SLOTS = 8;
@@ -90,7 +90,7 @@ export function rootNormaliser(
   const { d } = a;
   check("root normaliser", a.A.size === d * d, `A has ${a.A.size} values, not ${d}x${d}`);
   check("root normaliser", a.rowScratch.size >= 2 * d, `row scratch needs ${2 * d} values`);
-  const eps = f32lit(a.damping);
+  const eps = f32Lit(a.damping);
   if (a.kind === "trace") {
     const code = `@group(0) @binding(0) var<storage, read> A: array<f32>;
 @group(0) @binding(1) var<storage, read_write> s: array<f32>;
@@ -169,7 +169,7 @@ export function rootStart(
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;
 @group(0) @binding(3) var<storage, read_write> Z: array<f32>;`;
   const body = `  let diag = (i / ${d}u) == (i % ${d}u);
-  let x = A[i] + select(0.0, ${f32lit(a.damping)} * s[${S_LAMBDA}], diag);
+  let x = A[i] + select(0.0, ${f32Lit(a.damping)} * s[${S_LAMBDA}], diag);
   Y[i] = x / s[${S_NORM}];
   Z[i] = select(0.0, 1.0, diag);`;
   return [elementwise(gpu, "root_start", d * d, decls, body, [a.A, a.scalars, a.Y, a.Z])];
@@ -186,8 +186,8 @@ export function polyCombine(
 @group(0) @binding(1) var<storage, read_write> T: array<f32>;
 ${hasM2 ? "@group(0) @binding(2) var<storage, read> M2: array<f32>;" : ""}`;
   const body = `  let diag = (i / ${d}u) == (i % ${d}u);
-  T[i] = ${hasM2 ? `${f32lit(a.c2!)} * M2[i] + ` : ""}${f32lit(a.c1)} * M[i] + select(0.0, ${
-    f32lit(a.c0)
+  T[i] = ${hasM2 ? `${f32Lit(a.c2!)} * M2[i] + ` : ""}${f32Lit(a.c1)} * M[i] + select(0.0, ${
+    f32Lit(a.c0)
   }, diag);`;
   return [
     elementwise(gpu, "root_poly", d * d, decls, body, [a.M, a.out, ...(hasM2 ? [a.M2!] : [])]),
@@ -247,7 +247,7 @@ export function rootCommit(
   for (var i = 0u; i < ${d}u; i++) { acc += r[2u * i]; bad = max(bad, r[2u * i + 1u]); }
   let res = sqrt(acc / ${d}.0);
   s[${S_RESIDUAL}] = res;
-  let ok = bad == 0.0 && res == res && res <= ${f32lit(a.check.tolerance)} && s[${S_NORM}] > 0.0;
+  let ok = bad == 0.0 && res == res && res <= ${f32Lit(a.check.tolerance)} && s[${S_NORM}] > 0.0;
   s[${S_ACCEPTED}] = select(0.0, 1.0, ok);
   if (!ok) { s[${S_REJECTED}] += 1.0; }
 }
@@ -277,7 +277,7 @@ export function setScalar(
   a: { scalars: Tensor; slot: number; value: number },
 ): Command[] {
   const code = `@group(0) @binding(0) var<storage, read_write> s: array<f32>;
-@compute @workgroup_size(1) fn main() { s[${a.slot}] = ${f32lit(a.value)}; }
+@compute @workgroup_size(1) fn main() { s[${a.slot}] = ${f32Lit(a.value)}; }
 `;
   return [dispatch(gpu, "set_scalar", code, [a.scalars], [1])];
 }
@@ -288,6 +288,6 @@ export function setIdentity(gpu: Gpu, a: { X: Tensor; d: number; scale?: number 
   const n = a.X.size;
   const decls = `@group(0) @binding(0) var<storage, read_write> X: array<f32>;`;
   const body = `  let j = i % ${d * d}u;
-  X[i] = select(0.0, ${f32lit(a.scale ?? 1)}, (j / ${d}u) == (j % ${d}u));`;
+  X[i] = select(0.0, ${f32Lit(a.scale ?? 1)}, (j / ${d}u) == (j % ${d}u));`;
   return [elementwise(gpu, "set_identity", n, decls, body, [a.X])];
 }
