@@ -16,7 +16,7 @@
  * - `tiled`: the first storage-buffer kernel (64×64 tiles, tiled.ts).
  *
  * Unless `variant` forces one, the builders record what
- * {@link chooseVariant} picks for the pass's family (family.ts): a tuned
+ * the tuner's `chooseVariant` picks for the pass's family (family.ts): a tuned
  * choice when one is cached for this adapter, else the heuristic (texture on
  * fallback adapters, the cheapest-looking `wg` tile elsewhere).
  * {@link conv2dVariants} lists the valid names. Builders only record
@@ -40,7 +40,7 @@ import { forwardCommands } from "./forward.ts";
 import { inputCommands } from "./input.ts";
 import { weightCommands } from "./weight.ts";
 import { checkConvVariant, convFamily } from "./family.ts";
-import { chooseVariant } from "../tune/choose.ts";
+import { explainChoice, tagKernel } from "../tune/choose.ts";
 
 export { type Conv2dGeometry, convOutputSize, validateConv2d } from "./geometry.ts";
 export type { ConvPass } from "./variants.ts";
@@ -65,18 +65,43 @@ export function conv2dVariants(
   return convVariantList(gpu, convDims(geom), which, bias);
 }
 
-function pick(
+/**
+ * Records `which` pass of `d` with the forced `variant` (validated) or the
+ * family's choice (tuned or heuristic), tagging the dispatches with it.
+ */
+function build(
   gpu: Gpu,
   d: ConvDims,
   which: ConvPass,
   variant: string | undefined,
   bias: boolean,
-): string {
+  commands: (variant: string) => Command[],
+): Command[] {
+  const family = convFamily(which);
+  const geom: Conv2dGeometry = {
+    batch: d.batch,
+    inH: d.inH,
+    inW: d.inW,
+    inC: d.inC,
+    outC: d.outC,
+    kh: d.kh,
+    kw: d.kw,
+    strideH: d.strideH,
+    strideW: d.strideW,
+    padH: d.padH,
+    padW: d.padW,
+    dilationH: d.dilationH,
+    dilationW: d.dilationW,
+    groups: d.groups,
+  };
+  const problem = { geom, bias: which !== "input" && bias };
   if (variant !== undefined) {
     checkConvVariant(gpu, d, which, variant);
-    return variant;
+    const key = family.key(problem);
+    return tagKernel(commands(variant), { family, key, variant, tuned: false });
   }
-  return chooseVariant(gpu, convFamily(which), { geom: d, bias });
+  const choice = explainChoice(gpu, family, problem);
+  return tagKernel(commands(choice.variant), choice);
 }
 
 /**
@@ -102,8 +127,14 @@ export function conv2dForward(
   expectShape("conv2dForward", "w", a.w, s.w);
   if (a.bias) expectShape("conv2dForward", "bias", a.bias, s.bias);
   expectShape("conv2dForward", "y", a.y, s.y);
-  const v = pick(gpu, d, "forward", a.variant, a.bias !== undefined);
-  return forwardCommands(gpu, d, a, v);
+  return build(
+    gpu,
+    d,
+    "forward",
+    a.variant,
+    a.bias !== undefined,
+    (v) => forwardCommands(gpu, d, a, v),
+  );
 }
 
 /**
@@ -126,8 +157,7 @@ export function conv2dBackwardInput(
   expectShape("conv2dBackwardInput", "dy", a.dy, s.y);
   expectShape("conv2dBackwardInput", "w", a.w, s.w);
   expectShape("conv2dBackwardInput", "dx", a.dx, s.x);
-  const v = pick(gpu, d, "input", a.variant, false);
-  return inputCommands(gpu, d, a, v);
+  return build(gpu, d, "input", a.variant, false, (v) => inputCommands(gpu, d, a, v));
 }
 
 /**
@@ -154,6 +184,12 @@ export function conv2dBackwardWeight(
   expectShape("conv2dBackwardWeight", "dy", a.dy, s.y);
   expectShape("conv2dBackwardWeight", "dw", a.dw, s.w);
   if (a.dbias) expectShape("conv2dBackwardWeight", "dbias", a.dbias, s.bias);
-  const v = pick(gpu, d, "weight", a.variant, a.dbias !== undefined);
-  return weightCommands(gpu, d, a, v, a.arena);
+  return build(
+    gpu,
+    d,
+    "weight",
+    a.variant,
+    a.dbias !== undefined,
+    (v) => weightCommands(gpu, d, a, v, a.arena),
+  );
 }

@@ -81,6 +81,11 @@ function family(which: ConvPass, id: string): KernelFamily<ConvProblem> {
     variants: (gpu, p) => convVariantList(gpu, dims(p), which, bias(p)),
     heuristic: (gpu, p) => convHeuristic(gpu, dims(p), which, bias(p)),
     candidates: (gpu, p) => convCandidates(gpu, dims(p), which, bias(p)),
+    // Every pass does the forward's products: 2·N·Ho·Wo·Cout·Cin_g·kh·kw.
+    work(p) {
+      const d = dims(p);
+      return 2 * d.batch * d.outH * d.outW * d.outC * d.cinG * d.kpos;
+    },
     wgsl(gpu, p, variant) {
       const d = dims(p);
       checkConvVariant(gpu, d, which, variant);

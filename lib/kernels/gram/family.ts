@@ -43,6 +43,11 @@ function check(gpu: Gpu, s: GramShape, v: string): void {
   }
 }
 
+/** FLOPs of the upper triangle: rows·d'·(d'+1) per group. */
+function work(s: GramShape): number {
+  return s.groups * s.rows * s.dp * (s.dp + 1);
+}
+
 /** Commands running variant `v` on scratch tensors (x filled with small finite values). */
 function bench(gpu: Gpu, s: GramShape, v: string, arena: BufferArena, xShape: number[]): Command[] {
   check(gpu, s, v);
@@ -63,6 +68,7 @@ export const gramDenseFamily: KernelFamily<GramDenseProblem> = {
   variants: (gpu, p) => gramVariantList(gpu, denseShape(p)),
   heuristic: (gpu, p) => gramHeuristic(gpu, denseShape(p)),
   candidates: (gpu, p) => gramCandidates(gpu, denseShape(p)),
+  work: (p) => work(denseShape(p)),
   wgsl(gpu, p, v) {
     const s = denseShape(p);
     check(gpu, s, v);
@@ -78,6 +84,7 @@ export const gramPatchFamily: KernelFamily<GramPatchProblem> = {
   variants: (gpu, p) => gramVariantList(gpu, patchShape(p)),
   heuristic: (gpu, p) => gramHeuristic(gpu, patchShape(p)),
   candidates: (gpu, p) => gramCandidates(gpu, patchShape(p)),
+  work: (p) => work(patchShape(p)),
   wgsl(gpu, p, v) {
     const s = patchShape(p);
     check(gpu, s, v);

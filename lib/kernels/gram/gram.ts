@@ -18,7 +18,7 @@
  * applies scale and EMA): results are deterministic.
  * Variants (plan.ts): `tex_<t>x<t>` (texture operands, llvmpipe), `wg…`
  * (register-tiled implicit GEMM, real GPUs) and `tiled`. Unless `variant`
- * forces one, the builders record what {@link chooseVariant} picks for the
+ * forces one, the builders record what the tuner's `chooseVariant` picks for the
  * `gram.dense` / `gram.patch` family (family.ts).
  * @module
  */
@@ -27,7 +27,8 @@ import type { Gpu } from "../../gpu/device.ts";
 import type { BufferArena, Tensor } from "../../gpu/tensor.ts";
 import type { Command } from "../../gpu/commands.ts";
 import type { Conv2dGeometry } from "../conv/geometry.ts";
-import { chooseVariant } from "../tune/choose.ts";
+import { explainChoice, tagKernel } from "../tune/choose.ts";
+import type { KernelFamily } from "../tune/family.ts";
 import {
   checkDenseTensors,
   checkPatchTensors,
@@ -75,21 +76,26 @@ export function gramVariants(
   return gramVariantList(gpu, s);
 }
 
-function build(
+function build<P>(
   gpu: Gpu,
   s: GramShape,
   a: GramArgs & { x: Tensor },
-  chosen: () => string,
+  family: KernelFamily<P>,
+  p: P,
 ): Command[] {
-  const v = a.variant ?? chosen();
-  if (!gramVariantValid(gpu, s, v)) {
+  const forced = a.variant;
+  if (forced !== undefined && !gramVariantValid(gpu, s, forced)) {
     throw new RangeError(
-      `${s.what}: unknown or unsupported variant "${v}" (valid here: ${
+      `${s.what}: unknown or unsupported variant "${forced}" (valid here: ${
         gramVariantList(gpu, s).join(", ")
       })`,
     );
   }
-  return recordGram(gpu, gramPlan(gpu, s, v, { scale: a.scale, ema: a.ema }), a.x, a.out, a.arena);
+  const choice = forced === undefined
+    ? explainChoice(gpu, family, p)
+    : { family, key: family.key(p), variant: forced, tuned: false };
+  const plan = gramPlan(gpu, s, choice.variant, { scale: a.scale, ema: a.ema });
+  return tagKernel(recordGram(gpu, plan, a.x, a.out, a.arena), choice);
 }
 
 /**
@@ -103,7 +109,7 @@ export function gramDense(
   const p = { rows: a.rows, cols: a.cols, appendOnes: a.appendOnes ?? false };
   const s = denseShape(p);
   checkDenseTensors(s, a.x, a.out, a.rows, a.cols);
-  return build(gpu, s, a, () => chooseVariant(gpu, gramDenseFamily, p));
+  return build(gpu, s, a, gramDenseFamily, p);
 }
 
 /**
@@ -119,5 +125,5 @@ export function gramConvPatches(
   const p = { geom: a.geom, appendOnes: a.appendOnes ?? false };
   const s = patchShape(p);
   checkPatchTensors(s, a.x, a.out);
-  return build(gpu, s, a, () => chooseVariant(gpu, gramPatchFamily, p));
+  return build(gpu, s, a, gramPatchFamily, p);
 }
