@@ -48,6 +48,7 @@ const TILES: Record<GemmKind, readonly GemmTile[]> = {
   ],
   weight: [
     t(16, 16, 64, 4, 4, 4), // 64
+    t(16, 16, 32, 4, 4, 2), // 32: twice the workgroups for tiny outputs
     t(16, 32, 32, 4, 4, 4), // 128
     t(32, 32, 32, 4, 4, 2), // 128
     t(32, 64, 16, 4, 4), // 128
@@ -58,6 +59,7 @@ const TILES: Record<GemmKind, readonly GemmTile[]> = {
   ],
   gram: [
     t(16, 16, 64, 4, 4, 4), // 64
+    t(16, 16, 32, 4, 4, 2), // 32: twice the workgroups for tiny outputs
     t(32, 32, 32, 4, 4, 2), // 128
     t(32, 32, 32, 4, 4, 4), // 256
     t(64, 64, 16, 4, 4), // 256
