@@ -9,9 +9,9 @@
 import { assert } from "../assert.ts";
 import { gpuTest, upload, withArena } from "../util.ts";
 import { conv2dBackwardWeightRef, outSizeRef } from "../ref/conv.ts";
-import { conv2dBackwardWeight } from "../../lib/kernels/conv/conv.ts";
+import { conv2dBackwardWeight, type Conv2dGeometry } from "../../lib/kernels/conv/conv.ts";
 import { convDims } from "../../lib/kernels/conv/geometry.ts";
-import { weightGemmPlan } from "../../lib/kernels/conv/gemm_passes.ts";
+import { inputGemmPlan, weightGemmPlan } from "../../lib/kernels/conv/gemm_passes.ts";
 import { gemmTileFor, gemmTileTable } from "../../lib/kernels/conv/gemm_tiles.ts";
 import { parseGemmTile } from "../../lib/kernels/conv/gemm.ts";
 import { weightFinishWgsl } from "../../lib/kernels/conv/weight.ts";
@@ -56,6 +56,75 @@ for (const [name, g] of Object.entries(CASES)) {
           (_, pass) => pass === "weight" ? [SLICED, ODD] : [PIXEL, ODD],
         )
       ),
+  );
+}
+
+/** Strided convs whose input gradient runs per stride phase (dilation 1). */
+const PHASED: Record<string, Conv2dGeometry> = {
+  "1x1 stride 2 (three phases without taps)": geom({
+    batch: 2,
+    inH: 7,
+    inW: 8,
+    inC: 8,
+    outC: 12,
+    kh: 1,
+    kw: 1,
+    strideH: 2,
+    strideW: 2,
+  }),
+  "3x3 stride 2 pad 1, odd 9x7 (uneven phase extents)": geom({
+    batch: 2,
+    inH: 9,
+    inW: 7,
+    inC: 4,
+    outC: 8,
+    strideH: 2,
+    strideW: 2,
+    padH: 1,
+    padW: 1,
+  }),
+  "2x2 stride 3 pad 2 (a residue without taps), Cout 5": geom({
+    inH: 11,
+    inW: 10,
+    inC: 3,
+    outC: 5,
+    kh: 2,
+    kw: 2,
+    strideH: 3,
+    strideW: 3,
+    padH: 2,
+    padW: 2,
+  }),
+  "5x3 strides 2x3, pad (2,1), groups 2": geom({
+    batch: 2,
+    inH: 10,
+    inW: 11,
+    inC: 4,
+    outC: 6,
+    kh: 5,
+    kw: 3,
+    strideH: 2,
+    strideW: 3,
+    padH: 2,
+    padW: 1,
+    groups: 2,
+  }),
+};
+
+for (const [name, g] of Object.entries(PHASED)) {
+  Deno.test(
+    `conv wg input gradient per stride phase: ${name}`,
+    gpuTest,
+    () =>
+      withArena(async (gpu, arena) => {
+        const d = convDims(g);
+        assert(
+          inputGemmPlan(gpu, d, gemmTileFor(gpu, PIXEL)!).steps[0].label.startsWith(
+            "conv_dx_phases",
+          ),
+        );
+        await checkPasses(gpu, arena, g, name, (_, pass) => (pass === "input" ? [PIXEL, ODD] : []));
+      }),
   );
 }
 

@@ -111,6 +111,12 @@ export interface GemmSpec {
    * it must skip columns ≥ N itself).
    */
   decls: string;
+  /**
+   * WGSL expression (of the group index `g`, uniform per workgroup) for the
+   * reduction length of group g when it is shorter than `k` (columns past it
+   * are zero for that group, so their steps are skipped). Default: `k`.
+   */
+  kEnd?: string;
 }
 
 /** Tiles per group (triangle when symmetric). */
@@ -259,7 +265,8 @@ export function gemmWgsl(s: GemmSpec, gridX: number): string {
   L.push(`  let m0 = tm * ${t.bm}u;`, `  let n0 = tn * ${t.bn}u;`);
   L.push(`  let tx = li % ${TX}u;`, `  let ty = (li / ${TX}u) % ${TY}u;`);
   L.push(`  let z = li / ${TXY}u;`);
-  L.push(`  let kb = s * ${chunk}u;`, `  let ke = min(${s.k}u, kb + ${chunk}u);`);
+  L.push(`  let kb = s * ${chunk}u;`);
+  L.push(`  let ke = min(${s.kEnd ? `min(${s.k}u, ${s.kEnd})` : `${s.k}u`}, kb + ${chunk}u);`);
   L.push(A.prep, B.prep);
   for (const a of accs) L.push(`  var ${a} = vec4<f32>(0.0);`);
   L.push(`  var k0 = kb;`);

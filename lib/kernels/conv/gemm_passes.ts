@@ -26,6 +26,14 @@ import {
 } from "./gemm_operands.ts";
 import { chooseSplits } from "./elements.ts";
 import {
+  phaseScatterOperand,
+  phaseSizes,
+  phaseStoreWgsl,
+  phaseWeightOperand,
+  phaseWgsl,
+  usesPhases,
+} from "./gemm_phases.ts";
+import {
   partialFloats,
   type PartialShape,
   partialStore4Wgsl,
@@ -113,8 +121,32 @@ export function forwardGemmPlan(gpu: Gpu, d: ConvDims, bias: boolean, tile: Gemm
   return { steps: [gemmStep(gpu, spec, roles)], partialFloats: 0 };
 }
 
-/** Plan of the input-gradient pass with `tile`. Roles: dy, w, dx. */
+/**
+ * Plan of the input-gradient pass with `tile`. Roles: dy, w, dx. Strided
+ * convs without dilation run one GEMM per stride phase (gemm_phases.ts), so
+ * no FMA is spent on taps the stride skips.
+ */
 export function inputGemmPlan(gpu: Gpu, d: ConvDims, tile: GemmTile): GemmPlan {
+  if (usesPhases(d)) {
+    const z = phaseSizes(d);
+    const a = phaseScatterOperand(d, "dy");
+    const spec: GemmSpec = {
+      label: `conv_dx_phases_${gemmTileName(tile)}`,
+      m: z.rows,
+      n: d.cinG,
+      k: z.k,
+      groups: d.groups * z.phases,
+      splits: 1,
+      symmetric: false,
+      tile,
+      a,
+      b: phaseWeightOperand(d, "w"),
+      decls: [storageDecl(0, "dy", a.vec), storageDecl(1, "w", 1), phaseWgsl(d), phaseStoreWgsl(d)]
+        .join("\n"),
+      kEnd: `phase_of(g).nty * ${z.tx * d.coutG}u`,
+    };
+    return { steps: [gemmStep(gpu, spec, ["dy", "w", "dx"])], partialFloats: 0 };
+  }
   const a = scatterOperand(d, "dy");
   const spec: GemmSpec = {
     label: `conv_dx_${gemmTileName(tile)}`,
