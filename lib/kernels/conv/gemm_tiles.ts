@@ -96,8 +96,17 @@ function cost(tile: GemmTile, m: number, n: number, symmetric: boolean): number 
   const mt = Math.ceil(m / tile.bm);
   const nt = Math.ceil(n / tile.bn);
   const area = symmetric ? ((mt * (mt + 1)) / 2) * tile.bm * tile.bn : mt * nt * tile.bm * tile.bn;
-  // A staged float costs about as much as 8 FMAs; floats per FMA = 1/bm + 1/bn.
-  return area * (1 + 8 * (1 / tile.bm + 1 / tile.bn));
+  // A staged float (global load, workgroup store and barrier share) costs
+  // about as much as 16 FMAs; floats staged per FMA = 1/bm + 1/bn.
+  return area * (1 + 16 * (1 / tile.bm + 1 / tile.bn));
+}
+
+/** `x` costs less than `y`, or as much with a larger tile (better reuse on real GPUs). */
+function better(x: GemmTile, y: GemmTile, m: number, n: number, symmetric: boolean): boolean {
+  const cx = cost(x, m, n, symmetric);
+  const cy = cost(y, m, n, symmetric);
+  if (Math.abs(cx - cy) > 1e-9 * cy) return cx < cy;
+  return x.bm * x.bn > y.bm * y.bn;
 }
 
 /** Tiles of `kind` worth offering for an m×n output, by name. */
@@ -132,7 +141,7 @@ export function gemmHeuristic(
     if (busy.length > 0) pool = busy;
   }
   const sym = kind === "gram";
-  return pool.reduce((a, b) => (cost(b.tile, m, n, sym) < cost(a.tile, m, n, sym) ? b : a)).nm;
+  return pool.reduce((a, b) => (better(b.tile, a.tile, m, n, sym) ? b : a)).nm;
 }
 
 /**
@@ -152,6 +161,9 @@ export function gemmCandidates(
   const sym = kind === "gram";
   const rest = gemmTileNames(gpu, kind, m, n)
     .filter((v) => v !== first)
-    .sort((a, b) => cost(parseGemmTile(a)!, m, n, sym) - cost(parseGemmTile(b)!, m, n, sym));
+    .sort((a, b) => {
+      const [x, y] = [parseGemmTile(a)!, parseGemmTile(b)!];
+      return better(x, y, m, n, sym) ? -1 : better(y, x, m, n, sym) ? 1 : 0;
+    });
   return [first, ...rest].slice(0, count);
 }
