@@ -41,6 +41,8 @@ export interface NetLayer {
   geom: Conv2dGeometry;
   /** The layer's input is the image: the step computes no input gradient. */
   first: boolean;
+  /** Layers of this exact shape in the net (default 1). */
+  count?: number;
 }
 
 function conv(
@@ -49,7 +51,7 @@ function conv(
   hw: number,
   inC: number,
   outC: number,
-  o: { stride?: number; k?: number; first?: boolean } = {},
+  o: { stride?: number; k?: number; first?: boolean; count?: number } = {},
 ): NetLayer {
   const k = o.k ?? 3;
   const s = o.stride ?? 1;
@@ -58,6 +60,7 @@ function conv(
     net,
     name,
     first: o.first ?? false,
+    count: o.count,
     geom: {
       batch: 128,
       inH: hw,
@@ -82,7 +85,7 @@ export const NET_CONVS: readonly NetLayer[] = [
   conv("demo", "conv1", 28, 1, 16, { first: true }),
   conv("demo", "conv2", 14, 16, 32),
   conv("resnet", "stem", 28, 1, 32, { first: true }),
-  conv("resnet", "block1.conv1|conv2", 28, 32, 32),
+  conv("resnet", "block1.conv1|conv2", 28, 32, 32, { count: 2 }),
   conv("resnet", "block2.conv1", 28, 32, 64, { stride: 2 }),
   conv("resnet", "block2.conv2", 14, 64, 64),
   conv("resnet", "block2.proj", 28, 32, 64, { stride: 2, k: 1 }),
@@ -146,7 +149,7 @@ async function timeFamily<P>(
   shape: string,
   flops: number,
   log: (line: string) => void,
-): Promise<BenchRow[]> {
+): Promise<{ rows: BenchRow[]; best: number; pick: number }> {
   const chosen = chooseVariant(gpu, f, p);
   const names = f.variants(gpu, p).filter((v) =>
     gpu.adapter.isFallbackAdapter || v.startsWith("wg") || v === "tiled"
@@ -154,9 +157,9 @@ async function timeFamily<P>(
   const rows: BenchRow[] = [];
   for (const name of names) {
     const arena = new BufferArena(gpu.device);
+    const mark = name === chosen ? "untuned/cached pick; " : "";
     try {
       const { ms, how } = await timeVariant(gpu, f.benchCommands(gpu, p, name, arena));
-      const mark = name === chosen ? "untuned/cached pick; " : "";
       rows.push({
         group: `${f.id} variants`,
         name,
@@ -165,75 +168,90 @@ async function timeFamily<P>(
         gflops: gflops(flops, ms),
         note: `${mark}${how}`,
       });
+    } catch (e) {
+      // One broken variant must not end an offline run: record it and go on.
+      const note = `${mark}failed: ${(e as Error).message.split("\n")[0]}`;
+      rows.push({ group: `${f.id} variants`, name, shape, ms: NaN, note });
     } finally {
       arena.dispose();
     }
   }
-  const best = rows.reduce((a, b) => (b.ms < a.ms ? b : a));
+  const ok = rows.filter((r) => Number.isFinite(r.ms));
+  if (ok.length === 0) {
+    log(`  ${f.id} ${shape}: every variant failed`);
+    return { rows, best: NaN, pick: NaN };
+  }
+  const best = ok.reduce((a, b) => (b.ms < a.ms ? b : a));
   const pick = rows.find((r) => r.name === chosen);
   log(
     `  ${f.id} ${shape}: best ${best.name} ${best.ms.toFixed(3)} ms (${
       best.gflops!.toFixed(0)
-    } GFLOP/s)` +
-      (pick ? `, pick ${chosen} ${pick.ms.toFixed(3)} ms` : ""),
+    } GFLOP/s)` + (pick ? `, pick ${chosen} ${pick.ms.toFixed(3)} ms` : ""),
   );
-  return rows;
+  return { rows, best: best.ms, pick: pick?.ms ?? NaN };
 }
 
-/** Per-variant rows of every conv pass and Gram of the two nets. */
+/** Per-variant rows of every conv pass and Gram of the two nets, then per-net totals. */
 export async function convVariantRows(
   gpu: Gpu,
   opts: ConvVariantOptions = {},
 ): Promise<BenchRow[]> {
   const log = opts.log ?? ((l: string) => console.error(l));
   const rows: BenchRow[] = [];
+  // Per net and part of the step: the sum of each problem's best and picked time.
+  const totals = new Map<string, { best: number; pick: number }>();
+  const add = (
+    key: string,
+    count: number,
+    r: { rows: BenchRow[]; best: number; pick: number },
+  ) => {
+    rows.push(...r.rows);
+    const t = totals.get(key) ?? { best: 0, pick: 0 };
+    totals.set(key, { best: t.best + count * r.best, pick: t.pick + count * r.pick });
+  };
   for (const layer of (opts.layers ?? NET_CONVS).filter((l) => !opts.quick || l.net === "demo")) {
     const g = layer.geom;
+    const n = layer.count ?? 1;
     const { outH, outW } = convOutputSize(g);
     const label =
       `${layer.net} ${layer.name} ${g.inH}x${g.inW}x${g.inC}->${g.outC} k${g.kh} s${g.strideH}`;
     const flops = 2 * g.batch * outH * outW * g.outC * (g.inC / g.groups) * g.kh * g.kw;
     const p: ConvProblem = { geom: g, bias: false };
-    rows.push(...await timeFamily(gpu, convForwardFamily, p, `${label} forward`, flops, log));
+    const conv = `${layer.net} conv passes of one step`;
+    const stats = `${layer.net} statistics pass (Grams only)`;
+    add(conv, n, await timeFamily(gpu, convForwardFamily, p, `${label} forward`, flops, log));
     if (!layer.first) {
-      rows.push(...await timeFamily(gpu, convInputFamily, p, `${label} input-grad`, flops, log));
+      add(conv, n, await timeFamily(gpu, convInputFamily, p, `${label} input-grad`, flops, log));
     }
-    rows.push(...await timeFamily(gpu, convWeightFamily, p, `${label} weight-grad`, flops, log));
+    add(conv, n, await timeFamily(gpu, convWeightFamily, p, `${label} weight-grad`, flops, log));
     // Statistics: R from the input patches, L from the output gradient [N·Ho·Wo, Cout].
     const dp = (g.inC / g.groups) * g.kh * g.kw;
     const pixels = g.batch * outH * outW;
-    rows.push(
-      ...await timeFamily(
-        gpu,
-        gramPatchFamily,
-        { geom: g, appendOnes: false },
-        `${label} R`,
-        2 * pixels * dp * dp,
-        log,
-      ),
+    const r = { geom: g, appendOnes: false };
+    add(
+      stats,
+      n,
+      await timeFamily(gpu, gramPatchFamily, r, `${label} R`, 2 * pixels * dp * dp, log),
     );
-    rows.push(
-      ...await timeFamily(
-        gpu,
-        gramDenseFamily,
-        { rows: pixels, cols: g.outC, appendOnes: false },
-        `${label} L`,
-        2 * pixels * g.outC * g.outC,
-        log,
-      ),
-    );
+    const l = { rows: pixels, cols: g.outC, appendOnes: false };
+    const lFlops = 2 * pixels * g.outC * g.outC;
+    add(stats, n, await timeFamily(gpu, gramDenseFamily, l, `${label} L`, lFlops, log));
   }
   for (const h of (opts.heads ?? HEAD_GRAMS).filter((x) => !opts.quick || x.net === "demo")) {
     const d = h.cols + (h.ones ? 1 : 0);
-    rows.push(
-      ...await timeFamily(
-        gpu,
-        gramDenseFamily,
-        { rows: h.rows, cols: h.cols, appendOnes: h.ones },
-        `${h.net} ${h.name} ${h.rows}x${h.cols}${h.ones ? "+1" : ""}`,
-        2 * h.rows * d * d,
-        log,
-      ),
+    const shape = `${h.net} ${h.name} ${h.rows}x${h.cols}${h.ones ? "+1" : ""}`;
+    const p = { rows: h.rows, cols: h.cols, appendOnes: h.ones };
+    add(
+      `${h.net} statistics pass (Grams only)`,
+      1,
+      await timeFamily(gpu, gramDenseFamily, p, shape, 2 * h.rows * d * d, log),
+    );
+  }
+  for (const [shape, t] of totals) {
+    rows.push({ group: "conv totals", name: "Σ best variant", shape, ms: t.best });
+    rows.push({ group: "conv totals", name: "Σ untuned/cached pick", shape, ms: t.pick });
+    log(
+      `${shape}: ${t.best.toFixed(3)} ms with the best variants, ${t.pick.toFixed(3)} ms as picked`,
     );
   }
   return rows;
