@@ -233,7 +233,12 @@ export function gemmWgsl(s: GemmSpec, gridX: number): string {
   const chunk = gemmChunk(s);
   const sliceK = t.bk / t.ks;
   const A = slotCode(s.a, "A", t.bm, t.bk, T, "m0");
-  const B = slotCode(s.b, "B", t.bn, t.bk, T, "n0");
+  // A symmetric product with a single tile row has only its diagonal tile,
+  // whose B slice is its A slice: stage once, read both sides from As.
+  const oneTile = s.symmetric && Math.ceil(s.m / t.bm) === 1;
+  const B = oneTile
+    ? { prep: "", fetch: (_: string) => "", stash: "" }
+    : slotCode(s.b, "B", t.bn, t.bk, T, "n0");
   const acc = (i: number, j: number) => `c${i}_${j}`;
   const accs = range(t.tm).flatMap((i) => range(QN).map((j) => acc(i, j)));
   const L: string[] = [];
@@ -241,9 +246,9 @@ export function gemmWgsl(s: GemmSpec, gridX: number): string {
     `// ${s.label}: implicit GEMM ${s.m}x${s.n}x${s.k} x${s.groups} groups, ${s.splits} chunks, ` +
       `tile ${gemmTileName(t)}${s.symmetric ? ", upper tiles" : ""}`,
   );
-  L.push(s.decls, s.a.code("A"), s.b.code("B"));
+  L.push(s.decls, s.a.code("A"), oneTile ? "" : s.b.code("B"));
   L.push(`var<workgroup> As: array<vec4<f32>, ${(t.bk * t.bm) / 4}>;`);
-  L.push(`var<workgroup> Bs: array<vec4<f32>, ${(t.bk * t.bn) / 4}>;`);
+  if (!oneTile) L.push(`var<workgroup> Bs: array<vec4<f32>, ${(t.bk * t.bn) / 4}>;`);
   if (t.ks > 1) L.push(`var<workgroup> Red: array<vec4<f32>, ${((t.ks - 1) * t.bm * t.bn) / 4}>;`);
   L.push(`@compute @workgroup_size(${T})`);
   L.push(
@@ -280,7 +285,10 @@ export function gemmWgsl(s: GemmSpec, gridX: number): string {
   // Uniform trip count (barriers follow); the slice only offsets addresses.
   L.push(`    for (var kq = 0u; kq < ${sliceK}u; kq++) {`, `      let kk = z * ${sliceK}u + kq;`);
   for (const i of range(QM)) L.push(`      let a${i} = As[kk * ${t.bm / 4}u + ${i * TY}u + ty];`);
-  for (const j of range(QN)) L.push(`      let b${j} = Bs[kk * ${t.bn / 4}u + ${j * TX}u + tx];`);
+  const bs = oneTile ? "As" : "Bs";
+  for (const j of range(QN)) {
+    L.push(`      let b${j} = ${bs}[kk * ${t.bn / 4}u + ${j * TX}u + tx];`);
+  }
   for (const i of range(t.tm)) {
     for (const j of range(QN)) {
       const a = `a${Math.floor(i / 4)}[${i % 4}]`;
