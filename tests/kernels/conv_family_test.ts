@@ -22,7 +22,8 @@ import {
 } from "../../lib/kernels/conv/conv.ts";
 import { gramDenseFamily, gramPatchFamily } from "../../lib/kernels/gram/gram.ts";
 import type { KernelFamily } from "../../lib/kernels/tune/family.ts";
-import { parseGemmTile } from "../../lib/kernels/conv/gemm.ts";
+import { gemmSharedBytes, gemmThreads, parseGemmTile } from "../../lib/kernels/conv/gemm.ts";
+import { gemmTileTable } from "../../lib/kernels/conv/gemm_tiles.ts";
 import { geom } from "./conv_cases.ts";
 
 const conv3 = (batch: number, hw: number, inC: number, outC: number, stride = 1, k = 3) =>
@@ -72,6 +73,16 @@ function fakeGpu(fallback: boolean): Gpu {
     },
   } as unknown as Gpu;
 }
+
+Deno.test("every wg tile of the tables fits 32 KiB of workgroup memory and 256 threads", () => {
+  // llvmpipe offers 32 KiB (the H200 48 KiB): a tile over it would silently drop out of every list.
+  for (const kind of ["pixels", "weight", "gram"] as const) {
+    for (const name of gemmTileTable(kind)) {
+      const t = parseGemmTile(name)!;
+      assert(gemmSharedBytes(t) <= 32768 && gemmThreads(t) <= 256, name);
+    }
+  }
+});
 
 Deno.test("conv and gram families: on a software adapter the untuned choice is unchanged", () => {
   // Recorded from the builders before the wg variants and families existed (commit d5f0b64).
