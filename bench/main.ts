@@ -43,7 +43,7 @@ const t0 = performance.now();
 for (const s of only) {
   console.error(`section ${s}…`);
   if (s === "matmul") rows.push(...await matmulSection(gpu, tf, { quick }));
-  if (s === "conv") rows.push(...await convSection(gpu, tf));
+  if (s === "conv") rows.push(...await convSection(gpu, tf, { quick }));
   if (s === "steps") rows.push(...await stepsSection(gpu, tf, { quick }));
   if (s === "optim") {
     const file = "examples/fashion_cnn.yaml";
