@@ -29,44 +29,9 @@
  */
 
 // Describing a run: the builder, the YAML front end, the validated RunSpec.
-export {
-  adabelief,
-  adagrad,
-  adam,
-  adamw,
-  adamwBK,
-  avgpool2d,
-  batchnorm2d,
-  constantLr,
-  conv2d,
-  cosineLr,
-  dropout,
-  flatten,
-  gelu,
-  globalAvgPool,
-  kfac,
-  linear,
-  maxpool2d,
-  model,
-  multistepLr,
-  named,
-  type NameOpt,
-  radam,
-  relu,
-  residual,
-  runSpec,
-  schedule,
-  sequential,
-  sgd,
-  sgdm,
-  sgdmBK,
-  shampoo,
-  sigmoid,
-  stepLr,
-  tanh,
-  wadam,
-  wsgdm,
-} from "./dsl/builder.ts";
+// dsl/builder.ts is the builder vocabulary: runSpec, model, every layer,
+// optimizer and lr-curve builder, NameOpt.
+export * from "./dsl/builder.ts";
 export { loadRunSpecFile, type Override, parseOverride, parseRunSpecYaml } from "./dsl/yaml.ts";
 export {
   type DataSpec,

@@ -12,7 +12,7 @@
  * `cifar-100-binary/` inside, as the archives unpack). Needs `--allow-read`.
  * @module
  */
-import { type Dataset, NORMALIZATION, type Split, validateSplit } from "./dataset.ts";
+import { type Dataset, type Split, tableNormalization, validateSplit } from "./dataset.ts";
 import { DataError } from "./errors.ts";
 import { firstExisting, readDataFile } from "./gzip.ts";
 
@@ -146,7 +146,7 @@ export async function loadCifar10(options: Cifar10Options): Promise<Dataset> {
     classes: 10,
     train,
     test,
-    normalization: NORMALIZATION["cifar10"],
+    normalization: tableNormalization("cifar10")!,
   };
 }
 
@@ -171,6 +171,6 @@ export async function loadCifar100(options: Cifar100Options): Promise<Dataset> {
     classes,
     train,
     test,
-    normalization: NORMALIZATION["cifar100"],
+    normalization: tableNormalization("cifar100")!,
   };
 }

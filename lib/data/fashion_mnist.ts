@@ -19,7 +19,7 @@
  * from the cache (read + SHA-256 of 55 MB) 0.15 s.
  * @module
  */
-import { channelStats, type Dataset, NORMALIZATION, validateSplit } from "./dataset.ts";
+import { channelStats, type Dataset, tableNormalization, validateSplit } from "./dataset.ts";
 import { DataError } from "./errors.ts";
 import { FASHION_PACKAGE, locatePackage, readPackageClasses } from "./fashion_package.ts";
 import { FASHION_SPLIT_RULE, splitByClass, type SplitRule } from "./fashion_split.ts";
@@ -152,6 +152,6 @@ export async function loadFashionMnist(options: FashionMnistOptions = {}): Promi
     classes: CLASSES,
     train,
     test,
-    normalization: isDefault ? NORMALIZATION["fashion-mnist"] : { scale: 1 / 255, ...stats },
+    normalization: isDefault ? tableNormalization("fashion-mnist")! : { scale: 1 / 255, ...stats },
   };
 }

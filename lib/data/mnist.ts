@@ -10,7 +10,13 @@
  * parts before `-images`/`-labels` as `prefix`. Needs `--allow-read` on `dir`.
  * @module
  */
-import { channelStats, type Dataset, NORMALIZATION, type Split, validateSplit } from "./dataset.ts";
+import {
+  channelStats,
+  type Dataset,
+  type Split,
+  tableNormalization,
+  validateSplit,
+} from "./dataset.ts";
 import { DataError } from "./errors.ts";
 import { firstExisting } from "./gzip.ts";
 import { readIdxFile } from "./idx.ts";
@@ -77,7 +83,7 @@ export async function loadMnist(options: MnistOptions): Promise<Dataset> {
       `train images are [${train.shape}] but test images are [${test.shape}]`,
     );
   }
-  const normalization = NORMALIZATION[name] ??
+  const normalization = tableNormalization(name) ??
     { scale: 1 / 255, ...channelStats(train.split, train.shape, 1 / 255) };
   return {
     name,

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { OP_KINDS } from "../ops/mod.ts";
+import { OP_KINDS, opKind } from "../ops/mod.ts";
 import { fmtShape, type OpKind, type ParamSpec, ShapeError } from "../ops/types.ts";
 
 /** A layer as the compiler receives it (configs already resolved). */
@@ -83,7 +83,7 @@ export function buildGraph(
   const shapeOf = (id: number) => (id === GRAPH_INPUT ? [...input] : nodes[id].shape);
 
   const addOp = (type: string, name: string, config: unknown, inputs: number[]): number => {
-    const kind = OP_KINDS[type];
+    const kind = opKind(type);
     if (!kind) {
       throw new ShapeError(
         name,

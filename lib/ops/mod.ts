@@ -30,9 +30,13 @@ export type { BatchNormConfig } from "./batchnorm2d.ts";
 export type { Pool2dConfig } from "./pool.ts";
 export type { DropoutConfig } from "./dropout.ts";
 
-/** Every op kind, by the type name used in model files. */
-// deno-lint-ignore no-explicit-any
-export const OP_KINDS: Readonly<Record<string, OpKind<any>>> = {
+/**
+ * Every op kind, by the type name used in model files. A model-file layer
+ * kind is declared in dsl/schema/ against this table (its compile step must
+ * return the op's config type, and every op but `add` needs a declaration),
+ * so an op and its layer cannot drift apart unnoticed by `deno task check`.
+ */
+export const OP_KINDS = {
   linear: linearOp,
   conv2d: conv2dOp,
   batchnorm2d: batchNorm2dOp,
@@ -46,4 +50,17 @@ export const OP_KINDS: Readonly<Record<string, OpKind<any>>> = {
   flatten: flattenOp,
   dropout: dropoutOp,
   add: addOp,
-};
+} as const;
+
+/** The name of an op kind. */
+export type OpType = keyof typeof OP_KINDS;
+
+/** The resolved configuration op `T` builds from. */
+export type OpConfig<T extends OpType> = (typeof OP_KINDS)[T] extends OpKind<infer C> ? C : never;
+
+/** The op kind named `type`, or undefined for a name that is not one. */
+export function opKind(type: string): OpKind<unknown> | undefined {
+  return Object.hasOwn(OP_KINDS, type)
+    ? OP_KINDS[type as OpType] as unknown as OpKind<unknown>
+    : undefined;
+}

@@ -125,7 +125,39 @@ export function withKronecker(
   };
 }
 
-/** SGDM_BK options (defaults: lr 0.1, momentum 0.9, weight decay 0). */
+/**
+ * Defaults of the SGD-momentum update behind SGDM_BK, WSGDM, Shampoo and
+ * K-FAC (the authors' code); a run spec's defaults are these.
+ */
+export const KRONECKER_SGDM_DEFAULTS = { lr: 0.1, momentum: 0.9, weightDecay: 0 } as const;
+
+/**
+ * Defaults of the Adam update behind AdamW_BK and WAdam (betas and eps are
+ * Adam's); a run spec's defaults are these.
+ */
+export const KRONECKER_ADAM_DEFAULTS = { lr: 1e-3, weightDecay: 0 } as const;
+
+/** The SGD-momentum base of a Kronecker optimizer, defaults filled in. */
+function sgdmBase(o: SgdmBkOptions): OptimizerFactory {
+  const d = KRONECKER_SGDM_DEFAULTS;
+  return sgd({
+    lr: o.lr ?? d.lr,
+    momentum: o.momentum ?? d.momentum,
+    weightDecay: o.weightDecay ?? d.weightDecay,
+  });
+}
+
+/** The Adam base of a Kronecker optimizer (AdamW_BK's decay rule), defaults filled in. */
+function adamBase(o: AdamwBkOptions, name: string): OptimizerFactory {
+  const d = KRONECKER_ADAM_DEFAULTS;
+  return adamFamily(
+    { lr: o.lr ?? d.lr, betas: o.betas, eps: o.eps, weightDecay: o.weightDecay ?? d.weightDecay },
+    "bk",
+    name,
+  );
+}
+
+/** SGDM_BK options (defaults: {@link KRONECKER_SGDM_DEFAULTS}). */
 export interface SgdmBkOptions extends KroneckerCommon {
   /** Learning rate (default 0.1). */
   lr?: number;
@@ -140,15 +172,11 @@ export interface SgdmBkOptions extends KroneckerCommon {
  * p ← p − lr·buf (buffer from zero, no dampening).
  */
 export function sgdmBK(o: SgdmBkOptions = {}): OptimizerFactory {
-  const base = sgd({
-    lr: o.lr ?? 0.1,
-    momentum: o.momentum ?? 0.9,
-    weightDecay: o.weightDecay ?? 0,
-  });
+  const base = sgdmBase(o);
   return withKronecker("sgdm_bk", base, engine(ADABK_ENGINE, o));
 }
 
-/** AdamW_BK options (defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight decay 0). */
+/** AdamW_BK options (defaults: {@link KRONECKER_ADAM_DEFAULTS}, Adam's betas and eps). */
 export interface AdamwBkOptions extends KroneckerCommon, Partial<AdamOptions> {}
 
 /**
@@ -156,41 +184,25 @@ export interface AdamwBkOptions extends KroneckerCommon, Partial<AdamOptions> {}
  * p ← p − (lr/(1−β₁ᵗ))·(m/denom + wd·p) (decay scaled by lr/(1−β₁ᵗ)).
  */
 export function adamwBK(o: AdamwBkOptions = {}): OptimizerFactory {
-  const base = adamFamily(
-    { lr: o.lr ?? 1e-3, betas: o.betas, eps: o.eps, weightDecay: o.weightDecay ?? 0 },
-    "bk",
-    "adamw_bk",
-  );
+  const base = adamBase(o, "adamw_bk");
   return withKronecker("adamw_bk", base, engine(ADABK_ENGINE, o));
 }
 
 /** WSGDM: whitened (input-side) SGDM. */
 export function wsgdm(o: SgdmBkOptions = {}): OptimizerFactory {
-  const base = sgd({
-    lr: o.lr ?? 0.1,
-    momentum: o.momentum ?? 0.9,
-    weightDecay: o.weightDecay ?? 0,
-  });
+  const base = sgdmBase(o);
   return withKronecker("wsgdm", base, engine(WHITENING_ENGINE, o));
 }
 
 /** WAdam: whitened (input-side) Adam with AdamW_BK's decay rule. */
 export function wadam(o: AdamwBkOptions = {}): OptimizerFactory {
-  const base = adamFamily(
-    { lr: o.lr ?? 1e-3, betas: o.betas, eps: o.eps, weightDecay: o.weightDecay ?? 0 },
-    "bk",
-    "wadam",
-  );
+  const base = adamBase(o, "wadam");
   return withKronecker("wadam", base, engine(WHITENING_ENGINE, o));
 }
 
 /** Shampoo with SGD-momentum grafted behind it (no norm recovery by default). */
 export function shampoo(o: SgdmBkOptions & { normRecovery?: boolean } = {}): OptimizerFactory {
-  const base = sgd({
-    lr: o.lr ?? 0.1,
-    momentum: o.momentum ?? 0.9,
-    weightDecay: o.weightDecay ?? 0,
-  });
+  const base = sgdmBase(o);
   return withKronecker("shampoo", base, {
     ...engine(SHAMPOO_ENGINE, o),
     normRecovery: o.normRecovery ?? false,
@@ -199,11 +211,7 @@ export function shampoo(o: SgdmBkOptions & { normRecovery?: boolean } = {}): Opt
 
 /** K-FAC with SGD momentum: (L + γI)^(−1)·G·(R + γI)^(−1), norm-recovered. */
 export function kfac(o: SgdmBkOptions & { normRecovery?: boolean } = {}): OptimizerFactory {
-  const base = sgd({
-    lr: o.lr ?? 0.1,
-    momentum: o.momentum ?? 0.9,
-    weightDecay: o.weightDecay ?? 0,
-  });
+  const base = sgdmBase(o);
   return withKronecker("kfac", base, {
     ...engine(KFAC_ENGINE, o),
     normRecovery: o.normRecovery ?? true,

@@ -3,7 +3,7 @@ import { DataError } from "../../lib/data/errors.ts";
 import { gzip } from "../../lib/data/gzip.ts";
 import { encodeIdx, parseIdx, readIdxFile } from "../../lib/data/idx.ts";
 import { loadMnist } from "../../lib/data/mnist.ts";
-import { NORMALIZATION } from "../../lib/data/dataset.ts";
+import { tableNormalization } from "../../lib/data/dataset.ts";
 import { concat, idxHeader, withTempDir } from "./tmp.ts";
 
 /** n images of h×w with a known byte pattern, and labels i mod 10. */
@@ -96,7 +96,7 @@ Deno.test("loadMnist reads plain and gzip files, NHWC with C = 1", () =>
     assertEquals(ds.test.count, 5);
     assertEquals(ds.train.images, tr.images);
     assertEquals(ds.test.labels, te.labels);
-    assertEquals(ds.normalization, NORMALIZATION["mnist"]);
+    assertEquals(ds.normalization, tableNormalization("mnist"));
   }));
 
 Deno.test("loadMnist: count mismatch, label out of range, missing file → DataError", () =>

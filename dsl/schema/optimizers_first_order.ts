@@ -1,0 +1,219 @@
+/**
+ * The first-order optimizers of a run spec: SGD, SGD with momentum, Adam,
+ * AdamW, Adagrad, RAdam, AdaBelief. Each is declared once: schema (defaults
+ * from lib/optim, docs from `.describe()`), compile step to its factory, and
+ * its builder function.
+ *
+ * Named exports are the builders only (re-exported by dsl/builder.ts with
+ * `export *`); the declarations are the default export, which `export *`
+ * leaves out.
+ * @module
+ */
+import { z } from "zod";
+import * as adaptive from "../../lib/optim/adaptive.ts";
+import * as firstOrder from "../../lib/optim/first_order.ts";
+import { clean, defined, nonNegNum, posNum } from "./primitives.ts";
+import {
+  adamEpsField,
+  betasField,
+  lrField,
+  lrRequired,
+  momentumField,
+  optimizerKind,
+  optimizerSchema,
+  weightDecayL2,
+} from "./optimizer_kind.ts";
+
+const sgdKind = optimizerKind(
+  "sgd",
+  optimizerSchema("sgd", {
+    lr: lrRequired,
+    weight_decay: weightDecayL2(0),
+  }, "θ ← θ − lr·(g + wd·θ) (PyTorch `torch.optim.SGD` without momentum)."),
+  (o) => firstOrder.sgd({ lr: o.lr, weightDecay: o.weight_decay }),
+);
+
+const sgdmKind = optimizerKind(
+  "sgdm",
+  optimizerSchema(
+    "sgdm",
+    {
+      lr: lrRequired,
+      momentum: momentumField(0.9, "Momentum factor μ."),
+      nesterov: z.boolean().default(false).describe(
+        "Nesterov momentum: step along g + μ·b instead of b (needs dampening 0).",
+      ),
+      dampening: z.number().min(0).max(1).default(0).describe(
+        "Dampening τ of the gradient in the buffer.",
+      ),
+      weight_decay: weightDecayL2(0),
+    },
+    "PyTorch `torch.optim.SGD` with momentum: g ← g + wd·θ; b ← g on the first step, then b ← μ·b + (1 − τ)·g; θ ← θ − lr·(nesterov ? g + μ·b : b).",
+  )
+    .superRefine((v, ctx) => {
+      if (!clean(ctx)) return;
+      if (v.nesterov && v.dampening !== 0) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["dampening"],
+          message: "nesterov momentum requires dampening 0 (as in PyTorch)",
+        });
+      }
+    }),
+  (o) =>
+    firstOrder.sgd({
+      lr: o.lr,
+      momentum: o.momentum,
+      nesterov: o.nesterov,
+      dampening: o.dampening,
+      weightDecay: o.weight_decay,
+    }),
+);
+
+const adamKind = optimizerKind(
+  "adam",
+  optimizerSchema(
+    "adam",
+    {
+      lr: lrField(1e-3),
+      betas: betasField([0.9, 0.999]),
+      eps: adamEpsField(1e-8),
+      weight_decay: weightDecayL2(0),
+    },
+    "PyTorch `torch.optim.Adam`: g ← g + wd·θ; m ← β1·m + (1 − β1)·g; v ← β2·v + (1 − β2)·g²; θ ← θ − lr·m̂/(√v̂ + eps) with bias corrections m̂ = m/(1 − β1ᵗ), v̂ = v/(1 − β2ᵗ).",
+  ),
+  (o) => firstOrder.adam({ lr: o.lr, betas: o.betas, eps: o.eps, weightDecay: o.weight_decay }),
+);
+
+const adamwKind = optimizerKind(
+  "adamw",
+  optimizerSchema("adamw", {
+    lr: lrField(1e-3),
+    betas: betasField([0.9, 0.999]),
+    eps: adamEpsField(1e-8),
+    weight_decay: nonNegNum
+      .default(0.01)
+      .describe(
+        "Decoupled decay: θ ← θ·(1 − lr·wd) before the Adam step (not added to the gradient).",
+      ),
+  }, "PyTorch `torch.optim.AdamW`: θ ← θ·(1 − lr·wd), then the Adam step on the raw gradient."),
+  (o) => firstOrder.adamw({ lr: o.lr, betas: o.betas, eps: o.eps, weightDecay: o.weight_decay }),
+);
+
+const adagradKind = optimizerKind(
+  "adagrad",
+  optimizerSchema("adagrad", {
+    lr: lrField(1e-2),
+    lr_decay: nonNegNum.default(0).describe("lr/(1 + (t − 1)·lr_decay)."),
+    eps: posNum.default(1e-10).describe("Added to √Σg² in the denominator."),
+    weight_decay: weightDecayL2(0),
+  }, "PyTorch `torch.optim.Adagrad`: g ← g + wd·θ; s ← s + g²; θ ← θ − lr·g/(√s + eps)."),
+  (o) =>
+    adaptive.adagrad({ lr: o.lr, lrDecay: o.lr_decay, eps: o.eps, weightDecay: o.weight_decay }),
+);
+
+const radamKind = optimizerKind(
+  "radam",
+  optimizerSchema(
+    "radam",
+    {
+      lr: lrField(1e-3),
+      betas: betasField([0.9, 0.999]),
+      eps: adamEpsField(1e-8),
+      weight_decay: weightDecayL2(0),
+    },
+    "PyTorch `torch.optim.RAdam`: Adam with the variance rectification of Liu et al. (2020); plain momentum while ρ_t ≤ 5.",
+  ),
+  (o) => adaptive.radam({ lr: o.lr, betas: o.betas, eps: o.eps, weightDecay: o.weight_decay }),
+);
+
+const adabeliefKind = optimizerKind(
+  "adabelief",
+  optimizerSchema(
+    "adabelief",
+    {
+      lr: lrField(1e-3),
+      betas: betasField([0.9, 0.999]),
+      eps: posNum.default(1e-16).describe("Added to the belief s and to √ŝ."),
+      weight_decay: nonNegNum.default(0).describe("Decoupled decay θ ← θ·(1 − lr·wd)."),
+    },
+    "AdaBelief (Zhuang et al., 2020): s ← β2·s + (1 − β2)·(g − m)² + eps; θ ← θ − lr·m̂/(√ŝ + eps); decoupled decay, no rectification.",
+  ),
+  (o) => adaptive.adabelief({ lr: o.lr, betas: o.betas, eps: o.eps, weightDecay: o.weight_decay }),
+);
+
+/** These optimizers, in the order the reference lists them. */
+export default {
+  sgd: sgdKind,
+  sgdm: sgdmKind,
+  adam: adamKind,
+  adamw: adamwKind,
+  adagrad: adagradKind,
+  radam: radamKind,
+  adabelief: adabeliefKind,
+};
+
+// The builders' types, derived from the schemas (fields: docs/yaml-reference.md).
+/** @ignore */
+type SgdInput = z.input<typeof sgdKind.schema>;
+/** @ignore */
+type SgdOptions = Omit<SgdInput, "name">;
+/** @ignore */
+type SgdmInput = z.input<typeof sgdmKind.schema>;
+/** @ignore */
+type SgdmOptions = Omit<SgdmInput, "name">;
+/** @ignore */
+type AdamInput = z.input<typeof adamKind.schema>;
+/** @ignore */
+type AdamOptions = Omit<AdamInput, "name">;
+/** @ignore */
+type AdamWInput = z.input<typeof adamwKind.schema>;
+/** @ignore */
+type AdamWOptions = Omit<AdamWInput, "name">;
+/** @ignore */
+type AdagradInput = z.input<typeof adagradKind.schema>;
+/** @ignore */
+type AdagradOptions = Omit<AdagradInput, "name">;
+/** @ignore */
+type RadamInput = z.input<typeof radamKind.schema>;
+/** @ignore */
+type RadamOptions = Omit<RadamInput, "name">;
+/** @ignore */
+type AdaBeliefInput = z.input<typeof adabeliefKind.schema>;
+/** @ignore */
+type AdaBeliefOptions = Omit<AdaBeliefInput, "name">;
+
+/** Plain SGD. */
+export function sgd(opts: SgdOptions): SgdInput {
+  return { name: "sgd", ...defined(opts) } as SgdInput;
+}
+
+/** SGD with momentum (PyTorch semantics). */
+export function sgdm(opts: SgdmOptions): SgdmInput {
+  return { name: "sgdm", ...defined(opts) } as SgdmInput;
+}
+
+/** Adam with L2-coupled weight decay. */
+export function adam(opts: AdamOptions = {}): AdamInput {
+  return { name: "adam", ...defined(opts) };
+}
+
+/** AdamW with decoupled weight decay. */
+export function adamw(opts: AdamWOptions = {}): AdamWInput {
+  return { name: "adamw", ...defined(opts) };
+}
+
+/** Adagrad (PyTorch semantics). */
+export function adagrad(opts: AdagradOptions = {}): AdagradInput {
+  return { name: "adagrad", ...defined(opts) };
+}
+
+/** RAdam (PyTorch semantics). */
+export function radam(opts: RadamOptions = {}): RadamInput {
+  return { name: "radam", ...defined(opts) };
+}
+
+/** AdaBelief (decoupled decay, no rectification). */
+export function adabelief(opts: AdaBeliefOptions = {}): AdaBeliefInput {
+  return { name: "adabelief", ...defined(opts) };
+}
