@@ -7,7 +7,8 @@
  *   (`loadRunSpecFile`); both give the same validated {@link RunSpec}.
  * - Train it with {@link train}; datasets load with `loadFashionMnist`,
  *   `loadMnist`, `loadCifar10`, `loadCifar100`, `syntheticDataset`, or the
- *   one a spec names with {@link loadDataset}.
+ *   one a spec names with {@link loadDataset}. {@link evaluate} measures a
+ *   plan on a split bound to it (what the trainer and `eval` use).
  * - Drive an optimizer from your own WebGPU code with {@link Optimizer} and
  *   {@link optimizerFactory} (the same optimizer names and defaults as a run
  *   spec). The optimizer engine alone, importable by URL without this
@@ -54,14 +55,10 @@ export {
 export { SpecError, type SpecIssue } from "./dsl/errors.ts";
 
 // Running it.
-export {
-  type CompleteRun,
-  loadDataset,
-  train,
-  type TrainOptions,
-  type TrainResult,
-} from "./dsl/run.ts";
-export { RunDirError } from "./lib/train/run_dir.ts";
+export { loadDataset } from "./lib/run/data.ts";
+export { type CompleteRun, train, type TrainOptions, type TrainResult } from "./lib/run/train.ts";
+export { RunDirError } from "./lib/run/run_dir.ts";
+export { evaluate, type Evaluation, type ReadBack } from "./lib/train/evaluate.ts";
 export type {
   EvalEvent,
   EvalSplit,

@@ -12,12 +12,12 @@
  * @module
  */
 
-import { compileGraph, compileOptimizer } from "../dsl/compile.ts";
+import { compileGraph } from "../dsl/compile.ts";
 import { loadRunSpecFile, type Override, parseOverride } from "../dsl/yaml.ts";
 import { describeError } from "../cli/errors.ts";
 import { profilePlan } from "../lib/train/profile.ts";
 import { profileMarkdown } from "../lib/train/profile_report.ts";
-import { buildTunedPlan } from "../lib/plan/tune.ts";
+import { buildRunPlan, planOptions } from "../lib/run/plan.ts";
 import { acquireOrExit } from "./harness.ts";
 
 const USAGE = "usage: deno task profile FILE.yaml [--set key=value]… [--steps N] " +
@@ -85,13 +85,13 @@ try {
     `command: deno task profile ${Deno.args.join(" ")}`,
     `batch ${spec.data.batch_size}, optimizer ${spec.optimizer.name}, run.tune ${spec.run.tune}`,
   ];
-  const { plan, summary } = await buildTunedPlan(gpu, compileGraph(spec), {
-    batch: spec.data.batch_size,
-    seed: spec.run.seed,
-    optimizer: compileOptimizer(spec.optimizer),
-    clipGradNorm: spec.optimizer.clip_grad_norm,
-    labelSmoothing: spec.loss.label_smoothing,
-  }, { mode: spec.run.tune, log: (line) => console.error(line) });
+  const { plan, summary } = await buildRunPlan(
+    gpu,
+    spec,
+    compileGraph(spec),
+    planOptions(spec, "train"),
+    (line) => console.error(line),
+  );
   if (summary) notes.push(summary);
   notes.push(
     `plan built in ${(performance.now() - t0).toFixed(0)} ms; ${gpu.pipelines.size} pipelines`,

@@ -17,12 +17,12 @@ import type { Override } from "../dsl/yaml.ts";
 import { loadRunSpecFile } from "../dsl/yaml.ts";
 import { OPTIMIZER_SCHEMAS, type RunSpec } from "../dsl/schema.ts";
 import { SpecError } from "../dsl/errors.ts";
-import { train } from "../dsl/run.ts";
+import { train } from "../lib/run/train.ts";
 import { acquireGpu, type AcquireOptions, describeAdapter } from "../lib/gpu/device.ts";
 import { TrainingDivergedError } from "../lib/train/trainer.ts";
 import { readRunMetrics, type RunMetrics } from "../lib/report/metrics.ts";
 import { writeComparisonReport } from "../lib/report/report.ts";
-import { checkRunDirFree } from "../lib/train/run_dir.ts";
+import { checkRunDirFree } from "../lib/run/run_dir.ts";
 
 /** Every optimizer name the schema knows. */
 export const OPTIMIZER_NAMES: readonly string[] = OPTIMIZER_SCHEMAS.map((s) =>

@@ -9,9 +9,8 @@
  */
 
 import { acquireGpu, type AcquireOptions } from "../lib/gpu/device.ts";
-import { buildTunedPlan } from "../lib/plan/tune.ts";
 import { GpuSplit } from "../lib/train/gpu_split.ts";
-import { Trainer } from "../lib/train/trainer.ts";
+import { evaluate } from "../lib/train/evaluate.ts";
 import {
   type LoadedCheckpoint,
   readLatestCheckpoint,
@@ -19,7 +18,8 @@ import {
 } from "../lib/train/checkpoint.ts";
 import { SafetensorsError } from "../lib/train/safetensors.ts";
 import { ReportError } from "../lib/report/errors.ts";
-import { inputPipeline, loadDataset } from "../dsl/run.ts";
+import { inputPipeline, loadDataset } from "../lib/run/data.ts";
+import { buildRunPlan, planOptions } from "../lib/run/plan.ts";
 import { compileGraph } from "../dsl/compile.ts";
 import type { RunSpec } from "../dsl/schema.ts";
 
@@ -98,34 +98,17 @@ export async function evaluateCheckpoint(
   const tensors = new Map([...ckpt.tensors].filter(([name]) => !name.startsWith("optimizer.")));
   const dataset = await loadDataset(spec, opts.cacheDir);
   const gpu = await acquireGpu(opts.acquire);
-  const { plan } = await buildTunedPlan(gpu, graph, {
-    batch: spec.data.batch_size,
-    seed: spec.run.seed,
-    labelSmoothing: spec.loss.label_smoothing,
-  }, { mode: spec.run.tune, log: opts.log });
+  const { plan } = await buildRunPlan(gpu, spec, graph, planOptions(spec, "eval"), opts.log);
   try {
     restoreCheckpoint(plan, { tensors, meta: ckpt.meta });
     const { size, channels, normalization } = inputPipeline(spec, dataset);
     const test = new GpuSplit(gpu, "test", dataset.test, { size, channels }, normalization, plan);
     try {
-      // evaluate() reads only `test`; the trainer requires a training split,
-      // and the test split stands in (nothing is trained).
-      const trainer = new Trainer({
-        plan,
-        train: test,
-        test,
-        epochs: 0,
-        order: () => new Uint32Array(0),
-        lr: () => 0,
-        seed: spec.run.seed,
-        logEvery: 1,
-        evalEvery: 1,
-      });
-      const r = await trainer.evaluate();
+      const r = await evaluate(plan, test);
       return {
         loss: r.loss,
         accuracy: r.accuracy,
-        samples: test.count,
+        samples: r.samples,
         step: ckpt.meta.step,
         epoch: ckpt.meta.epoch,
         folder,

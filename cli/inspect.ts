@@ -11,8 +11,9 @@ import { acquireGpu, type AcquireOptions, describeAdapter } from "../lib/gpu/dev
 import type { Plan } from "../lib/plan/plan.ts";
 import { type PlanProfile, profilePlan } from "../lib/train/profile.ts";
 import { fmtMs, kernelName } from "../lib/train/profile_report.ts";
-import { buildTunedPlan, tunesOn } from "../lib/plan/tune.ts";
-import { compileGraph, compileOptimizer } from "../dsl/compile.ts";
+import { tunesOn } from "../lib/plan/tune.ts";
+import { buildRunPlan, planOptions } from "../lib/run/plan.ts";
+import { compileGraph } from "../dsl/compile.ts";
 import type { RunSpec } from "../dsl/schema.ts";
 
 function mib(bytes: number): string {
@@ -75,11 +76,12 @@ export async function inspect(
   }
   const gpu = await acquireGpu(acquire);
   const t0 = performance.now();
-  const { plan, choices, summary } = await buildTunedPlan(gpu, graph, {
-    batch: spec.data.batch_size,
-    seed: spec.run.seed,
-    optimizer: compileOptimizer(spec.optimizer),
-  }, { mode: spec.run.tune });
+  const { plan, choices, summary } = await buildRunPlan(
+    gpu,
+    spec,
+    graph,
+    planOptions(spec, "train"),
+  );
   const tuned = new Set(choices.filter((c) => c.tuned).map((c) => `${c.family.id}|${c.key}`));
   const problems = new Set(choices.map((c) => `${c.family.id}|${c.key}`));
   const tuning = summary ??

@@ -10,8 +10,8 @@
 
 import { Command, InvalidArgumentError, Option } from "commander";
 import { loadRunSpecFile, type Override, parseOverride } from "../dsl/yaml.ts";
-import { train, type TrainResult } from "../dsl/run.ts";
-import { loadResumeSpec } from "../dsl/run_files.ts";
+import { train, type TrainResult } from "../lib/run/train.ts";
+import { loadResumeSpec } from "../lib/run/run_files.ts";
 import { inspect } from "./inspect.ts";
 import { describeError } from "./errors.ts";
 import { evaluateCheckpoint } from "./eval.ts";

@@ -12,7 +12,7 @@
 /** A module of the tree: a folder under lib/, `dsl`, `cli`, or the root `mod.ts`. */
 export type Layer = string;
 
-/** Every folder of lib/, bottom to top. */
+/** Every folder of lib/ below the DSL, bottom to top (lib/run sits above the DSL). */
 const LIB: readonly Layer[] = [
   "lib/util",
   "lib/gpu",
@@ -43,9 +43,14 @@ export const LAYER_RULES: Readonly<Record<Layer, readonly Layer[]>> = {
   "lib/data": ["lib/util"],
   "lib/report": ["lib/util"],
   "lib/train": LIB.filter((l) => l !== "lib/train"),
+  // The front end: parses and validates a RunSpec, compiles it to a graph,
+  // an optimizer factory and an lr schedule; it runs nothing.
   dsl: LIB,
-  cli: [...LIB, "dsl"],
-  "mod.ts": [...LIB, "dsl"],
+  // "Run a spec": data, plan options and tuning, trainer, checkpoints, run
+  // directories, progress. Above the DSL, whose RunSpec it takes.
+  "lib/run": [...LIB, "dsl"],
+  cli: [...LIB, "dsl", "lib/run"],
+  "mod.ts": [...LIB, "dsl", "lib/run"],
 };
 
 /**

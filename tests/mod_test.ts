@@ -28,6 +28,7 @@ Deno.test("mod.ts exports exactly the curated values", () => {
     "conv2d",
     "cosineLr",
     "dropout",
+    "evaluate",
     "flatten",
     "gelu",
     "globalAvgPool",

@@ -7,6 +7,7 @@
  */
 
 import type { Command } from "../gpu/commands.ts";
+import type { Tensor } from "../gpu/tensor.ts";
 import { encode } from "../gpu/commands.ts";
 import { ReadbackRing } from "../gpu/readback.ts";
 import { GpuTimer, stageDurations } from "../gpu/timing.ts";
@@ -14,6 +15,7 @@ import { GpuClock, lastTimestampNs } from "../gpu/gpu_clock.ts";
 import type { Plan } from "../plan/plan.ts";
 import { stagesAt } from "../gpu/stage.ts";
 import type { GpuSplit } from "./gpu_split.ts";
+import { clearMetrics, evaluate } from "./evaluate.ts";
 
 /** A training progress sample (running means over the epoch so far). */
 export interface TrainEvent {
@@ -131,6 +133,20 @@ export class TrainingDivergedError extends Error {
   }
 }
 
+/**
+ * Steps of one training epoch over `samples` at `batch`: the last partial
+ * batch is dropped. Throws when the split holds less than one batch.
+ */
+export function stepsPerEpoch(samples: number, batch: number): number {
+  const steps = Math.floor(samples / batch);
+  if (steps < 1) {
+    throw new RangeError(
+      `the training split has ${samples} samples, fewer than one batch of ${batch}`,
+    );
+  }
+  return steps;
+}
+
 /** Runs `plan` according to `opts`. */
 export class Trainer {
   /** Global step counter: steps completed. */
@@ -154,16 +170,12 @@ export class Trainer {
     // Metrics, plus two u64 timestamps for up to 64 timed passes.
     this.#ring = new ReadbackRing(opts.plan.gpu, 64 + 64 * 16, 4);
     if (opts.stageTimings !== false) this.#timer = GpuTimer.create(opts.plan.gpu, 64);
-    const { lossSum, correct } = opts.plan.metrics;
-    this.#clearMetrics = [
-      { kind: "clear", label: "metrics.clear", dst: lossSum },
-      { kind: "clear", label: "metrics.clear", dst: correct },
-    ];
+    this.#clearMetrics = clearMetrics(opts.plan);
   }
 
-  /** Steps per epoch (the last partial batch is dropped in training). */
+  /** Steps per epoch (see {@link stepsPerEpoch}). */
   get stepsPerEpoch(): number {
-    return Math.floor(this.#opts.train.count / this.#opts.plan.batch);
+    return stepsPerEpoch(this.#opts.train.count, this.#opts.plan.batch);
   }
 
   /**
@@ -197,11 +209,6 @@ export class Trainer {
     const { plan } = o;
     const gpu = plan.gpu;
     const steps = this.stepsPerEpoch;
-    if (steps < 1) {
-      throw new RangeError(
-        `the training split has ${o.train.count} samples, fewer than one batch of ${plan.batch}`,
-      );
-    }
     if (!this.#initialised) {
       const enc = gpu.device.createCommandEncoder({ label: "init" });
       encode(enc, plan.init);
@@ -330,37 +337,29 @@ export class Trainer {
   /** Evaluates on the evaluation split (one wait at the end, not per batch). */
   async evaluate(epoch = -1): Promise<EvalEvent> {
     const o = this.#opts;
-    const test = o.test;
-    if (!test) throw new Error("no test split was given");
-    const { plan } = o;
-    const gpu = plan.gpu;
-    const batches = Math.ceil(test.count / plan.batch);
-    const evalCommands = plan.evalStages.flatMap((s) => s.commands);
-    for (let b = 0; b < batches; b++) {
-      test.setStart(b * plan.batch);
-      const enc = gpu.device.createCommandEncoder({ label: `eval ${b}` });
-      encode(enc, [...(b === 0 ? this.#clearMetrics : []), ...test.gather, ...evalCommands]);
-      gpu.device.queue.submit([enc.finish()]);
-    }
+    if (!o.test) throw new Error("no test split was given");
+    const r = await evaluate(o.plan, o.test, (tensors) => this.#readOnce(tensors));
+    const result: EvalEvent = {
+      kind: "eval",
+      split: o.evalSplit ?? "test",
+      epoch,
+      globalStep: this.globalStep,
+      loss: r.loss,
+      accuracy: r.accuracy,
+      wallTime: (performance.now() - this.#t0) / 1000,
+    };
+    o.onEvent?.(result);
+    return result;
+  }
+
+  /** Reads `tensors` through the ring after everything submitted (no new buffer). */
+  async #readOnce(tensors: readonly Tensor[]): Promise<Float32Array[]> {
+    const gpu = this.#opts.plan.gpu;
     const enc = gpu.device.createCommandEncoder({ label: "eval read" });
-    const slot = this.#ring.capture(enc, [plan.metrics.lossSum, plan.metrics.correct]);
+    const slot = this.#ring.capture(enc, tensors);
     gpu.device.queue.submit([enc.finish()]);
     await this.#ring.drain();
     if (slot === undefined) throw new Error("readback ring exhausted after drain");
-    const result = await new Promise<EvalEvent>((resolve) =>
-      this.#ring.launch(slot, ([loss, correct]) =>
-        resolve({
-          kind: "eval",
-          split: o.evalSplit ?? "test",
-          epoch,
-          globalStep: this.globalStep,
-          loss: loss[0] / test.count,
-          accuracy: correct[0] / test.count,
-          wallTime: (performance.now() - this.#t0) / 1000,
-        }))
-    );
-    gpu.checkAlive();
-    o.onEvent?.(result);
-    return result;
+    return await new Promise((resolve) => this.#ring.launch(slot, resolve));
   }
 }

@@ -4,7 +4,7 @@
  */
 import { assert, assertEquals, assertRejects, assertThrows } from "../assert.ts";
 import { parseRunSpecYaml } from "../../dsl/yaml.ts";
-import { loadDataset } from "../../dsl/run.ts";
+import { loadDataset } from "../../lib/run/data.ts";
 import { SpecError } from "../../dsl/errors.ts";
 import { DataError } from "../../lib/data/errors.ts";
 import { gzip } from "../../lib/data/gzip.ts";

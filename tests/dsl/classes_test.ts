@@ -18,7 +18,7 @@ import {
   sgd,
   SpecError,
 } from "../../dsl/mod.ts";
-import { train } from "../../dsl/run.ts";
+import { train } from "../../lib/run/train.ts";
 import { ShapeError } from "../../lib/ops/types.ts";
 import { syntheticDataset } from "../../lib/data/synthetic.ts";
 

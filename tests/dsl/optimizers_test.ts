@@ -5,7 +5,7 @@
 import { parseRunSpecYaml } from "../../dsl/yaml.ts";
 import * as b from "../../dsl/builder.ts";
 import { compileOptimizer } from "../../dsl/compile.ts";
-import { train } from "../../dsl/run.ts";
+import { train } from "../../lib/run/train.ts";
 import type { TrainEvent } from "../../lib/train/trainer.ts";
 import { assert, assertEquals } from "../assert.ts";
 import { gpuTest, testGpu } from "../util.ts";

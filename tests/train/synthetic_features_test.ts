@@ -3,7 +3,7 @@
  * schema and docs allow) trains an MLP end to end, from a YAML file.
  */
 import { parseRunSpecYaml } from "../../dsl/yaml.ts";
-import { train } from "../../dsl/run.ts";
+import { train } from "../../lib/run/train.ts";
 import { syntheticDataset } from "../../lib/data/synthetic.ts";
 import { assert, assertEquals } from "../assert.ts";
 import { gpuTest, testGpu } from "../util.ts";

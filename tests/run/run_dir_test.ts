@@ -12,7 +12,7 @@ import {
   findResumePoint,
   RunDirError,
   truncateMetrics,
-} from "../../lib/train/run_dir.ts";
+} from "../../lib/run/run_dir.ts";
 import { removeStaleTemps } from "../../lib/train/atomic.ts";
 import {
   readLatestCheckpoint,

@@ -1,19 +1,15 @@
 /**
- * The run directory side of {@link train}: a new run claims its directory; a
- * resumed run finds its checkpoint, checks the spec it is given against the
- * one it recorded (see spec_diff.ts for what may change), and continues its
- * metrics log where the checkpoint left it.
+ * The run directory side of training a spec (lib/run/train.ts): a new run
+ * claims its directory; a resumed run finds its checkpoint, checks the spec
+ * it is given against the one it recorded (dsl/spec_diff.ts says what may
+ * change), and continues its metrics log where the checkpoint left it.
  * @module
  */
 
-import { removeStaleTemps, writeFileAtomic } from "../lib/train/atomic.ts";
-import {
-  readLatestCheckpoint,
-  restoreCheckpoint,
-  writeCheckpoint,
-} from "../lib/train/checkpoint.ts";
-import type { Plan } from "../lib/plan/plan.ts";
-import { MetricsLog } from "../lib/train/metrics_log.ts";
+import { removeStaleTemps, writeFileAtomic } from "../train/atomic.ts";
+import { readLatestCheckpoint, restoreCheckpoint, writeCheckpoint } from "../train/checkpoint.ts";
+import type { Plan } from "../plan/plan.ts";
+import { MetricsLog } from "../train/metrics_log.ts";
 import {
   bestAccuracy,
   claimRunDir,
@@ -22,16 +18,17 @@ import {
   RunDirError,
   runPaths,
   truncateMetrics,
-} from "../lib/train/run_dir.ts";
-import type { EvalSplit, Trainer, TrainerOptions } from "../lib/train/trainer.ts";
-import { describeChange, isFixedOnResume, type SpecChange, specChanges } from "./spec_diff.ts";
-import { type RunSpec, safeParseRunSpec } from "./schema.ts";
-import { loadRunSpecFile, type Override } from "./yaml.ts";
-
-/** The split a run evaluates on: `val` with a validation split, else `test`. */
-export function evalSplitOf(spec: RunSpec): EvalSplit {
-  return spec.data.validation_split > 0 ? "val" : "test";
-}
+} from "./run_dir.ts";
+import type { Trainer, TrainerOptions } from "../train/trainer.ts";
+import { evalSplitOf } from "./data.ts";
+import {
+  describeChange,
+  isFixedOnResume,
+  type SpecChange,
+  specChanges,
+} from "../../dsl/spec_diff.ts";
+import { type RunSpec, safeParseRunSpec } from "../../dsl/schema.ts";
+import { loadRunSpecFile, type Override } from "../../dsl/yaml.ts";
 
 /** The resolved spec as `spec.json` holds it. */
 export function specJson(spec: RunSpec): string {

@@ -7,8 +7,12 @@
  * @module
  */
 
-import { type CheckpointMeta, readLatestCheckpointMeta, recordedAccuracy } from "./checkpoint.ts";
-import { writeFileAtomic } from "./atomic.ts";
+import {
+  type CheckpointMeta,
+  readLatestCheckpointMeta,
+  recordedAccuracy,
+} from "../train/checkpoint.ts";
+import { writeFileAtomic } from "../train/atomic.ts";
 
 /** A run directory cannot be used as asked (the message says what to do instead). */
 export class RunDirError extends Error {
