@@ -1,7 +1,7 @@
 /**
  * The layer rules of the source tree, checked from the import statements:
- * which module may import which (docs: /work/shared/DESIGN.md "Layers of
- * code"), no import cycle between files, and an optimizer module that stays
+ * which module may import which (docs/architecture.md explains each layer),
+ * no import cycle between files, and an optimizer module that stays
  * importable by URL. `deno task check` runs it; tests/arch/layers_test.ts
  * proves it catches each kind of violation.
  *

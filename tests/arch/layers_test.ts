@@ -95,6 +95,23 @@ Deno.test("layerViolations: imports up the layers are refused, with the allowed 
   ]);
 });
 
+Deno.test("layerViolations: the DSL hands a RunSpec to the run layer and never imports it", () => {
+  const ok = edgesOf({
+    "lib/run/train.ts": `import { compileGraph } from "../../dsl/compile.ts";\n` +
+      `import { Trainer } from "../train/trainer.ts";\n`,
+    "cli/main.ts": `import { train } from "../lib/run/train.ts";\n`,
+  });
+  assertEquals(layerViolations(ok), []);
+  const bad = edgesOf({
+    "dsl/yaml.ts": `import { train } from "../lib/run/train.ts";\n`,
+    "lib/train/trainer.ts": `import type { RunData } from "../run/data.ts";\n`,
+  });
+  assertEquals(layerViolations(bad).map((v) => v.message.split(";")[0]), [
+    'dsl must not import lib/run ("../lib/run/train.ts")',
+    'lib/train must not import lib/run ("../run/data.ts")',
+  ]);
+});
+
 Deno.test("layerViolations: the plan sees the optimizer contract with `import type` only", () => {
   const ok = edgesOf({
     "lib/plan/plan.ts": `import type { OptimizerFactory } from "../optim/types.ts";\n`,
@@ -112,9 +129,9 @@ Deno.test("layerViolations: the plan sees the optimizer contract with `import ty
 });
 
 Deno.test("layerViolations: a module missing from the rule table must be declared", () => {
-  const edges = edgesOf({ "lib/run/run.ts": `import { train } from "../train/trainer.ts";\n` });
+  const edges = edgesOf({ "lib/serve/serve.ts": `import { train } from "../run/train.ts";\n` });
   assertEquals(layerViolations(edges).map((v) => v.message), [
-    'module "lib/run" has no entry in LAYER_RULES (scripts/check_layers.ts): say what it may import',
+    'module "lib/serve" has no entry in LAYER_RULES (scripts/check_layers.ts): say what it may import',
   ]);
 });
 
