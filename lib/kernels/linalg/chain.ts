@@ -147,6 +147,12 @@ export function recordRootChain(gpu: Gpu, a: RootChainArgs): RootChain {
   }
   check(a.label, a.scalars.size >= count * SCALAR_SLOTS, `scalars need ${count}×${SCALAR_SLOTS}`);
   const plan = chainSlabPlan(gpu, a.variant, d, count);
+  // See chain_family.ts: symmetric slabs destabilise the steep quintic steps.
+  check(
+    a.label,
+    !plan || (a.tolerance === undefined && steps.every((s) => s[2] === 0)),
+    `variant "${a.variant}" serves Newton–Schulz chains only`,
+  );
   const cmds: Command[] = [];
   const products: MatmulProblem[] = [];
   const mat = (name: MatrixName) => ws.matrix(d, count, name);
