@@ -1,5 +1,5 @@
 /**
- * `deno task bench [--quick] [--only matmul,conv,steps,optim]`: every
+ * `deno task bench [--quick] [--only matmul,conv,steps,optim,roots]`: every
  * benchmark section on the default adapter next to TensorFlow.js 4.22 WebGPU
  * in the same process; prints a Markdown table and writes
  * `bench/results/<date>[-quick][-<sections>].json|.md` with the adapter recorded.
@@ -11,10 +11,11 @@ import { matmulSection } from "./sections/matmul.ts";
 import { convSection } from "./sections/conv.ts";
 import { stepsSection } from "./sections/steps.ts";
 import { optimSection } from "./sections/optim.ts";
+import { rootsSection } from "./sections/roots.ts";
 import { loadRunSpecFile } from "../dsl/yaml.ts";
 import { compileGraph } from "../dsl/compile.ts";
 
-const SECTIONS = ["matmul", "conv", "steps", "optim"] as const;
+const SECTIONS = ["matmul", "conv", "steps", "optim", "roots"] as const;
 const args = [...Deno.args];
 const quick = args.includes("--quick");
 const onlyArg = args.find((a) => a.startsWith("--only="))?.slice(7);
@@ -41,6 +42,7 @@ for (const s of only) {
   if (s === "matmul") rows.push(...await matmulSection(gpu, tf, { quick }));
   if (s === "conv") rows.push(...await convSection(gpu, tf));
   if (s === "steps") rows.push(...await stepsSection(gpu, tf, { quick }));
+  if (s === "roots") rows.push(...await rootsSection(gpu, { quick }));
   if (s === "optim") {
     const file = "examples/fashion_cnn.yaml";
     const spec = await loadRunSpecFile(file);

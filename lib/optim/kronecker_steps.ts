@@ -9,9 +9,8 @@ import type { Gpu } from "../gpu/device.ts";
 import type { Command } from "../gpu/commands.ts";
 import type { BufferArena, Tensor } from "../gpu/tensor.ts";
 import { gramConvPatches, gramDense } from "../kernels/gram/gram.ts";
-import { unpackGradient } from "../kernels/gram/kron_pack.ts";
 import { matmul } from "../kernels/matmul/matmul.ts";
-import { reduceAll } from "../kernels/reduce/reduce.ts";
+import { normRecovery } from "../kernels/linalg/norm_recovery.ts";
 import type { KroneckerLayer, KroneckerOptions, LayerFactors } from "./kronecker_types.ts";
 
 /**
@@ -131,22 +130,15 @@ export function preconditionCommands(
       label: `${layer.name}.GR`,
     }),
   );
-  let norms: { gsq: Tensor; hsq: Tensor } | undefined;
-  if (o.normRecovery) {
-    norms = {
-      gsq: arena.tensor(`${layer.name}.gsq`, [1]),
-      hsq: arena.tensor(`${layer.name}.hsq`, [1]),
-    };
-    cmds.push(...reduceAll(gpu, { op: "sumsq", x: f.G, out: norms.gsq, arena }));
-    cmds.push(...reduceAll(gpu, { op: "sumsq", x: Ghat, out: norms.hsq, arena }));
-  }
-  cmds.push(...unpackGradient(gpu, {
+  cmds.push(...normRecovery(gpu, {
     Ghat,
+    G: f.G,
     wGrad: layer.weight.grad,
     bGrad: layer.bias?.grad,
     out,
     inF: layer.inF,
-    norms,
+    recover: o.normRecovery,
+    arena,
   }));
   return cmds;
 }
