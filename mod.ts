@@ -2,23 +2,138 @@
  * adabk: a WebGPU training engine for Deno with the AdaBK preconditioned
  * optimizer family.
  *
- * - Describe a run with the TypeScript DSL (`runSpec`, `model`, `conv2d`, …)
- *   or load a YAML model file (`loadRunSpecFile`), then `train(spec)`.
- * - Drive the optimizers from your own WebGPU code with `Optimizer` and the
- *   factories in `optim` (also importable alone from `lib/optim/mod.ts`).
+ * - Describe a run with the TypeScript builder (`runSpec`, `model`,
+ *   `conv2d`, `adamwBK`, `schedule`, …) or load a YAML model file
+ *   (`loadRunSpecFile`); both give the same validated {@link RunSpec}.
+ * - Train it with {@link train}; datasets load with `loadFashionMnist`,
+ *   `loadMnist`, `loadCifar10`, `loadCifar100`, `syntheticDataset`, or the
+ *   one a spec names with {@link loadDataset}.
+ * - Drive an optimizer from your own WebGPU code with {@link Optimizer} and
+ *   {@link optimizerFactory} (the same optimizer names and defaults as a run
+ *   spec). The optimizer engine alone, importable by URL without this
+ *   package's other dependencies, is the `./optim` export
+ *   (`lib/optim/mod.ts`).
  *
  * ```ts
- * import { loadRunSpecFile, train } from "./mod.ts";
- * const spec = await loadRunSpecFile("examples/fashion_cnn.yaml");
+ * import { adamwBK, conv2d, flatten, linear, model, relu, runSpec, train } from "./mod.ts";
+ * const spec = runSpec({
+ *   model: model([28, 28, 1], conv2d(16, 3, { padding: 1 }), relu(), flatten(), linear(10)),
+ *   data: { dataset: "fashion-mnist", batch_size: 128 },
+ *   optimizer: adamwBK({ lr: 1e-3, weight_decay: 0.05 }),
+ *   schedule: { epochs: 3 },
+ * });
  * const result = await train(spec);
  * console.log(result.finalEval?.accuracy);
  * ```
  * @module
  */
-export * from "./lib/gpu/mod.ts";
-export * from "./dsl/mod.ts";
-export { train, type TrainOptions, type TrainResult } from "./dsl/run.ts";
-export { compileGraph, compileOptimizer, compileSchedule } from "./dsl/compile.ts";
-/** The optimizer module (factories such as `optim.adamwBK`, and `Optimizer`). */
-export * as optim from "./lib/optim/mod.ts";
-export { Optimizer, type UserLayer, type UserParam } from "./lib/optim/mod.ts";
+
+// Describing a run: the builder, the YAML front end, the validated RunSpec.
+export {
+  adabelief,
+  adagrad,
+  adam,
+  adamw,
+  adamwBK,
+  avgpool2d,
+  batchnorm2d,
+  constantLr,
+  conv2d,
+  cosineLr,
+  dropout,
+  flatten,
+  gelu,
+  globalAvgPool,
+  kfac,
+  linear,
+  maxpool2d,
+  model,
+  multistepLr,
+  named,
+  type NameOpt,
+  radam,
+  relu,
+  residual,
+  runSpec,
+  schedule,
+  sequential,
+  sgd,
+  sgdm,
+  sgdmBK,
+  shampoo,
+  sigmoid,
+  stepLr,
+  tanh,
+  wadam,
+  wsgdm,
+} from "./dsl/builder.ts";
+export { loadRunSpecFile, type Override, parseOverride, parseRunSpecYaml } from "./dsl/yaml.ts";
+export {
+  type DataSpec,
+  type LayerInput,
+  type LossSpec,
+  type LrScheduleInput,
+  type LrScheduleSpec,
+  type ModelSpec,
+  type OptimizerInput,
+  type OptimizerSpec,
+  parseRunSpec,
+  type ResidualLayerInput,
+  type RunOptions,
+  type RunSpec,
+  type RunSpecInput,
+  type ScheduleInput,
+  type ScheduleSpec,
+  type SequentialLayerInput,
+} from "./dsl/schema.ts";
+export { SpecError, type SpecIssue } from "./dsl/errors.ts";
+
+// Running it.
+export {
+  type CompleteRun,
+  loadDataset,
+  train,
+  type TrainOptions,
+  type TrainResult,
+} from "./dsl/run.ts";
+export { RunDirError } from "./lib/train/run_dir.ts";
+export type {
+  EvalEvent,
+  EvalSplit,
+  TrainerEvent,
+  TrainEvent,
+  TrainSummary,
+} from "./lib/train/trainer.ts";
+export {
+  acquireGpu,
+  type AcquireOptions,
+  type AdapterIdentity,
+  Gpu,
+  identify,
+} from "./lib/gpu/device.ts";
+export { DeviceLostError, GpuOperationError, GpuUnavailableError } from "./lib/gpu/errors.ts";
+
+// Datasets.
+export type { Dataset, ImageArray, Normalization, Split } from "./lib/data/dataset.ts";
+export { type FashionMnistOptions, loadFashionMnist } from "./lib/data/fashion_mnist.ts";
+export type { SplitRule } from "./lib/data/fashion_split.ts";
+export { loadMnist, type MnistOptions } from "./lib/data/mnist.ts";
+export {
+  type Cifar100Options,
+  type Cifar10Options,
+  loadCifar10,
+  loadCifar100,
+} from "./lib/data/cifar.ts";
+export { syntheticDataset, type SyntheticOptions } from "./lib/data/synthetic.ts";
+
+// Optimizers for your own WebGPU code.
+export {
+  type Conv2dGeometry,
+  Optimizer,
+  type OptimizerFactory,
+  type OptimizerState,
+  type Tensor,
+  type UserLayer,
+  type UserParam,
+} from "./lib/optim/mod.ts";
+export { optimizerFactory } from "./dsl/optimizer_factory.ts";

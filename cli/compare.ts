@@ -22,6 +22,7 @@ import { acquireGpu, type AcquireOptions } from "../lib/gpu/device.ts";
 import { TrainingDivergedError } from "../lib/train/trainer.ts";
 import { readRunMetrics, type RunMetrics } from "../lib/report/metrics.ts";
 import { writeComparisonReport } from "../lib/report/report.ts";
+import { checkRunDirFree } from "../lib/train/run_dir.ts";
 
 /** Every optimizer name the schema knows. */
 export const OPTIMIZER_NAMES: readonly string[] = OPTIMIZER_SCHEMAS.map((s) =>
@@ -42,6 +43,8 @@ export interface CompareOptions {
   lr?: ReadonlyMap<string, number>;
   /** Output directory (default `runs/<run.name>-compare`). */
   out?: string;
+  /** Start over where run directories of an earlier comparison exist (else they are refused). */
+  overwrite?: boolean;
   /** No trainer progress (run start/end lines are still printed). */
   quiet?: boolean;
   /** Skip PNGs (SVGs only). */
@@ -188,6 +191,8 @@ export async function compare(opts: CompareOptions): Promise<CompareResult> {
     }
   }
 
+  // An earlier comparison's runs are refused before anything is trained.
+  for (const p of plans) await checkRunDirFree(p.spec.run.out_dir, opts.overwrite, "compare");
   await Deno.mkdir(dir, { recursive: true });
   const gpu = await acquireGpu(opts.acquire);
   const failed = new Map<string, number>();
@@ -196,9 +201,9 @@ export async function compare(opts: CompareOptions): Promise<CompareResult> {
     const tag = `[${i + 1}/${plans.length}] ${p.optimizer} seed ${p.seed}`;
     opts.log(`${tag}: start (lr ${p.spec.optimizer.lr}) → ${p.spec.run.out_dir}\n`);
     try {
-      const r = await train(p.spec, { gpu, progress: !opts.quiet });
+      const r = await train(p.spec, { gpu, progress: !opts.quiet, overwrite: opts.overwrite });
       const acc = r.finalEval ? `${(100 * r.finalEval.accuracy).toFixed(2)}%` : "n/a";
-      opts.log(`${tag}: done, test accuracy ${acc}, ${r.seconds.toFixed(1)} s\n`);
+      opts.log(`${tag}: done, ${r.evalSplit} accuracy ${acc}, ${r.seconds.toFixed(1)} s\n`);
       runs.push(await readRunMetrics(p.spec.run.out_dir));
     } catch (e) {
       if (!(e instanceof TrainingDivergedError)) throw e;

@@ -11,6 +11,7 @@ import { DataError } from "../lib/data/errors.ts";
 import { TrainingDivergedError } from "../lib/train/trainer.ts";
 import { SafetensorsError } from "../lib/train/safetensors.ts";
 import { ReportError } from "../lib/report/errors.ts";
+import { RunDirError } from "../lib/train/run_dir.ts";
 
 /** Errors whose message is the whole story. */
 const USER_ERRORS = [
@@ -23,6 +24,7 @@ const USER_ERRORS = [
   TrainingDivergedError,
   SafetensorsError,
   ReportError,
+  RunDirError,
   RangeError,
 ];
 

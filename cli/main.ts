@@ -8,9 +8,10 @@
  * @module
  */
 
-import { Command, InvalidArgumentError } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import { loadRunSpecFile, type Override, parseOverride } from "../dsl/yaml.ts";
-import { train } from "../dsl/run.ts";
+import { train, type TrainResult } from "../dsl/run.ts";
+import { loadResumeSpec } from "../dsl/run_files.ts";
 import { inspect } from "./inspect.ts";
 import { describeError } from "./errors.ts";
 import { evaluateCheckpoint } from "./eval.ts";
@@ -19,6 +20,7 @@ import { benchHelp } from "./bench.ts";
 import { parseLabels, report } from "./report.ts";
 import { exportRunCsv } from "../lib/report/csv.ts";
 import type { AcquireOptions } from "../lib/gpu/device.ts";
+import type { RunSpec } from "../dsl/schema.ts";
 
 function collect(value: string, previous: Override[]): Override[] {
   try {
@@ -61,6 +63,23 @@ function shellLine(argv: readonly string[]): string {
     .join(" ");
 }
 
+/** The line `train` ends with: final accuracy, steps and time, or that a resumed run was complete. */
+function trainSummaryLine(r: TrainResult, spec: RunSpec): string {
+  const dir = spec.run.out_dir;
+  const pct = (a: number | undefined) => a === undefined ? "n/a" : `${(100 * a).toFixed(2)}%`;
+  if (r.complete) {
+    const [key, n] = spec.schedule.epochs !== undefined
+      ? ["epochs", spec.schedule.epochs]
+      : ["steps", spec.schedule.steps];
+    return `run ${dir} is already complete (step ${r.complete.step} of ${r.complete.totalSteps}, ` +
+      `final ${r.evalSplit} accuracy ${pct(r.complete.accuracy)}): nothing to train. ` +
+      `To train longer: --resume ${dir} --set schedule.${key}=<more than ${n}>`;
+  }
+  const ms = (r.seconds * 1000 / Math.max(1, r.steps)).toFixed(1);
+  return `final ${r.evalSplit} accuracy ${pct(r.finalEval?.accuracy)} after ${r.steps} steps in ` +
+    `${r.seconds.toFixed(1)} s (${ms} ms/step); run directory ${dir}`;
+}
+
 /** Builds the program (exported for tests); `argv` is quoted in reports. */
 export function program(io: CliOutput = STDIO, argv: readonly string[] = []): Command {
   const cli = new Command("adabk")
@@ -72,8 +91,11 @@ export function program(io: CliOutput = STDIO, argv: readonly string[] = []): Co
     .exitOverride();
 
   cli.command("train")
-    .description("train the model described by a YAML file")
-    .argument("<file>", "model file (YAML)")
+    .description("train the model described by a YAML file, or continue a run (--resume)")
+    .argument(
+      "[file]",
+      "model file (YAML); optional with --resume, which trains with the run's spec.json (a file given must agree with it)",
+    )
     .option(
       "--set <key=value>",
       "override a field, e.g. --set optimizer.lr=0.01 (repeatable)",
@@ -81,27 +103,48 @@ export function program(io: CliOutput = STDIO, argv: readonly string[] = []): Co
       [] as Override[],
     )
     .option("--out <dir>", "run directory (default: run.out_dir of the file)")
-    .option("--resume <dir>", "continue the run in <dir> from its latest checkpoint")
+    .option(
+      "--resume <dir>",
+      "continue the run in <dir> from its latest checkpoint, with its spec.json (changes only by --set)",
+    )
+    .addOption(
+      new Option(
+        "--overwrite",
+        "start over in a run directory that already holds a run (deletes its checkpoints and metrics)",
+      ).conflicts("resume"),
+    )
     .option("--quiet", "no progress output")
-    .action(async (file, opts) => {
-      const overrides = [...opts.set];
-      const out = opts.out ?? opts.resume;
-      if (out) overrides.push({ path: ["run", "out_dir"], value: out });
-      const spec = await loadRunSpecFile(file, overrides);
+    .action(async (file, opts, cmd) => {
+      if (file === undefined && opts.resume === undefined) {
+        cmd.error("error: missing required argument 'file'", {
+          code: "commander.missingArgument",
+          exitCode: 2,
+        });
+      }
+      const resume = opts.resume?.replace(/\/+$/, "");
+      if (
+        resume !== undefined && opts.out !== undefined && opts.out.replace(/\/+$/, "") !== resume
+      ) {
+        cmd.error("error: --out must name the run directory of --resume (or be left out)", {
+          code: "commander.conflictingOption",
+          exitCode: 2,
+        });
+      }
+      // A resumed run trains with its own spec.json (plus --set); see loadResumeSpec.
+      const spec = resume !== undefined
+        ? await loadResumeSpec(resume, file, opts.set)
+        : await loadRunSpecFile(file!, [
+          ...opts.set,
+          ...(opts.out ? [{ path: ["run", "out_dir"], value: opts.out }] : []),
+        ]);
       const result = await train(spec, {
         progress: !opts.quiet,
-        resume: opts.resume,
+        resume,
+        overwrite: opts.overwrite,
+        log: (line) => io.err(line + "\n"),
         acquire: io.acquire,
       });
-      const acc = result.finalEval ? `${(100 * result.finalEval.accuracy).toFixed(2)}%` : "n/a";
-      io.out(
-        `final test accuracy ${acc} after ${result.steps} steps in ${
-          result.seconds.toFixed(1)
-        } s ` +
-          `(${
-            (result.seconds * 1000 / Math.max(1, result.steps)).toFixed(1)
-          } ms/step); run directory ${spec.run.out_dir}`,
-      );
+      io.out(trainSummaryLine(result, spec) + "\n");
     });
 
   cli.command("inspect")
@@ -151,6 +194,10 @@ export function program(io: CliOutput = STDIO, argv: readonly string[] = []): Co
       [] as string[],
     )
     .option("--out <dir>", "output directory (default runs/<run.name>-compare)")
+    .option(
+      "--overwrite",
+      "start over where the run directories already hold runs (deletes their checkpoints and metrics)",
+    )
     .option("--no-png", "write SVG figures only")
     .option(
       "--font <file>",
@@ -166,6 +213,7 @@ export function program(io: CliOutput = STDIO, argv: readonly string[] = []): Co
         overrides: opts.set,
         lr: parseLrFlags(opts.lr, optimizers),
         out: opts.out,
+        overwrite: opts.overwrite,
         quiet: opts.quiet,
         png: opts.png,
         fonts: opts.font ? [opts.font] : undefined,

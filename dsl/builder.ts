@@ -16,41 +16,44 @@
  * ```
  * @module
  */
-import type { z } from "zod";
 import {
-  type AdaBeliefOptimizer,
-  type AdagradOptimizer,
-  type AdamOptimizer,
-  type AdamWBkOptimizer,
-  type AdamWOptimizer,
-  type AvgPool2dLayer,
-  type BatchNorm2dLayer,
-  type Conv2dLayer,
-  type CosineLr,
-  type DropoutLayer,
-  type KfacOptimizer,
   type LayerInput,
-  type LinearLayer,
-  type MaxPool2dLayer,
-  type MultiStepLr,
+  type LrScheduleInput,
+  type OptimizerInput,
   parseRunSpec,
-  type RadamOptimizer,
   type ResidualLayerInput,
   type RunSpec,
   type RunSpecInput,
   type ScheduleInput,
   type SequentialLayerInput,
-  type SgdmBkOptimizer,
-  type SgdmOptimizer,
-  type SgdOptimizer,
-  type ShampooOptimizer,
-  type StepLr,
-  type WadamOptimizer,
-  type WsgdmOptimizer,
 } from "./schema.ts";
 
-/** Options of a layer builder: the layer's fields minus `type` and the positional ones. */
-type Opts<S extends z.ZodType, K extends string = never> = Omit<z.input<S>, "type" | K>;
+/**
+ * Options of a layer builder: the fields of the layer of type `T` minus
+ * `type` and the positional ones `K` (docs/yaml-reference.md lists them).
+ * @ignore
+ */
+type LayerOpts<T extends LayerInput["type"], K extends string = never> = Omit<
+  Extract<LayerInput, { type: T }>,
+  "type" | K
+>;
+/**
+ * Options of an optimizer builder: the fields of optimizer `N` minus `name`.
+ * @ignore
+ */
+type OptimizerOpts<N extends OptimizerInput["name"]> = Omit<
+  Extract<OptimizerInput, { name: N }>,
+  "name"
+>;
+/**
+ * Options of an lr-curve builder: the fields of curve `T` minus `type` and the
+ * positional ones `K`.
+ * @ignore
+ */
+type LrOpts<T extends LrScheduleInput["type"], K extends string = never> = Omit<
+  Extract<LrScheduleInput, { type: T }>,
+  "type" | K
+>;
 /** The `name` option every layer accepts. */
 export interface NameOpt {
   /** Layer name (identifier, unique among siblings). */
@@ -84,7 +87,7 @@ export function model(input: number[], ...layers: LayerInput[]): RunSpecInput["m
 // -------------------------------------------------------------------- layers
 
 /** Fully connected layer with `out` features. */
-export function linear(out: number, opts?: Opts<typeof LinearLayer, "out">): LayerInput {
+export function linear(out: number, opts?: LayerOpts<"linear", "out">): LayerInput {
   return { type: "linear", out, ...defined(opts) };
 }
 
@@ -92,13 +95,13 @@ export function linear(out: number, opts?: Opts<typeof LinearLayer, "out">): Lay
 export function conv2d(
   out: number,
   kernel: number | [number, number],
-  opts?: Opts<typeof Conv2dLayer, "out" | "kernel">,
+  opts?: LayerOpts<"conv2d", "out" | "kernel">,
 ): LayerInput {
   return { type: "conv2d", out, kernel, ...defined(opts) };
 }
 
 /** Batch normalisation over channels. */
-export function batchnorm2d(opts?: Opts<typeof BatchNorm2dLayer>): LayerInput {
+export function batchnorm2d(opts?: LayerOpts<"batchnorm2d">): LayerInput {
   return { type: "batchnorm2d", ...defined(opts) };
 }
 
@@ -125,7 +128,7 @@ export function sigmoid(opts?: NameOpt): LayerInput {
 /** Max pooling with window `kernel` (stride defaults to the kernel). */
 export function maxpool2d(
   kernel: number | [number, number],
-  opts?: Opts<typeof MaxPool2dLayer, "kernel">,
+  opts?: LayerOpts<"maxpool2d", "kernel">,
 ): LayerInput {
   return { type: "maxpool2d", kernel, ...defined(opts) };
 }
@@ -133,7 +136,7 @@ export function maxpool2d(
 /** Average pooling with window `kernel` (stride defaults to the kernel). */
 export function avgpool2d(
   kernel: number | [number, number],
-  opts?: Opts<typeof AvgPool2dLayer, "kernel">,
+  opts?: LayerOpts<"avgpool2d", "kernel">,
 ): LayerInput {
   return { type: "avgpool2d", kernel, ...defined(opts) };
 }
@@ -149,7 +152,7 @@ export function flatten(opts?: NameOpt): LayerInput {
 }
 
 /** Dropout; `p` defaults (in the schema) to 0.5. */
-export function dropout(p?: number, opts?: Opts<typeof DropoutLayer, "p">): LayerInput {
+export function dropout(p?: number, opts?: LayerOpts<"dropout", "p">): LayerInput {
   return { type: "dropout", ...defined({ p }), ...defined(opts) };
 }
 
@@ -178,75 +181,75 @@ export function named<L extends LayerInput>(name: string, layer: L): L {
 // ----------------------------------------------------------------- optimizer
 
 /** Plain SGD. */
-export function sgd(opts: Opts<typeof SgdOptimizer, "name">): RunSpecInput["optimizer"] {
+export function sgd(opts: OptimizerOpts<"sgd">): RunSpecInput["optimizer"] {
   return { name: "sgd", ...defined(opts) } as RunSpecInput["optimizer"];
 }
 
 /** SGD with momentum (PyTorch semantics). */
-export function sgdm(opts: Opts<typeof SgdmOptimizer, "name">): RunSpecInput["optimizer"] {
+export function sgdm(opts: OptimizerOpts<"sgdm">): RunSpecInput["optimizer"] {
   return { name: "sgdm", ...defined(opts) } as RunSpecInput["optimizer"];
 }
 
 /** Adam with L2-coupled weight decay. */
-export function adam(opts: Opts<typeof AdamOptimizer, "name"> = {}): RunSpecInput["optimizer"] {
+export function adam(opts: OptimizerOpts<"adam"> = {}): RunSpecInput["optimizer"] {
   return { name: "adam", ...defined(opts) };
 }
 
 /** AdamW with decoupled weight decay. */
-export function adamw(opts: Opts<typeof AdamWOptimizer, "name"> = {}): RunSpecInput["optimizer"] {
+export function adamw(opts: OptimizerOpts<"adamw"> = {}): RunSpecInput["optimizer"] {
   return { name: "adamw", ...defined(opts) };
 }
 
 /** Adagrad (PyTorch semantics). */
 export function adagrad(
-  opts: Opts<typeof AdagradOptimizer, "name"> = {},
+  opts: OptimizerOpts<"adagrad"> = {},
 ): RunSpecInput["optimizer"] {
   return { name: "adagrad", ...defined(opts) };
 }
 
 /** RAdam (PyTorch semantics). */
-export function radam(opts: Opts<typeof RadamOptimizer, "name"> = {}): RunSpecInput["optimizer"] {
+export function radam(opts: OptimizerOpts<"radam"> = {}): RunSpecInput["optimizer"] {
   return { name: "radam", ...defined(opts) };
 }
 
 /** AdaBelief (decoupled decay, no rectification). */
 export function adabelief(
-  opts: Opts<typeof AdaBeliefOptimizer, "name"> = {},
+  opts: OptimizerOpts<"adabelief"> = {},
 ): RunSpecInput["optimizer"] {
   return { name: "adabelief", ...defined(opts) };
 }
 
 /** SGDM_BK: AdaBK with SGD momentum (the authors' code semantics). */
-export function sgdmBK(opts: Opts<typeof SgdmBkOptimizer, "name"> = {}): RunSpecInput["optimizer"] {
+export function sgdmBK(opts: OptimizerOpts<"sgdm_bk"> = {}): RunSpecInput["optimizer"] {
   return { name: "sgdm_bk", ...defined(opts) };
 }
 
 /** AdamW_BK: AdaBK with AdamW (the authors' code semantics). */
 export function adamwBK(
-  opts: Opts<typeof AdamWBkOptimizer, "name"> = {},
+  opts: OptimizerOpts<"adamw_bk"> = {},
 ): RunSpecInput["optimizer"] {
   return { name: "adamw_bk", ...defined(opts) };
 }
 
 /** WSGDM: input-side whitened SGDM. */
-export function wsgdm(opts: Opts<typeof WsgdmOptimizer, "name"> = {}): RunSpecInput["optimizer"] {
+export function wsgdm(opts: OptimizerOpts<"wsgdm"> = {}): RunSpecInput["optimizer"] {
   return { name: "wsgdm", ...defined(opts) };
 }
 
 /** WAdam: input-side whitened Adam. */
-export function wadam(opts: Opts<typeof WadamOptimizer, "name"> = {}): RunSpecInput["optimizer"] {
+export function wadam(opts: OptimizerOpts<"wadam"> = {}): RunSpecInput["optimizer"] {
   return { name: "wadam", ...defined(opts) };
 }
 
 /** Shampoo with SGD momentum. */
 export function shampoo(
-  opts: Opts<typeof ShampooOptimizer, "name"> = {},
+  opts: OptimizerOpts<"shampoo"> = {},
 ): RunSpecInput["optimizer"] {
   return { name: "shampoo", ...defined(opts) };
 }
 
 /** K-FAC with SGD momentum. */
-export function kfac(opts: Opts<typeof KfacOptimizer, "name"> = {}): RunSpecInput["optimizer"] {
+export function kfac(opts: OptimizerOpts<"kfac"> = {}): RunSpecInput["optimizer"] {
   return { name: "kfac", ...defined(opts) };
 }
 
@@ -265,7 +268,7 @@ export function constantLr(): NonNullable<ScheduleInput["lr"]> {
 /** Step decay every `stepSize` units by `gamma`. */
 export function stepLr(
   stepSize: number,
-  opts?: Opts<typeof StepLr, "step_size">,
+  opts?: LrOpts<"step", "step_size">,
 ): NonNullable<ScheduleInput["lr"]> {
   return { type: "step", step_size: stepSize, ...defined(opts) };
 }
@@ -273,12 +276,12 @@ export function stepLr(
 /** Decay by `gamma` at each milestone. */
 export function multistepLr(
   milestones: number[],
-  opts?: Opts<typeof MultiStepLr, "milestones">,
+  opts?: LrOpts<"multistep", "milestones">,
 ): NonNullable<ScheduleInput["lr"]> {
   return { type: "multistep", milestones, ...defined(opts) };
 }
 
 /** Cosine annealing to `min_lr` over the run. */
-export function cosineLr(opts?: Opts<typeof CosineLr>): NonNullable<ScheduleInput["lr"]> {
+export function cosineLr(opts?: LrOpts<"cosine">): NonNullable<ScheduleInput["lr"]> {
   return { type: "cosine", ...defined(opts) };
 }

@@ -15,19 +15,28 @@ import { buildPlan } from "../lib/plan/plan.ts";
 import { GpuSplit, identityOrder } from "../lib/train/gpu_split.ts";
 import {
   type EvalEvent,
+  type EvalSplit,
   Trainer,
   type TrainerEvent,
   type TrainSummary,
 } from "../lib/train/trainer.ts";
 import { ProgressReporter } from "../lib/train/progress.ts";
-import { MetricsLog } from "../lib/train/metrics_log.ts";
-import {
-  readLatestCheckpoint,
-  restoreCheckpoint,
-  writeCheckpoint,
-} from "../lib/train/checkpoint.ts";
-import { compileGraph, compileOptimizer, compileSchedule } from "./compile.ts";
+import type { MetricsLog } from "../lib/train/metrics_log.ts";
+import { recordedAccuracy } from "../lib/train/checkpoint.ts";
+import { checkRunDirFree, RunDirError } from "../lib/train/run_dir.ts";
+import type { Graph } from "../lib/graph/graph.ts";
+import { compileGraph, compileOptimizer, compileSchedule, totalSteps } from "./compile.ts";
 import { DATASETS, type RunSpec } from "./schema.ts";
+import {
+  continueRunDir,
+  epochCheckpointer,
+  evalSplitOf,
+  prepareResume,
+  restoreRun,
+  resumeNotes,
+  type ResumeState,
+  startRunDir,
+} from "./run_files.ts";
 
 /** Options of {@link train}. */
 export interface TrainOptions {
@@ -45,18 +54,52 @@ export interface TrainOptions {
   onEvent?: (e: TrainerEvent) => void;
   /** Fashion-MNIST cache folder (default .cache/fashion-mnist). */
   cacheDir?: string;
-  /** Continue the run whose directory this is, from its latest checkpoint. */
+  /**
+   * Continue the run whose directory this is, from its latest checkpoint
+   * (the run writes there, whatever `spec.run.out_dir` says). `spec` may
+   * change some fields of the run's recorded spec.json (reported through
+   * `log`) but not its model, data, seed or optimizer (see dsl/spec_diff.ts).
+   */
   resume?: string;
+  /**
+   * Start over in a run directory that already holds a run: its files are
+   * deleted when training starts. Without it such a directory is refused.
+   */
+  overwrite?: boolean;
+  /** Receives notes for the user, one line each (resume point, spec changes). */
+  log?: (line: string) => void;
   /** Checkpoints kept (besides the best). Default 3. */
   keepLast?: number;
 }
 
+/** A resumed run that had no step left to train. */
+export interface CompleteRun {
+  /** Steps its latest checkpoint holds. */
+  step: number;
+  /** Steps of the run. */
+  totalSteps: number;
+  /** The evaluation accuracy that checkpoint recorded. */
+  accuracy?: number;
+}
+
 /** What {@link train} returns. */
 export interface TrainResult extends TrainSummary {
-  /** Final test evaluation. */
+  /** Final evaluation (on `evalSplit`). */
   finalEval?: EvalEvent;
+  /** What the run evaluates on: `val` with `data.validation_split`, else `test`. */
+  evalSplit: EvalSplit;
   /** Parameter count. */
   parameters: number;
+  /** Set (and nothing trained) when a resumed run was already complete. */
+  complete?: CompleteRun;
+}
+
+/** Trainable values of a graph. */
+function parameterCount(graph: Graph): number {
+  return graph.nodes.flatMap((n) => n.params).reduce(
+    (n, p) => n + p.shape.reduce((a, b) => a * b, 1),
+    0,
+  );
 }
 
 /** Loads the dataset a spec names. */
@@ -134,10 +177,25 @@ export function inputPipeline(spec: RunSpec, dataset: Dataset): InputPipeline {
   };
 }
 
-/** Trains `spec`; returns the summary with the final test accuracy. */
+/**
+ * Trains `spec` (or continues the run `opts.resume`); returns the summary
+ * with the final evaluation. A new run refuses a directory that holds
+ * anything unless `opts.overwrite` is set.
+ */
 export async function train(spec: RunSpec, opts: TrainOptions = {}): Promise<TrainResult> {
+  if (opts.resume !== undefined) {
+    if (opts.overwrite) throw new RunDirError("resume and overwrite exclude each other");
+    spec = { ...spec, run: { ...spec.run, out_dir: opts.resume.replace(/\/+$/, "") } };
+  }
   const graph = compileGraph(spec); // shape errors before any GPU or data work
   const optimizer = compileOptimizer(spec.optimizer);
+  const writeRunDir = opts.writeRunDir !== false;
+  const note = opts.log ?? (() => {});
+  // Run-directory problems come before data loading and GPU work.
+  let resume: ResumeState | undefined;
+  if (opts.resume !== undefined) resume = await prepareResume(spec.run.out_dir, spec, note);
+  else if (writeRunDir) await checkRunDirFree(spec.run.out_dir, opts.overwrite);
+  const evalSplit = evalSplitOf(spec);
   const dataset = opts.dataset ?? await loadDataset(spec, opts.cacheDir);
   const sampleShape = dataset.inputShape;
   const { size: sample, channels, normalization } = inputPipeline(spec, dataset);
@@ -169,6 +227,24 @@ export async function train(spec: RunSpec, opts: TrainOptions = {}): Promise<Tra
     }
     : undefined;
 
+  const stepsPerEpoch = Math.floor(trainSplit.count / spec.data.batch_size);
+  if (stepsPerEpoch < 1) {
+    throw new RangeError(
+      `the training split has ${trainSplit.count} samples, fewer than one batch of ${spec.data.batch_size}`,
+    );
+  }
+  const total = totalSteps(spec, stepsPerEpoch);
+  if (resume && resume.meta.step >= total) {
+    const complete = { step: resume.meta.step, totalSteps: total };
+    return {
+      ...{ steps: 0, seconds: 0, submitsPerStep: 0, readbacksPerStep: 0 },
+      evalSplit,
+      parameters: parameterCount(graph),
+      complete: { ...complete, accuracy: recordedAccuracy(resume.meta) },
+    };
+  }
+  if (resume) resumeNotes(resume, total, stepsPerEpoch).forEach(note);
+
   const gpu = opts.gpu ?? await acquireGpu(opts.acquire);
   const batch = spec.data.batch_size;
   const plan = buildPlan(gpu, graph, {
@@ -189,63 +265,52 @@ export async function train(spec: RunSpec, opts: TrainOptions = {}): Promise<Tra
   );
   const testData = new GpuSplit(
     gpu,
-    "test",
+    evalSplit,
     testSplit,
     { size: sample, channels },
     normalization,
     plan,
   );
-  const stepsPerEpoch = Math.floor(trainSplit.count / batch);
-  const epochs = spec.schedule.epochs ?? Math.ceil(spec.schedule.steps! / stepsPerEpoch);
-  const progress = opts.progress === false ? undefined : new ProgressReporter(epochs);
-  let log: MetricsLog | undefined;
-  if (opts.writeRunDir !== false) {
-    await Deno.mkdir(spec.run.out_dir, { recursive: true });
-    await Deno.writeTextFile(`${spec.run.out_dir}/spec.json`, JSON.stringify(spec, null, 2) + "\n");
-    log = await MetricsLog.open(`${spec.run.out_dir}/metrics.jsonl`, opts.resume !== undefined);
-  }
+  const epochs = Math.ceil(total / stepsPerEpoch);
+  const progress = opts.progress === false
+    ? undefined
+    : new ProgressReporter(epochs, { totalSteps: total });
   const order = spec.data.shuffle
     ? (epoch: number) => epochPermutation(trainSplit.count, spec.run.seed, epoch)
     : () => identityOrder(trainSplit.count);
-  let best = -Infinity;
-  const trainer = new Trainer({
+  let log: MetricsLog | undefined;
+  const trainer: Trainer = new Trainer({
     plan,
     train: trainData,
     test: testData,
+    evalSplit,
     epochs,
+    totalSteps: total,
     order,
     lr: compileSchedule(spec, stepsPerEpoch),
     seed: spec.run.seed,
     logEvery: spec.run.log_every,
     evalEvery: spec.run.eval_every,
-    onEpochEnd: opts.writeRunDir === false ? undefined : async (epoch, step, lastEval) => {
-      const meta = {
-        step,
-        epoch: epoch + 1,
-        spec,
-        extra: lastEval ? { test_accuracy: lastEval.accuracy } : {},
-      };
-      await writeCheckpoint(`${spec.run.out_dir}/checkpoints`, plan, meta, opts.keepLast ?? 3);
-      if (lastEval && lastEval.epoch === epoch && lastEval.accuracy > best) {
-        best = lastEval.accuracy;
-        await writeCheckpoint(`${spec.run.out_dir}/best`, plan, meta, 1);
-      }
-    },
+    onEpochEnd: !writeRunDir ? undefined : epochCheckpointer(spec, plan, {
+      best: resume?.best ?? -Infinity,
+      keepLast: opts.keepLast ?? 3,
+      wallTime: () => trainer.wallTime,
+    }),
     onEvent: (e) => {
       progress?.onEvent(e);
       log?.write(e);
       opts.onEvent?.(e);
     },
   });
-  if (opts.resume) {
-    const ckpt = await readLatestCheckpoint(`${opts.resume}/checkpoints`);
-    restoreCheckpoint(plan, ckpt);
-    trainer.resumeAt(ckpt.meta.step);
-    best = (ckpt.meta.extra?.test_accuracy as number | undefined) ?? -Infinity;
-  }
   try {
+    if (resume) await restoreRun(plan, trainer, resume);
+    if (writeRunDir) {
+      log = resume
+        ? await continueRunDir(spec, resume)
+        : await startRunDir(spec, opts.overwrite ?? false);
+    }
     const summary = await trainer.run();
-    return { ...summary, parameters: plan.params.reduce((n, p) => n + p.value.size, 0) };
+    return { ...summary, evalSplit, parameters: parameterCount(graph) };
   } finally {
     progress?.close();
     log?.close();

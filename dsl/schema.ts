@@ -210,8 +210,12 @@ export const DropoutLayer = leafLayer(
   "Inverted dropout: in training each element is zeroed with probability p and the rest scaled by 1/(1 − p); identity in evaluation.",
 );
 
-/** What a layer holds before validation (the YAML/builder side). */
-export type LayerInput =
+/**
+ * The leaf layers as written (zod's input types, which `deno doc` cannot
+ * show; fields: docs/yaml-reference.md).
+ * @ignore
+ */
+type LeafLayerInput =
   | z.input<typeof LinearLayer>
   | z.input<typeof Conv2dLayer>
   | z.input<typeof BatchNorm2dLayer>
@@ -223,9 +227,10 @@ export type LayerInput =
   | z.input<typeof AvgPool2dLayer>
   | z.input<typeof GlobalAvgPoolLayer>
   | z.input<typeof FlattenLayer>
-  | z.input<typeof DropoutLayer>
-  | ResidualLayerInput
-  | SequentialLayerInput;
+  | z.input<typeof DropoutLayer>;
+
+/** What a layer holds before validation (the YAML/builder side; fields: docs/yaml-reference.md). */
+export type LayerInput = LeafLayerInput | ResidualLayerInput | SequentialLayerInput;
 
 /** A validated layer with every default filled in. */
 export type Layer =
@@ -1020,10 +1025,22 @@ export const RunSpecSchema = z
   })
   .describe("A complete training run.");
 
-/** A run spec as written (defaults may be omitted). */
-export type RunSpecInput = z.input<typeof RunSpecSchema>;
-/** A validated run spec with every default filled in. */
-export type RunSpec = z.output<typeof RunSpecSchema>;
+// The public types below are aliases of these zod-derived ones, which
+// `deno doc` cannot show (zod's types are not part of this package's API);
+// docs/yaml-reference.md documents every field.
+/** @ignore */
+type RunSpecSchemaInput = z.input<typeof RunSpecSchema>;
+/** @ignore */
+type RunSpecSchemaOutput = z.output<typeof RunSpecSchema>;
+/** @ignore */
+type OptimizerSchemaInput = z.input<typeof OptimizerSchema>;
+/** @ignore */
+type ScheduleSchemaInput = z.input<typeof ScheduleSchema>;
+
+/** A run spec as written (defaults may be omitted; fields: docs/yaml-reference.md). */
+export type RunSpecInput = RunSpecSchemaInput;
+/** A validated run spec with every default filled in (fields: docs/yaml-reference.md). */
+export type RunSpec = RunSpecSchemaOutput;
 /** The model section, validated. */
 export type ModelSpec = RunSpec["model"];
 /** The data section, validated. */
@@ -1033,11 +1050,11 @@ export type LossSpec = RunSpec["loss"];
 /** The optimizer section, validated. */
 export type OptimizerSpec = RunSpec["optimizer"];
 /** The optimizer section as written. */
-export type OptimizerInput = z.input<typeof OptimizerSchema>;
+export type OptimizerInput = OptimizerSchemaInput;
 /** The schedule section, validated. */
 export type ScheduleSpec = RunSpec["schedule"];
 /** The schedule section as written. */
-export type ScheduleInput = z.input<typeof ScheduleSchema>;
+export type ScheduleInput = ScheduleSchemaInput;
 /** The lr curve, validated. */
 export type LrScheduleSpec = ScheduleSpec["lr"];
 /** The lr curve as written. */

@@ -2,10 +2,11 @@
  * The CNN of examples/fashion_cnn.yaml, written with the TypeScript builder.
  *
  * Run `deno task example` to train it (the same run as `deno task demo`,
- * built in TypeScript instead of loaded from YAML).
+ * built in TypeScript instead of loaded from YAML, in its own run directory
+ * runs/fashion-cnn-ts).
  * @module
  */
-import { train } from "../dsl/run.ts";
+import { parseArgs } from "node:util";
 import {
   adamw,
   batchnorm2d,
@@ -16,9 +17,11 @@ import {
   maxpool2d,
   model,
   relu,
+  RunDirError,
   runSpec,
   schedule,
-} from "../dsl/mod.ts";
+  train,
+} from "../mod.ts";
 
 /** The Fashion-MNIST CNN, validated; deep-equal to loading examples/fashion_cnn.yaml. */
 export const fashionCnn = runSpec({
@@ -47,7 +50,25 @@ export const fashionCnn = runSpec({
 });
 
 if (import.meta.main) {
-  // deno run -P examples/train_fashion.ts (see deno.json's "example" task for the flags)
-  const result = await train(fashionCnn);
-  console.log(`test accuracy ${(100 * (result.finalEval?.accuracy ?? NaN)).toFixed(2)}%`);
+  // deno task example [--overwrite | --resume DIR] (see deno.json's "example" task for the flags).
+  // Its own run directory: `deno task demo` trains the same network into runs/fashion-cnn.
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: { overwrite: { type: "boolean" }, resume: { type: "string" } },
+  });
+  const spec = { ...fashionCnn, run: { ...fashionCnn.run, out_dir: "runs/fashion-cnn-ts" } };
+  try {
+    const result = await train(spec, {
+      overwrite: values.overwrite,
+      resume: values.resume,
+      log: (line) => console.error(line),
+    });
+    const acc = result.complete?.accuracy ?? result.finalEval?.accuracy ?? NaN;
+    console.log(`${result.evalSplit} accuracy ${(100 * acc).toFixed(2)}%`);
+  } catch (e) {
+    // A directory that holds a run already, a run without a checkpoint, …: one line.
+    if (!(e instanceof RunDirError)) throw e;
+    console.error(`error: ${e.message}`);
+    Deno.exit(1);
+  }
 }

@@ -13,7 +13,7 @@ import { type Command, encode } from "../../lib/gpu/commands.ts";
 import { BufferArena } from "../../lib/gpu/tensor.ts";
 import { writeTensor } from "../../lib/gpu/transfer.ts";
 import { buildPlan } from "../../lib/plan/plan.ts";
-import { stagesAt } from "../../lib/plan/stage.ts";
+import { stagesAt } from "../../lib/gpu/stage.ts";
 import {
   matrixRoot,
   ROOT_DEFAULTS,

@@ -13,7 +13,7 @@
 import type { Gpu } from "../../lib/gpu/device.ts";
 import { buildGraph, type LayerSpec } from "../../lib/graph/graph.ts";
 import { buildPlan } from "../../lib/plan/plan.ts";
-import { stagesAt } from "../../lib/plan/stage.ts";
+import { stagesAt } from "../../lib/gpu/stage.ts";
 import { encode } from "../../lib/gpu/commands.ts";
 import { writeTensor } from "../../lib/gpu/transfer.ts";
 import { adamw } from "../../lib/optim/first_order.ts";

@@ -48,7 +48,10 @@ export class Gpu {
   readonly limits: GPUSupportedLimits;
   /** True when `timestamp-query` was enabled on the device. */
   readonly hasTimestamps: boolean;
-  /** Compiled pipelines keyed by generated WGSL. */
+  /**
+   * Compiled pipelines keyed by generated WGSL (the kernels' cache, not an API).
+   * @ignore
+   */
   readonly pipelines: PipelineCache;
   #lost: DeviceLostError | undefined;
   #uncaptured: string | undefined;

@@ -12,3 +12,4 @@ export * from "./commands.ts";
 export * from "./uniforms.ts";
 export * from "./timing.ts";
 export * from "./gpu_clock.ts";
+export * from "./stage.ts";

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { releaseTextures } from "./texture.ts";
+import { releaseTextures } from "./texture_cache.ts";
 
 /** A row-major f32 tensor stored in a GPU storage buffer. */
 export interface Tensor {

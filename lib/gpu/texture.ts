@@ -16,23 +16,12 @@
 
 import type { Tensor } from "./tensor.ts";
 import { shapeStr } from "./tensor.ts";
+import { cachedTexture, type TextureOperand } from "./texture_cache.ts";
+
+export { cachedTexture, releaseTextures, type TextureOperand } from "./texture_cache.ts";
 
 /** Texels per texture row in the flat layout (16 KiB, a multiple of 256 bytes). */
 export const FLAT_TEXELS_PER_ROW = 1024;
-
-/** A texture holding a tensor's values in the flat layout. */
-export interface TextureOperand {
-  /** The rgba32float texture. */
-  readonly texture: GPUTexture;
-  /** A view to bind as `texture_2d<f32>` (or as a write-only storage texture). */
-  readonly view: GPUTextureView;
-  /** Number of f32 values it mirrors. */
-  readonly floats: number;
-  /** Shape of the tensor it mirrors. */
-  readonly shape: readonly number[];
-  /** Name for messages. */
-  readonly name: string;
-}
 
 /** Texture extent (in texels) needed for `floats` values in the flat layout. */
 export function flatExtent(floats: number): { width: number; height: number; texels: number } {
@@ -109,25 +98,6 @@ fn ${name}_at(i: u32) -> f32 {
 `;
 }
 
-// Textures belonging to a buffer's tensors (mirrors, kernel-written copies),
-// weakly keyed by the buffer so a collected buffer drops them, then by a
-// caller-chosen key. One cache for every kernel family: a tensor read by a
-// matmul and a conv gets one mirror.
-const textures = new WeakMap<GPUBuffer, Map<string, TextureOperand>>();
-
-/** The texture cached for (`buffer`, `key`), made by `make` on first request. */
-export function cachedTexture(
-  buffer: GPUBuffer,
-  key: string,
-  make: () => TextureOperand,
-): TextureOperand {
-  let byKey = textures.get(buffer);
-  if (!byKey) textures.set(buffer, byKey = new Map());
-  let tex = byKey.get(key);
-  if (!tex) byKey.set(key, tex = make());
-  return tex;
-}
-
 /** The flat-layout mirror of `t`'s storage range, shared by every reader of `t`. */
 export function textureMirror(device: GPUDevice, t: Tensor): TextureOperand {
   return cachedTexture(
@@ -135,12 +105,4 @@ export function textureMirror(device: GPUDevice, t: Tensor): TextureOperand {
     `mirror:${t.offset}:${t.size}`,
     () => createTextureOperand(device, t),
   );
-}
-
-/** Destroys every cached texture of `buffer` (its arena is being disposed). */
-export function releaseTextures(buffer: GPUBuffer): void {
-  const byKey = textures.get(buffer);
-  if (!byKey) return;
-  for (const tex of byKey.values()) tex.texture.destroy();
-  textures.delete(buffer);
 }

@@ -136,8 +136,11 @@ export function withKronecker(
 
 /** SGDM_BK options (defaults: lr 0.1, momentum 0.9, weight decay 0). */
 export interface SgdmBkOptions extends KroneckerCommon {
+  /** Learning rate (default 0.1). */
   lr?: number;
+  /** Momentum μ (default 0.9). */
   momentum?: number;
+  /** L2 penalty added to the preconditioned gradient (default 0). */
   weightDecay?: number;
 }
 

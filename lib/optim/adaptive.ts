@@ -13,35 +13,49 @@ import { type Command, dispatch, grid2d } from "../gpu/commands.ts";
 import { fill } from "../kernels/elementwise/elementwise.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import { Uniforms } from "../gpu/uniforms.ts";
-import { EVERY_STEP } from "../plan/stage.ts";
-import { f32lit } from "./first_order.ts";
+import { EVERY_STEP } from "../gpu/stage.ts";
+import { f32Lit } from "../kernels/wgsl.ts";
 import type { OptimizerFactory, OptimizerState } from "./types.ts";
 
 const WG = 256;
 
 /** Adagrad options (PyTorch defaults: lr 1e-2, lr_decay 0, eps 1e-10, wd 0). */
 export interface AdagradOptions {
+  /** Learning rate. */
   lr?: number;
+  /** The step size is lr / (1 + (t − 1)·lrDecay). */
   lrDecay?: number;
+  /** ε added to the denominator. */
   eps?: number;
+  /** L2 penalty added to the gradient. */
   weightDecay?: number;
+  /** Starting value of the squared-gradient sum. */
   initialAccumulator?: number;
 }
 
 /** RAdam options (PyTorch defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, wd 0, coupled). */
 export interface RadamOptions {
+  /** Learning rate. */
   lr?: number;
+  /** Decay rates (β1, β2) of the moment estimates. */
   betas?: [number, number];
+  /** ε added to the denominator. */
   eps?: number;
+  /** Weight decay (an L2 term, or decoupled with `decoupled`). */
   weightDecay?: number;
+  /** Decoupled (AdamW-style) weight decay instead of an L2 term. */
   decoupled?: boolean;
 }
 
 /** AdaBelief options (defaults lr 1e-3, betas (0.9, 0.999), eps 1e-16, wd 0, decoupled). */
 export interface AdaBeliefOptions {
+  /** Learning rate. */
   lr?: number;
+  /** Decay rates (β1, β2) of the moment and belief estimates. */
   betas?: [number, number];
+  /** ε added inside and outside the square root. */
   eps?: number;
+  /** Decoupled weight decay. */
   weightDecay?: number;
 }
 
@@ -126,10 +140,10 @@ export function adagrad(options: AdagradOptions = {}): OptimizerFactory {
     ["sum"],
     () =>
       `  let w = p[i];
-  let grad = g[i]${o.weightDecay ? ` + ${f32lit(o.weightDecay)} * w` : ""};
+  let grad = g[i]${o.weightDecay ? ` + ${f32Lit(o.weightDecay)} * w` : ""};
   let acc = sum[i] + grad * grad;
   sum[i] = acc;
-  p[i] = w - u.clr * grad / (sqrt(acc) + ${f32lit(o.eps)});`,
+  p[i] = w - u.clr * grad / (sqrt(acc) + ${f32Lit(o.eps)});`,
     (k, lr) => ({ clr: lr / (1 + k * o.lrDecay) }),
     init0 === 0 ? undefined : (gpu, t) => fill(gpu, { value: init0, out: t }),
   );
@@ -158,16 +172,16 @@ export function radam(options: RadamOptions = {}): OptimizerFactory {
 ${
         wd
           ? (o.decoupled
-            ? `  w = w * (1.0 - u.lr * ${f32lit(wd)});`
-            : `  grad = grad + ${f32lit(wd)} * w;`)
+            ? `  w = w * (1.0 - u.lr * ${f32Lit(wd)});`
+            : `  grad = grad + ${f32Lit(wd)} * w;`)
           : ""
       }
-  let m = ${f32lit(b1)} * exp_avg[i] + ${f32lit(1 - b1)} * grad;
-  let v = ${f32lit(b2)} * exp_avg_sq[i] + ${f32lit(1 - b2)} * grad * grad;
+  let m = ${f32Lit(b1)} * exp_avg[i] + ${f32Lit(1 - b1)} * grad;
+  let v = ${f32Lit(b2)} * exp_avg_sq[i] + ${f32Lit(1 - b2)} * grad * grad;
   exp_avg[i] = m;
   exp_avg_sq[i] = v;
   if (u.rect > 0.0) {
-    p[i] = w - u.step_size * m * u.rect * u.bc2_sqrt / (sqrt(v) + ${f32lit(o.eps)});
+    p[i] = w - u.step_size * m * u.rect * u.bc2_sqrt / (sqrt(v) + ${f32Lit(o.eps)});
   } else {
     p[i] = w - u.step_size * m;
   }`,
@@ -204,13 +218,13 @@ export function adabelief(options: AdaBeliefOptions = {}): OptimizerFactory {
     () =>
       `  var w = p[i];
   let grad = g[i];
-${o.weightDecay ? `  w = w * (1.0 - u.lr * ${f32lit(o.weightDecay)});` : ""}
-  let m = ${f32lit(b1)} * exp_avg[i] + ${f32lit(1 - b1)} * grad;
+${o.weightDecay ? `  w = w * (1.0 - u.lr * ${f32Lit(o.weightDecay)});` : ""}
+  let m = ${f32Lit(b1)} * exp_avg[i] + ${f32Lit(1 - b1)} * grad;
   let diff = grad - m;
-  let s = ${f32lit(b2)} * exp_avg_var[i] + ${f32lit(1 - b2)} * diff * diff + ${f32lit(o.eps)};
+  let s = ${f32Lit(b2)} * exp_avg_var[i] + ${f32Lit(1 - b2)} * diff * diff + ${f32Lit(o.eps)};
   exp_avg[i] = m;
   exp_avg_var[i] = s;
-  p[i] = w - u.step_size * m / (sqrt(s) / u.bc2_sqrt + ${f32lit(o.eps)});`,
+  p[i] = w - u.step_size * m / (sqrt(s) / u.bc2_sqrt + ${f32Lit(o.eps)});`,
     (k, lr) => {
       const t = k + 1;
       return { lr, step_size: lr / (1 - b1 ** t), bc2_sqrt: Math.sqrt(1 - b2 ** t) };

@@ -13,35 +13,37 @@ import type { Gpu } from "../gpu/device.ts";
 import { type Command, dispatch, grid2d } from "../gpu/commands.ts";
 import type { BufferArena, Tensor } from "../gpu/tensor.ts";
 import { Uniforms } from "../gpu/uniforms.ts";
-import { EVERY_STEP } from "../plan/stage.ts";
+import { f32Lit } from "../kernels/wgsl.ts";
+import { EVERY_STEP } from "../gpu/stage.ts";
 import type { OptimizerFactory, OptimizerInstance, OptimizerState, ParamSlot } from "./types.ts";
 
 /** SGD hyper-parameters (PyTorch `torch.optim.SGD`). */
 export interface SgdOptions {
+  /** Learning rate (the schedule, or `Optimizer.record`'s `lr`, overrides it per step). */
   lr: number;
+  /** Momentum μ (default 0: plain SGD). */
   momentum?: number;
+  /** Dampening of the momentum buffer's gradient term (default 0). */
   dampening?: number;
+  /** Nesterov momentum (default false). */
   nesterov?: boolean;
+  /** L2 penalty added to the gradient (default 0). */
   weightDecay?: number;
 }
 
 /** Adam/AdamW hyper-parameters (PyTorch `torch.optim.Adam` / `AdamW`). */
 export interface AdamOptions {
+  /** Learning rate. */
   lr: number;
+  /** Decay rates (β1, β2) of the moment estimates (default (0.9, 0.999)). */
   betas?: [number, number];
+  /** ε added to the denominator (default 1e-8). */
   eps?: number;
+  /** Weight decay: an L2 term for Adam, decoupled for AdamW (default 0 / 0.01). */
   weightDecay?: number;
 }
 
 const WG = 256;
-
-/** WGSL float literal that round-trips `x` through f32. */
-export function f32lit(x: number): string {
-  const v = Math.fround(x);
-  if (!Number.isFinite(v)) throw new RangeError(`hyper-parameter ${x} is not finite in f32`);
-  const s = v.toExponential(9);
-  return s.includes("e") ? s.replace("e+", "e") : s;
-}
 
 /** Header every update kernel shares: linear index over a 2-D grid. */
 function indexHeader(size: number, gridX: number): string {
@@ -59,15 +61,15 @@ export function wgslSgd(size: number, gridX: number, o: Required<SgdOptions>): s
 ${mom ? "@group(0) @binding(3) var<storage, read_write> buf: array<f32>;" : ""}
 @compute @workgroup_size(${WG}) fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 ${indexHeader(size, gridX)}
-  var d = g[i]${o.weightDecay !== 0 ? ` + ${f32lit(o.weightDecay)} * p[i]` : ""};
+  var d = g[i]${o.weightDecay !== 0 ? ` + ${f32Lit(o.weightDecay)} * p[i]` : ""};
 ${
     mom
       ? `  var b: f32;
-  if (u.first == 1u) { b = d; } else { b = ${f32lit(o.momentum)} * buf[i] + ${
-        f32lit(1 - o.dampening)
+  if (u.first == 1u) { b = d; } else { b = ${f32Lit(o.momentum)} * buf[i] + ${
+        f32Lit(1 - o.dampening)
       } * d; }
   buf[i] = b;
-  d = ${o.nesterov ? `d + ${f32lit(o.momentum)} * b` : "b"};`
+  d = ${o.nesterov ? `d + ${f32Lit(o.momentum)} * b` : "b"};`
       : ""
   }
   p[i] = p[i] - u.lr * d;
@@ -100,15 +102,15 @@ ${
     wd === 0 || decay === "bk"
       ? ""
       : decay === "decoupled"
-      ? `  w = w * (1.0 - u.lr * ${f32lit(wd)});`
-      : `  grad = grad + ${f32lit(wd)} * w;`
+      ? `  w = w * (1.0 - u.lr * ${f32Lit(wd)});`
+      : `  grad = grad + ${f32Lit(wd)} * w;`
   }
-  let mi = ${f32lit(b1)} * m[i] + ${f32lit(1 - b1)} * grad;
-  let vi = ${f32lit(b2)} * v[i] + ${f32lit(1 - b2)} * grad * grad;
+  let mi = ${f32Lit(b1)} * m[i] + ${f32Lit(1 - b1)} * grad;
+  let vi = ${f32Lit(b2)} * v[i] + ${f32Lit(1 - b2)} * grad * grad;
   m[i] = mi;
   v[i] = vi;
-  let denom = sqrt(vi) / u.bc2_sqrt + ${f32lit(o.eps)};
-  p[i] = w - u.step_size * (mi / denom${decay === "bk" && wd !== 0 ? ` + ${f32lit(wd)} * w` : ""});
+  let denom = sqrt(vi) / u.bc2_sqrt + ${f32Lit(o.eps)};
+  p[i] = w - u.step_size * (mi / denom${decay === "bk" && wd !== 0 ? ` + ${f32Lit(wd)} * w` : ""});
 }
 `;
 }

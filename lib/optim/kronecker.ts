@@ -24,8 +24,8 @@ import type { Command } from "../gpu/commands.ts";
 import type { BufferArena } from "../gpu/tensor.ts";
 import { packGradient } from "../kernels/gram/kron_pack.ts";
 import { setIdentity } from "../kernels/linalg/linalg.ts";
-import type { Stage } from "../plan/stage.ts";
-import { EVERY_STEP } from "../plan/stage.ts";
+import type { Stage } from "../gpu/stage.ts";
+import { EVERY_STEP } from "../gpu/stage.ts";
 import { type FactorRoot, rootStages } from "./kronecker_roots.ts";
 import { preconditionCommands, statisticsCommands } from "./kronecker_steps.ts";
 import type {

@@ -15,7 +15,7 @@ import type { BufferArena, Tensor } from "../gpu/tensor.ts";
 import { SCALAR_SLOTS } from "../kernels/linalg/linalg.ts";
 import { matmul } from "../kernels/matmul/matmul.ts";
 import type { MatmulProblem } from "../kernels/matmul/types.ts";
-import type { Stage } from "../plan/stage.ts";
+import type { Stage } from "../gpu/stage.ts";
 import { batchedRoots, ROOT_DEFAULTS, type RootOptions, RootWorkspaces } from "./inverse_root.ts";
 import type { KroneckerInstance, KroneckerLayer, KroneckerOptions } from "./kronecker_types.ts";
 

@@ -6,7 +6,7 @@
 
 import type { Command } from "../gpu/commands.ts";
 import type { Tensor } from "../gpu/tensor.ts";
-import type { Stage } from "../plan/stage.ts";
+import type { Stage } from "../gpu/stage.ts";
 import type { RootOptions } from "./inverse_root.ts";
 import type { OptimizerState, ParamSlot } from "./types.ts";
 

@@ -31,15 +31,19 @@ import { BufferArena, numel, type Tensor } from "../gpu/tensor.ts";
 import type { Conv2dGeometry } from "../kernels/conv/conv.ts";
 import { convOutputSize } from "../kernels/conv/conv.ts";
 import type { KroneckerTaps, Param } from "../ops/types.ts";
-import { stagesAt } from "../plan/stage.ts";
-import type { OptimizerFactory, OptimizerInstance, ParamSlot } from "./types.ts";
+import { stagesAt } from "../gpu/stage.ts";
+import type { OptimizerFactory, OptimizerInstance, OptimizerState, ParamSlot } from "./types.ts";
 
 export { adam, adamw, sgd } from "./first_order.ts";
 export type { AdamOptions, SgdOptions } from "./first_order.ts";
 export { adabelief, adagrad, radam } from "./adaptive.ts";
+export type { AdaBeliefOptions, AdagradOptions, RadamOptions } from "./adaptive.ts";
 export { adamwBK, kfac, sgdmBK, shampoo, wadam, wsgdm } from "./adabk.ts";
 export type { AdamwBkOptions, KroneckerCommon, SgdmBkOptions } from "./adabk.ts";
-export type { OptimizerFactory, OptimizerInstance, ParamSlot } from "./types.ts";
+export type { RootMethod } from "./inverse_root.ts";
+export type { OptimizerFactory, OptimizerState } from "./types.ts";
+export type { Tensor } from "../gpu/tensor.ts";
+export type { Conv2dGeometry } from "../kernels/conv/conv.ts";
 
 /** Where a Linear or Conv2d layer's Kronecker statistics come from. */
 export type UserLayer =
@@ -92,10 +96,8 @@ function view(buffer: GPUBuffer, shape: number[], name: string): Tensor {
 export class Optimizer {
   /** The global step counter k (steps recorded so far). */
   step = 0;
-  /** The wrapped device. */
-  readonly gpu: Gpu;
-  /** What the factory built (stages, state tensors, describe()). */
-  readonly instance: OptimizerInstance;
+  readonly #gpu: Gpu;
+  readonly #instance: OptimizerInstance;
   readonly #arena: BufferArena;
   readonly #factory: OptimizerFactory;
 
@@ -110,7 +112,7 @@ export class Optimizer {
     params: UserParam[],
     adapter?: GPUAdapter,
   ) {
-    this.gpu = new Gpu(
+    this.#gpu = new Gpu(
       device,
       adapter ? identify(adapter) : {
         description: "user device",
@@ -152,9 +154,9 @@ export class Optimizer {
         throw new RangeError(`bias "${p.name}" refers to unknown weight "${p.biasOf}"`);
       }
     }
-    this.instance = factory.build(this.gpu, this.#arena, slots);
+    this.#instance = factory.build(this.#gpu, this.#arena, slots);
     const enc = device.createCommandEncoder({ label: "optimizer init" });
-    encode(enc, this.instance.init.flatMap((s) => s.commands));
+    encode(enc, this.#instance.init.flatMap((s) => s.commands));
     device.queue.submit([enc.finish()]);
   }
 
@@ -163,10 +165,20 @@ export class Optimizer {
    * rate `lr` (default: the factory's), then advances the step counter.
    */
   record(encoder: GPUCommandEncoder, lr: number = this.#factory.lr): void {
-    this.gpu.checkAlive();
-    this.instance.prepareStep(this.step, lr);
-    encode(encoder, stagesAt(this.instance.stages, this.step).flatMap((s) => s.commands));
+    this.#gpu.checkAlive();
+    this.#instance.prepareStep(this.step, lr);
+    encode(encoder, stagesAt(this.#instance.stages, this.step).flatMap((s) => s.commands));
     this.step++;
+  }
+
+  /** The optimizer's state tensors (moments, Kronecker factors, roots), e.g. to save them. */
+  state(): readonly OptimizerState[] {
+    return this.#instance.state;
+  }
+
+  /** What each parameter gets, e.g. `{ name: "fc1.weight", treatment: "AdaBK …" }`. */
+  describe(): { name: string; treatment: string }[] {
+    return this.#instance.describe();
   }
 
   /** Frees the optimizer's own buffers (not yours). */

@@ -10,7 +10,7 @@
 import type { Gpu } from "../gpu/device.ts";
 import type { BufferArena, Tensor } from "../gpu/tensor.ts";
 import type { KroneckerTaps, ParamRole } from "../ops/types.ts";
-import type { Stage } from "../plan/stage.ts";
+import type { Stage } from "../gpu/stage.ts";
 
 /** One parameter as the optimizer sees it. */
 export interface ParamSlot {
@@ -63,6 +63,11 @@ export interface OptimizerFactory {
   readonly name: string;
   /** The base learning rate (the schedule scales it). */
   readonly lr: number;
-  /** Builds the stages for `slots`, allocating state from `arena`. */
+  /**
+   * Builds the stages for `slots`, allocating state from `arena`. Called by
+   * the plan and by `Optimizer`, not by user code; its argument types are
+   * internals, so the public docs leave it out.
+   * @ignore
+   */
   build(gpu: Gpu, arena: BufferArena, slots: readonly ParamSlot[]): OptimizerInstance;
 }

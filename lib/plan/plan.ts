@@ -10,13 +10,13 @@ import { BufferArena, reshape, type Tensor } from "../gpu/tensor.ts";
 import { writeTensor } from "../gpu/transfer.ts";
 import { Uniforms } from "../gpu/uniforms.ts";
 import { add } from "../kernels/elementwise/elementwise.ts";
+import { clipGradNorm } from "../kernels/reduce/clip.ts";
 import { type Graph, GRAPH_INPUT } from "../graph/graph.ts";
 import { buildCrossEntropy } from "../ops/cross_entropy.ts";
 import { initialValues } from "../ops/init.ts";
 import type { BuildContext, KroneckerTaps, OpInstance, Param, StateBuffer } from "../ops/types.ts";
 import type { OptimizerFactory, OptimizerInstance } from "../optim/types.ts";
-import { EVERY_STEP, type Stage } from "./stage.ts";
-import { clipGradNorm } from "../optim/clip.ts";
+import { EVERY_STEP, type Stage } from "../gpu/stage.ts";
 
 /** Options for {@link buildPlan}. */
 export interface PlanOptions {

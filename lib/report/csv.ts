@@ -18,6 +18,7 @@ export const CSV_COLUMNS = [
   "accuracy",
   "lr",
   "wall_time",
+  "split",
 ] as const;
 
 /** One CSV field: quoted (quotes doubled) when it holds `,`, `"`, `\r` or `\n`. */
@@ -32,8 +33,19 @@ export function metricsCsv(rows: readonly MetricRow[]): string {
   const lines = [CSV_COLUMNS.join(",")];
   for (const r of rows) {
     lines.push(
-      [r.run, r.optimizer, r.seed, r.kind, r.epoch, r.step, r.loss, r.accuracy, r.lr, r.wallTime]
-        .map(csvField).join(","),
+      [
+        r.run,
+        r.optimizer,
+        r.seed,
+        r.kind,
+        r.epoch,
+        r.step,
+        r.loss,
+        r.accuracy,
+        r.lr,
+        r.wallTime,
+        r.split,
+      ].map(csvField).join(","),
     );
   }
   return lines.join("\n") + "\n";

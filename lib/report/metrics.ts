@@ -8,6 +8,9 @@
 
 import { ReportError } from "./errors.ts";
 
+/** What an evaluation measured: the dataset's test split, or the validation part held out of training. */
+export type EvalSplitName = "test" | "val";
+
 /** One logged event of one run, flattened. */
 export interface MetricRow {
   /** Run name (the run directory's last path segment). */
@@ -16,8 +19,10 @@ export interface MetricRow {
   optimizer: string;
   /** `run.seed` of the run's spec. */
   seed: number;
-  /** `train`: running means over the epoch so far; `eval`: a test-split evaluation. */
+  /** `train`: running means over the epoch so far; `eval`: an evaluation (on `split`). */
   kind: "train" | "eval";
+  /** Eval rows: the split evaluated. */
+  split?: EvalSplitName;
   /**
    * Epochs completed at this point: fractional for train samples
    * (epoch + steps done / steps per epoch), whole for evaluations.
@@ -25,7 +30,7 @@ export interface MetricRow {
   epoch: number;
   /** Global optimizer steps completed. */
   step: number;
-  /** Mean loss (training: over the epoch so far; eval: over the test split). */
+  /** Mean loss (training: over the epoch so far; eval: over the evaluated split). */
   loss: number;
   /** Accuracy in [0, 1], same averaging as `loss`. */
   accuracy: number;
@@ -34,13 +39,17 @@ export interface MetricRow {
   /**
    * Train rows: mean loss over the steps since the previous train row of the
    * same epoch (the whole epoch so far for its first row), recovered exactly
-   * from consecutive running means; the running mean itself where a run was
-   * resumed inside this epoch.
+   * from consecutive running means (which restart where a run was resumed);
+   * the running mean itself in the epoch a run was resumed in, for logs
+   * written before resumes were recorded.
    */
   intervalLoss?: number;
   /** Train rows: GPU milliseconds of this step, summed over its timed stages (when logged). */
   gpuMs?: number;
-  /** Seconds since training started (restarts at 0 in a resumed run). */
+  /**
+   * Seconds since training started, continuing across resumes (logs written
+   * before that restart at 0 in a resumed run).
+   */
   wallTime: number;
 }
 
@@ -54,6 +63,8 @@ export interface RunMetrics {
   optimizer: string;
   /** Seed. */
   seed: number;
+  /** What its evaluations measured (`val` with `data.validation_split`). */
+  evalSplit: EvalSplitName;
   /** Every event, in file order. */
   rows: MetricRow[];
 }
@@ -65,21 +76,30 @@ function num(v: unknown, what: string, where: string): number {
 
 /**
  * Converts parsed `metrics.jsonl` records to rows (records of another kind
- * are skipped: the log may carry extra entries). Throws {@link ReportError}
- * naming `file` and the line for a record that lacks a field.
+ * are skipped: the log may carry extra entries; a `resume` record marks where
+ * running means restart). Eval records without a `split` (older logs) get
+ * `evalSplit`. Throws {@link ReportError} naming `file` and the line for a
+ * record that lacks a field.
  */
 export function rowsFromRecords(
   records: readonly unknown[],
   run: { run: string; optimizer: string; seed: number },
   file = "metrics.jsonl",
+  evalSplit: EvalSplitName = "test",
 ): MetricRow[] {
   const rows: MetricRow[] = [];
   // Previous train record's epoch, step in epoch, running mean and wall time.
   let prev: { epoch: number; step: number; loss: number; wallTime: number } | undefined;
   let resumedEpoch = -1;
+  let resumedAt: number | undefined; // global step of the last recorded resume
   records.forEach((r, i) => {
     const rec = r as Record<string, unknown>;
     const where = `${file}:${i + 1}`;
+    if (rec?.kind === "resume") {
+      resumedAt = num(rec.globalStep, "globalStep", where);
+      prev = undefined;
+      return;
+    }
     if (rec?.kind !== "train" && rec?.kind !== "eval") return;
     const epoch = num(rec.epoch, "epoch", where);
     const base = {
@@ -93,12 +113,16 @@ export function rowsFromRecords(
     if (rec.kind === "train") {
       const steps = num(rec.steps, "steps", where);
       const step = num(rec.step, "step", where);
-      // Wall time restarts in a resumed run: its first epoch's running mean
-      // then starts at the resume point, not at the epoch's first step.
+      // A resumed run's running mean starts at the resume point, not at the
+      // epoch's first step. Older logs did not record resumes, but their wall
+      // time restarted: there the resumed epoch keeps its running means.
       if (prev && base.wallTime < prev.wallTime && prev.epoch === epoch) resumedEpoch = epoch;
+      const from = resumedAt !== undefined && Math.floor(resumedAt / steps) === epoch
+        ? resumedAt - epoch * steps
+        : 0;
       const sameEpoch = prev?.epoch === epoch && step > prev.step && resumedEpoch !== epoch;
       const intervalLoss = sameEpoch
-        ? (base.loss * step - prev!.loss * prev!.step) / (step - prev!.step)
+        ? (base.loss * (step - from) - prev!.loss * (prev!.step - from)) / (step - prev!.step)
         : base.loss;
       prev = { epoch, step, loss: base.loss, wallTime: base.wallTime };
       const stages = rec.stageMs as Record<string, unknown> | undefined;
@@ -112,7 +136,10 @@ export function rowsFromRecords(
         intervalLoss,
         ...(gpuMs !== undefined ? { gpuMs } : {}),
       });
-    } else rows.push({ ...base, epoch: epoch + 1 });
+    } else {
+      const split = rec.split === "val" || rec.split === "test" ? rec.split : evalSplit;
+      rows.push({ ...base, epoch: epoch + 1, split });
+    }
   });
   return rows;
 }
@@ -152,7 +179,11 @@ async function readText(path: string, what: string): Promise<string> {
 export async function readRunMetrics(dir: string): Promise<RunMetrics> {
   const clean = dir.replace(/\/+$/, "");
   const specText = await readText(`${clean}/spec.json`, "train writes it when the run starts");
-  let spec: { optimizer?: { name?: unknown }; run?: { seed?: unknown } };
+  let spec: {
+    optimizer?: { name?: unknown };
+    run?: { seed?: unknown };
+    data?: { validation_split?: unknown };
+  };
   try {
     spec = JSON.parse(specText);
   } catch (e) {
@@ -163,9 +194,20 @@ export async function readRunMetrics(dir: string): Promise<RunMetrics> {
   if (typeof optimizer !== "string" || typeof seed !== "number") {
     throw new ReportError(`${clean}/spec.json: no optimizer.name or run.seed`);
   }
+  const vs = spec.data?.validation_split;
+  const evalSplit: EvalSplitName = typeof vs === "number" && vs > 0 ? "val" : "test";
   const file = `${clean}/metrics.jsonl`;
   const text = await readText(file, "train writes it as it runs");
   const run = clean.split("/").at(-1) ?? clean;
-  const rows = rowsFromRecords(parseJsonl(text, file), { run, optimizer, seed }, file);
-  return { dir: clean, run, optimizer, seed, rows };
+  const rows = rowsFromRecords(parseJsonl(text, file), { run, optimizer, seed }, file, evalSplit);
+  return { dir: clean, run, optimizer, seed, evalSplit, rows };
+}
+
+/**
+ * How to name the evaluations of `runs` together: `val` or `test` when all
+ * agree, `test/val` when they mix.
+ */
+export function evalSplitLabel(runs: readonly { evalSplit: EvalSplitName }[]): string {
+  const names = [...new Set(runs.map((r) => r.evalSplit))].sort();
+  return names.length ? names.join("/") : "test";
 }

@@ -1,13 +1,14 @@
 /**
  * The comparison report of several runs: the three figures (training loss
- * against epochs and against wall time, test accuracy against epochs) as SVG
+ * against epochs and against wall time, evaluation accuracy against epochs,
+ * named after the split evaluated: test or val) as SVG
  * and PNG, `metrics.csv` with every logged value, and `summary.md`.
  * @module
  */
 
 import { aggregate, type Sample } from "./aggregate.ts";
 import { metricsCsv } from "./csv.ts";
-import type { MetricRow, RunMetrics } from "./metrics.ts";
+import { evalSplitLabel, type MetricRow, type RunMetrics } from "./metrics.ts";
 import { type LineChart, lineChartSvg } from "./plot.ts";
 import { loadFont, svgToPng } from "./png.ts";
 import { summarize, summaryMarkdown } from "./summary.ts";
@@ -44,6 +45,7 @@ export function comparisonCharts(
   const by = (xs: MetricRow[], x: (r: MetricRow) => number, y: (r: MetricRow) => number) =>
     aggregate(xs.map((r): Sample => ({ group: r.optimizer, key: r.step, x: x(r), y: y(r) })));
   const spread = band ? " (mean, min–max band over seeds)" : "";
+  const split = evalSplitLabel(runs);
   return {
     loss_vs_epoch: {
       title: `Training loss${spread}`,
@@ -62,9 +64,9 @@ export function comparisonCharts(
       yScale: "log",
     },
     accuracy_vs_epoch: {
-      title: `Test accuracy${spread}`,
+      title: `${split.charAt(0).toUpperCase()}${split.slice(1)} accuracy${spread}`,
       xLabel: "epoch",
-      yLabel: "test accuracy",
+      yLabel: `${split} accuracy`,
       points: by(evals, (r) => r.epoch, (r) => r.accuracy),
       band,
       percent: true,
@@ -103,6 +105,6 @@ export async function writeComparisonReport(
     if (font) await put(`${stem}.png`, await svgToPng(svg, font));
   }
   const rows = summarize(opts.optimizers, runs, opts.failed);
-  await put("summary.md", summaryMarkdown(rows, opts));
+  await put("summary.md", summaryMarkdown(rows, { ...opts, split: evalSplitLabel(runs) }));
   return written;
 }

@@ -1,7 +1,8 @@
 /**
  * The comparison summary: one Markdown table row per optimizer with the
- * final test accuracy and loss as mean ± sample std over seeds, plus the
- * command that produced it, so the file stands on its own.
+ * final evaluation accuracy and loss (on the test split, or the validation
+ * part with `data.validation_split`, and labelled so) as mean ± sample std
+ * over seeds, plus the command that produced it, so the file stands on its own.
  * @module
  */
 
@@ -16,9 +17,9 @@ export interface SummaryRow {
   finished: number;
   /** Runs attempted. */
   runs: number;
-  /** Final test accuracy over finished runs. */
+  /** Final evaluation accuracy over finished runs. */
   accuracy: { mean: number; std: number };
-  /** Final test loss over finished runs. */
+  /** Final evaluation loss over finished runs. */
   loss: { mean: number; std: number };
   /** Mean final training loss (last epoch's running mean). */
   trainLoss: number;
@@ -26,7 +27,7 @@ export interface SummaryRow {
   seconds: number;
   /** Median GPU milliseconds of a logged step (stage timestamps), mean over runs; NaN without. */
   gpuStepMs: number;
-  /** Test accuracy and mean wall time at each evaluated epoch (over the runs that reached it). */
+  /** Evaluation accuracy and mean wall time at each evaluated epoch (over the runs that reached it). */
   perEpoch: { epoch: number; accuracy: { mean: number; std: number }; seconds: number }[];
 }
 
@@ -72,18 +73,26 @@ export function summarize(
   });
 }
 
+function capitalize(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}
+
 function pm(v: { mean: number; std: number }, digits: number, scale = 1, unit = ""): string {
   if (!Number.isFinite(v.mean)) return "n/a";
   return `${(scale * v.mean).toFixed(digits)}${unit} ± ${(scale * v.std).toFixed(digits)}${unit}`;
 }
 
-/** The Markdown document: heading, command, table, and how to read it. */
+/**
+ * The Markdown document: heading, command, table, and how to read it.
+ * `split` names what the evaluations measured (`test`, `val`, `test/val`).
+ */
 export function summaryMarkdown(
   rows: readonly SummaryRow[],
-  info: { command: string; file: string; seeds: number },
+  info: { command: string; file: string; seeds: number; split?: string },
 ): string {
+  const split = info.split ?? "test";
   const table = [
-    "| optimizer | runs | final test accuracy | final test loss | final train loss | train time (s) | GPU ms per logged step |",
+    `| optimizer | runs | final ${split} accuracy | final ${split} loss | final train loss | train time (s) | GPU ms per logged step |`,
     "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ...rows.map((r) =>
       `| ${r.optimizer} | ${r.finished}/${r.runs} | ${pm(r.accuracy, 2, 100, "%")} | ${
@@ -98,7 +107,9 @@ export function summaryMarkdown(
   );
   const byEpoch = epochs.length < 2 ? [] : [
     "",
-    "Test accuracy after each epoch (mean ± std; wall time since training started, mean):",
+    `${
+      capitalize(split)
+    } accuracy after each epoch (mean ± std; wall time since training started, mean):`,
     "",
     `| optimizer | ${epochs.map((e) => `epoch ${e}`).join(" | ")} |`,
     `| --- | ${epochs.map(() => "---:").join(" | ")} |`,

@@ -16,6 +16,7 @@ import {
   type NamedTensor,
   SafetensorsError,
 } from "./safetensors.ts";
+import { removeStaleTemps, writeFileAtomic } from "./atomic.ts";
 
 /** What the sidecar records. */
 export interface CheckpointMeta {
@@ -27,10 +28,21 @@ export interface CheckpointMeta {
   adapter: string;
   /** ISO time of writing. */
   written: string;
+  /** Seconds of training up to this checkpoint, across resumes (absent in old checkpoints). */
+  wallTime?: number;
   /** The resolved run spec, when known. */
   spec?: unknown;
-  /** Anything else (metric that ranked it, …). */
+  /**
+   * Anything else: the metric that ranked it is `val_accuracy` (with a
+   * validation split) or `test_accuracy`; see {@link recordedAccuracy}.
+   */
   extra?: Record<string, unknown>;
+}
+
+/** The evaluation accuracy a checkpoint's sidecar records, if any. */
+export function recordedAccuracy(meta: CheckpointMeta): number | undefined {
+  const v = meta.extra?.val_accuracy ?? meta.extra?.test_accuracy;
+  return typeof v === "number" ? v : undefined;
 }
 
 /** Every tensor a checkpoint holds, by stable name. */
@@ -46,19 +58,6 @@ export function checkpointTensors(plan: Plan): Map<string, Tensor> {
   return out;
 }
 
-async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  const tmp = `${path}.tmp-${Deno.pid}`;
-  const f = await Deno.open(tmp, { write: true, create: true, truncate: true });
-  try {
-    let written = 0;
-    while (written < bytes.length) written += await f.write(bytes.subarray(written));
-    await f.sync();
-  } finally {
-    f.close();
-  }
-  await Deno.rename(tmp, path);
-}
-
 /** File names of the checkpoint at `step`. */
 export function checkpointFiles(dir: string, step: number): { weights: string; sidecar: string } {
   const base = `${dir}/ckpt-${String(step).padStart(8, "0")}`;
@@ -66,8 +65,27 @@ export function checkpointFiles(dir: string, step: number): { weights: string; s
 }
 
 /**
+ * The steps whose files go when the checkpoint of `current` has just been
+ * written: all but `current` and the `keepLast − 1` newest before it in the
+ * run's own step sequence. Steps after `current` are a timeline this run
+ * left (a resume from an earlier checkpoint rewrites them), so they go too;
+ * the checkpoint just written is never among them.
+ */
+export function stepsToDelete(
+  steps: readonly number[],
+  current: number,
+  keepLast: number,
+): number[] {
+  const earlier = steps.filter((s) => s < current).sort((a, b) => b - a);
+  const kept = new Set([current, ...earlier.slice(0, Math.max(1, keepLast) - 1)]);
+  return steps.filter((s) => !kept.has(s));
+}
+
+/**
  * Writes a checkpoint of `plan` (one GPU readback) into `dir`, points
- * `latest.json` at it, and deletes all but the newest `keepLast`.
+ * `latest.json` at it, and deletes the older ones beyond `keepLast` (see
+ * {@link stepsToDelete}). Temporary files of killed writers are removed
+ * first. `dir` belongs to one run: nothing else should write checkpoints there.
  */
 export async function writeCheckpoint(
   dir: string,
@@ -76,6 +94,7 @@ export async function writeCheckpoint(
   keepLast = 3,
 ): Promise<string> {
   await Deno.mkdir(dir, { recursive: true });
+  await removeStaleTemps(dir);
   const named = checkpointTensors(plan);
   const values = await readTensors(plan.gpu, [...named.values()]);
   const tensors = new Map<string, NamedTensor>();
@@ -86,22 +105,24 @@ export async function writeCheckpoint(
     written: new Date().toISOString(),
   };
   const files = checkpointFiles(dir, meta.step);
-  await writeAtomic(
+  await writeFileAtomic(
     files.weights,
     encodeSafetensors(tensors, { step: String(meta.step), format: "adabk-1" }),
   );
-  await writeAtomic(files.sidecar, new TextEncoder().encode(JSON.stringify(full, null, 2) + "\n"));
-  await writeAtomic(
+  await writeFileAtomic(
+    files.sidecar,
+    new TextEncoder().encode(JSON.stringify(full, null, 2) + "\n"),
+  );
+  await writeFileAtomic(
     `${dir}/latest.json`,
     new TextEncoder().encode(JSON.stringify({ step: meta.step }) + "\n"),
   );
   const steps: number[] = [];
   for await (const e of Deno.readDir(dir)) {
-    const m = /^ckpt-(\d+)\.safetensors$/.exec(e.name);
-    if (m) steps.push(Number(m[1]));
+    const m = /^ckpt-(\d+)\.(safetensors|json)$/.exec(e.name);
+    if (m && !steps.includes(Number(m[1]))) steps.push(Number(m[1]));
   }
-  steps.sort((a, b) => b - a);
-  for (const old of steps.slice(Math.max(1, keepLast))) {
+  for (const old of stepsToDelete(steps, meta.step, keepLast)) {
     const f = checkpointFiles(dir, old);
     await Deno.remove(f.weights).catch(() => {});
     await Deno.remove(f.sidecar).catch(() => {});
@@ -117,18 +138,32 @@ export interface LoadedCheckpoint {
   meta: CheckpointMeta;
 }
 
-/** Reads the checkpoint `latest.json` points at in `dir`. */
-export async function readLatestCheckpoint(dir: string): Promise<LoadedCheckpoint> {
-  let step: number;
+/** The step `dir/latest.json` names. */
+async function latestStep(dir: string): Promise<number> {
   try {
-    step = JSON.parse(await Deno.readTextFile(`${dir}/latest.json`)).step;
+    const step = JSON.parse(await Deno.readTextFile(`${dir}/latest.json`)).step;
+    if (!Number.isInteger(step) || step < 0) throw new Error(`"step" is ${JSON.stringify(step)}`);
+    return step;
   } catch (e) {
     throw new SafetensorsError(
       `${dir}/latest.json`,
       `cannot read the latest-checkpoint pointer (${(e as Error).message})`,
     );
   }
-  const files = checkpointFiles(dir, step);
+}
+
+/** The sidecar of the checkpoint `latest.json` points at in `dir`, and its weights file. */
+export async function readLatestCheckpointMeta(
+  dir: string,
+): Promise<{ meta: CheckpointMeta; weights: string }> {
+  const files = checkpointFiles(dir, await latestStep(dir));
+  const meta = JSON.parse(await Deno.readTextFile(files.sidecar)) as CheckpointMeta;
+  return { meta, weights: files.weights };
+}
+
+/** Reads the checkpoint `latest.json` points at in `dir`. */
+export async function readLatestCheckpoint(dir: string): Promise<LoadedCheckpoint> {
+  const files = checkpointFiles(dir, await latestStep(dir));
   const { tensors } = decodeSafetensors(await Deno.readFile(files.weights), files.weights);
   const meta = JSON.parse(await Deno.readTextFile(files.sidecar)) as CheckpointMeta;
   return { tensors, meta };

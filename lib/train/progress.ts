@@ -19,14 +19,20 @@ export class ProgressReporter {
   readonly #tty: boolean;
   readonly #write: (s: string) => void;
   readonly #epochs: number;
+  readonly #totalSteps: number | undefined;
   #lineOpen = false;
 
   /**
-   * `epochs` is the run's total; output goes to stderr unless `write` is
-   * given; `tty` defaults to whether stderr is a terminal.
+   * `epochs` is the run's total (and `totalSteps` its length in steps when
+   * that is not whole epochs); output goes to stderr unless `write` is given;
+   * `tty` defaults to whether stderr is a terminal.
    */
-  constructor(epochs: number, opts: { tty?: boolean; write?: (s: string) => void } = {}) {
+  constructor(
+    epochs: number,
+    opts: { tty?: boolean; write?: (s: string) => void; totalSteps?: number } = {},
+  ) {
     this.#epochs = epochs;
+    this.#totalSteps = opts.totalSteps;
     this.#tty = opts.tty ?? Deno.stderr.isTerminal();
     const enc = new TextEncoder();
     this.#write = opts.write ?? ((s) => Deno.stderr.writeSync(enc.encode(s)));
@@ -35,7 +41,7 @@ export class ProgressReporter {
   /** Handles one event. */
   onEvent(e: TrainerEvent): void {
     if (e.kind === "train") {
-      const totalSteps = this.#epochs * e.steps;
+      const totalSteps = this.#totalSteps ?? this.#epochs * e.steps;
       const done = e.epoch * e.steps + e.step;
       const rate = done / Math.max(e.wallTime, 1e-9);
       const eta = (totalSteps - done) / rate;
@@ -53,8 +59,9 @@ export class ProgressReporter {
       } else this.#write(line + "\n");
       return;
     }
-    const line = `eval  epoch ${e.epoch + 1}: test loss ${e.loss.toFixed(4)} ` +
-      `test acc ${(100 * e.accuracy).toFixed(2)}% (${fmtTime(e.wallTime)})`;
+    const split = e.split ?? "test";
+    const line = `eval  epoch ${e.epoch + 1}: ${split} loss ${e.loss.toFixed(4)} ` +
+      `${split} acc ${(100 * e.accuracy).toFixed(2)}% (${fmtTime(e.wallTime)})`;
     this.#write((this.#lineOpen ? "\n" : "") + line + "\n");
     this.#lineOpen = false;
   }

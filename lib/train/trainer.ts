@@ -12,12 +12,14 @@ import { ReadbackRing } from "../gpu/readback.ts";
 import { GpuTimer, stageDurations } from "../gpu/timing.ts";
 import { GpuClock, lastTimestampNs } from "../gpu/gpu_clock.ts";
 import type { Plan } from "../plan/plan.ts";
-import { stagesAt } from "../plan/stage.ts";
+import { stagesAt } from "../gpu/stage.ts";
 import type { GpuSplit } from "./gpu_split.ts";
 
 /** A training progress sample (running means over the epoch so far). */
 export interface TrainEvent {
+  /** Discriminator. */
   kind: "train";
+  /** Epoch (from 0). */
   epoch: number;
   /** Steps done in this epoch. */
   step: number;
@@ -36,19 +38,31 @@ export interface TrainEvent {
   /** GPU milliseconds per stage of this step (when the device has timestamp queries). */
   stageMs?: Record<string, number>;
   /**
-   * Seconds since training started, to when the GPU finished this step
-   * (from its timestamps when the device has them, else when it was seen).
+   * Seconds since training started (continuing across resumes), to when the
+   * GPU finished this step (from its timestamps when the device has them,
+   * else when it was seen).
    */
   wallTime: number;
 }
 
+/** Which split an evaluation measured: the dataset's test split, or a validation part held out of training. */
+export type EvalSplit = "test" | "val";
+
 /** An evaluation result. */
 export interface EvalEvent {
+  /** Discriminator. */
   kind: "eval";
+  /** The split evaluated. */
+  split: EvalSplit;
+  /** Epoch evaluated after (from 0; −1 when evaluated outside training). */
   epoch: number;
+  /** Global step counter when evaluated. */
   globalStep: number;
+  /** Mean loss over the evaluated samples. */
   loss: number;
+  /** Accuracy in [0, 1]. */
   accuracy: number;
+  /** Seconds since training started. */
   wallTime: number;
 }
 
@@ -61,10 +75,18 @@ export interface TrainerOptions {
   plan: Plan;
   /** Training data bound to the plan's batch tensors. */
   train: GpuSplit;
-  /** Test data bound to the same tensors, if evaluating. */
+  /** Evaluation data bound to the same tensors, if evaluating. */
   test?: GpuSplit;
+  /** What `test` is (reported in evaluation events). Default `test`. */
+  evalSplit?: EvalSplit;
   /** Number of epochs. */
   epochs: number;
+  /**
+   * Run length in steps when it is not whole epochs: training stops after
+   * this many global steps, inside the last epoch, which still ends with its
+   * evaluation and `onEpochEnd`. Default: epochs × steps per epoch.
+   */
+  totalSteps?: number;
   /** Sample order of each epoch (a pure function of the epoch for exact resume). */
   order: (epoch: number) => Uint32Array;
   /** Learning rate at a global step. */
@@ -89,7 +111,7 @@ export interface TrainSummary {
   finalEval?: EvalEvent;
   /** Global steps run. */
   steps: number;
-  /** Seconds of training (excluding setup). */
+  /** Seconds of training in this call (excluding setup; a resumed run counts from the resume). */
   seconds: number;
   /** Submits per training step (should be exactly 1). */
   submitsPerStep: number;
@@ -119,7 +141,9 @@ export class Trainer {
   readonly #ring: ReadbackRing;
   readonly #clearMetrics: Command[];
   #initialised = false;
+  /** performance.now() when training started, moved back by the wall time of a resumed run. */
   #t0 = 0;
+  #resumedWallTime = 0;
   #failure: Error | undefined;
   readonly #timer: GpuTimer | undefined;
   #clock: GpuClock | undefined;
@@ -143,13 +167,25 @@ export class Trainer {
   }
 
   /**
-   * Continues a run restored from a checkpoint taken after `step` steps: the
-   * plan's tensors must already hold the checkpoint (so no initialisation
-   * runs), and training picks up at that step's epoch and batch.
+   * Continues a run restored from a checkpoint taken after `step` steps and
+   * `wallTime` seconds of training: the plan's tensors must already hold the
+   * checkpoint (so no initialisation runs), training picks up at that step's
+   * epoch and batch, and wall times continue from `wallTime`.
    */
-  resumeAt(step: number): void {
+  resumeAt(step: number, wallTime = 0): void {
     this.globalStep = step;
+    this.#resumedWallTime = wallTime;
     this.#initialised = true;
+  }
+
+  /** Seconds of training so far, including those before a resume. */
+  get wallTime(): number {
+    return (performance.now() - this.#t0) / 1000;
+  }
+
+  /** Global steps of the whole run. */
+  get totalSteps(): number {
+    return this.#opts.totalSteps ?? this.#opts.epochs * this.stepsPerEpoch;
   }
 
   /**
@@ -173,35 +209,40 @@ export class Trainer {
       this.#initialised = true;
     }
     if (this.#timer) this.#clock = await GpuClock.calibrated(gpu);
-    this.#t0 = performance.now();
+    const sessionStart = performance.now();
+    this.#t0 = sessionStart - this.#resumedWallTime * 1000;
     const startStep = this.globalStep;
     const startReadbacks = this.#ring.readbacks;
+    const total = this.totalSteps;
     let finalEval: EvalEvent | undefined;
     const firstEpoch = Math.floor(this.globalStep / steps);
-    for (let epoch = firstEpoch; epoch < o.epochs; epoch++) {
+    for (let epoch = firstEpoch; epoch < o.epochs && this.globalStep < total; epoch++) {
       o.train.setOrder(o.order(epoch), epoch);
       const epochStart = performance.now();
       const from = this.globalStep - epoch * steps;
+      // The last epoch of a run measured in steps ends early.
+      const end = Math.min(steps, total - epoch * steps);
       let stopped = false;
-      for (let s = from; s < steps; s++) {
+      for (let s = from; s < end; s++) {
         // A divergence seen a few steps late stops the run at the next step.
         if (this.#failure) break;
         if (untilStep !== undefined && this.globalStep >= untilStep) {
           stopped = true;
           break;
         }
-        if ((s + 1) % o.logEvery === 0 || s + 1 === steps) {
+        if ((s + 1) % o.logEvery === 0 || s + 1 === end) {
           // Backpressure: the CPU may run at most one ring's worth of log
           // intervals ahead of the GPU; this also lets progress callbacks run.
           await this.#ring.nextFree();
         }
-        this.#step(epoch, s, steps, epochStart, from);
+        this.#step(epoch, s, steps, end, epochStart, from);
       }
       await this.#ring.drain();
       gpu.checkAlive();
       if (this.#failure) throw this.#failure;
       if (stopped) break;
-      if (o.test && ((epoch + 1) % o.evalEvery === 0 || epoch + 1 === o.epochs)) {
+      const last = epoch + 1 === o.epochs || this.globalStep >= total;
+      if (o.test && ((epoch + 1) % o.evalEvery === 0 || last)) {
         finalEval = await this.evaluate(epoch);
       }
       await o.onEpochEnd?.(epoch, this.globalStep, finalEval);
@@ -210,13 +251,21 @@ export class Trainer {
     return {
       finalEval,
       steps: ran,
-      seconds: (performance.now() - this.#t0) / 1000,
+      seconds: (performance.now() - sessionStart) / 1000,
       submitsPerStep: ran ? this.submits / ran : 0,
       readbacksPerStep: ran ? (this.#ring.readbacks - startReadbacks) / ran : 0,
     };
   }
 
-  #step(epoch: number, s: number, steps: number, epochStart: number, from: number): void {
+  /** Step `s` of `epoch` (which ends at step `end` of `steps`), resumed at `from`. */
+  #step(
+    epoch: number,
+    s: number,
+    steps: number,
+    end: number,
+    epochStart: number,
+    from: number,
+  ): void {
     const first = s === from;
     const o = this.#opts;
     const { plan } = o;
@@ -227,7 +276,7 @@ export class Trainer {
     plan.optimizer?.prepareStep(k, lr);
     plan.step.set({ seed: (o.seed * 1000003 + k) >>> 0 });
     const enc = gpu.device.createCommandEncoder({ label: `step ${k}` });
-    const report = (s + 1) % o.logEvery === 0 || s + 1 === steps;
+    const report = (s + 1) % o.logEvery === 0 || s + 1 === end;
     const stages = stagesAt(plan.stages, k);
     encode(enc, [...(first ? this.#clearMetrics : []), ...o.train.gather]);
     const timer = report ? this.#timer : undefined;
@@ -278,7 +327,7 @@ export class Trainer {
     }
   }
 
-  /** Evaluates on the test split (one wait at the end, not per batch). */
+  /** Evaluates on the evaluation split (one wait at the end, not per batch). */
   async evaluate(epoch = -1): Promise<EvalEvent> {
     const o = this.#opts;
     const test = o.test;
@@ -302,6 +351,7 @@ export class Trainer {
       this.#ring.launch(slot, ([loss, correct]) =>
         resolve({
           kind: "eval",
+          split: o.evalSplit ?? "test",
           epoch,
           globalStep: this.globalStep,
           loss: loss[0] / test.count,

@@ -87,7 +87,16 @@ Deno.test(
     assertEquals(files, ["best", "checkpoints", "metrics.jsonl", "spec.json"]);
     const latest = JSON.parse(Deno.readTextFileSync(`${dir}/checkpoints/latest.json`));
     assertEquals(latest.step, 6);
-    const b = await run(["train", "tests/fixtures/cli/tiny.yaml", "--quiet", "--resume", dir]);
+    // The run recorded epochs=1: a longer run is asked for with --set (the file alone must agree).
+    const b = await run([
+      "train",
+      "tests/fixtures/cli/tiny.yaml",
+      "--quiet",
+      "--resume",
+      dir,
+      "--set",
+      "schedule.epochs=2",
+    ]);
     assertEquals(b.code, 0, b.err);
     assert(
       b.out.includes("after 6 steps"),

@@ -93,3 +93,20 @@ Deno.test("report without runs, with a bad label or a missing directory is a cle
   assert(!c.err.includes("    at "), "no stack trace for a user mistake");
   await Deno.remove("runs/test-report-x", { recursive: true }).catch(() => {});
 });
+
+Deno.test("report of an old run with a validation split calls its evaluations val", async () => {
+  const root = "runs/test-report-val";
+  await Deno.remove(root, { recursive: true }).catch(() => {});
+  await fakeRun(`${root}/sgdm-seed0`, "sgdm", 0, 0.9); // eval records without "split"
+  const spec = JSON.parse(await Deno.readTextFile(`${root}/sgdm-seed0/spec.json`));
+  await Deno.writeTextFile(
+    `${root}/sgdm-seed0/spec.json`,
+    JSON.stringify({ ...spec, data: { validation_split: 0.1 } }),
+  );
+  const r = await run(["report", `${root}/sgdm-seed0`, "--out", `${root}/out`, "--no-png"]);
+  assertEquals(r.code, 0, r.err);
+  const md = await Deno.readTextFile(`${root}/out/summary.md`);
+  assert(md.includes("| final val accuracy | final val loss |"), md);
+  assert(md.includes("Val accuracy after each epoch"), md);
+  await Deno.remove(root, { recursive: true });
+});

@@ -5,7 +5,6 @@ import {
   add,
   addBias,
   axpy,
-  f32Lit,
   fill,
   scale,
   unary,
@@ -13,6 +12,7 @@ import {
   type UnaryOp,
   type WidthChoice,
 } from "../../lib/kernels/elementwise/elementwise.ts";
+import { f32Lit } from "../../lib/kernels/wgsl.ts";
 import { dot, numericGrad } from "../ref/finite_diff.ts";
 import {
   activation,

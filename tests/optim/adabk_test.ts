@@ -292,7 +292,7 @@ Deno.test(
         sgdmBK({ lr: 0.01, statEvery: 2, rootEvery: 4 }),
         l.params,
       );
-      const state = (name: string) => opt.instance.state.find((s) => s.name === name)!.tensor;
+      const state = (name: string) => opt.state().find((s) => s.name === name)!.tensor;
       const watched = [
         state("fc.kron.R"),
         state("fc.kron.L"),

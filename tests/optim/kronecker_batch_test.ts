@@ -4,10 +4,14 @@
  * and every batched root equals the float64 transcription of the published
  * code on the statistics the GPU accumulated.
  */
-import { Optimizer, sgdmBK, type UserParam } from "../../lib/optim/mod.ts";
+import { buildKronecker } from "../../lib/optim/kronecker.ts";
+import { ADABK_ENGINE, type KroneckerCommon } from "../../lib/optim/adabk.ts";
+import type { ParamSlot } from "../../lib/optim/types.ts";
+import { encode } from "../../lib/gpu/commands.ts";
+import { stagesAt } from "../../lib/gpu/stage.ts";
 import { readTensors, writeTensor } from "../../lib/gpu/transfer.ts";
 import type { Gpu } from "../../lib/gpu/device.ts";
-import type { BufferArena } from "../../lib/gpu/tensor.ts";
+import type { BufferArena, Tensor } from "../../lib/gpu/tensor.ts";
 import { referenceInverseSqrt } from "../ref/linalg.ts";
 import { assert } from "../assert.ts";
 import { assertClose, f32, gpuTest, randn, withArena } from "../util.ts";
@@ -21,38 +25,51 @@ const LAYERS: [string, number, number, boolean][] = [
   ["fc3", 6, 7, true], // L 7, R 7
 ];
 
-function params(gpu: Gpu, arena: BufferArena): UserParam[] {
-  const out: UserParam[] = [];
+/** The engine's slots for LAYERS, with random inputs, output gradients and gradients. */
+function slots(gpu: Gpu, arena: BufferArena): ParamSlot[] {
+  const out: ParamSlot[] = [];
   LAYERS.forEach(([name, inF, outF, bias], l) => {
-    const t = (suffix: string, shape: number[], seed: number) => {
+    const t = (suffix: string, shape: number[], seed: number): Tensor => {
       const x = arena.tensor(`${name}.${suffix}`, shape);
       writeTensor(gpu, x, f32(randn(seed, x.size, 0.5)));
-      return x.buffer;
+      return x;
     };
-    const layer = {
-      kind: "linear" as const,
-      input: t("x", [ROWS, inF], 10 * l + 1),
-      outputGrad: t("d", [ROWS, outF], 10 * l + 2),
-      rows: ROWS,
-    };
-    out.push({
+    const weight: ParamSlot = {
       name: `${name}.weight`,
       value: t("w", [outF, inF], 10 * l + 3),
       grad: t("dw", [outF, inF], 10 * l + 4),
-      shape: [outF, inF],
-      layer,
-    });
-    if (bias) {
-      out.push({
+      role: "weight",
+    };
+    const b: ParamSlot | undefined = bias
+      ? {
         name: `${name}.bias`,
         value: t("b", [outF], 10 * l + 5),
         grad: t("db", [outF], 10 * l + 6),
-        shape: [outF],
-        biasOf: `${name}.weight`,
-      });
-    }
+        role: "bias",
+      }
+      : undefined;
+    weight.taps = {
+      kind: "linear",
+      weight: { name: weight.name, value: weight.value, grad: weight.grad, role: "weight" },
+      bias: b && { name: b.name, value: b.value, grad: b.grad, role: "bias" },
+      x: t("x", [ROWS, inF], 10 * l + 1),
+      d: t("d", [ROWS, outF], 10 * l + 2),
+      rows: ROWS,
+      inFeatures: inF,
+      outFeatures: outF,
+      groups: 1,
+    };
+    out.push(weight, ...(b ? [b] : []));
   });
   return out;
+}
+
+function engine(gpu: Gpu, arena: BufferArena, o: KroneckerCommon = {}) {
+  return buildKronecker(gpu, arena, slots(gpu, arena), {
+    ...ADABK_ENGINE,
+    stagger: o.stagger ?? false,
+    rootEvery: o.rootEvery ?? ADABK_ENGINE.rootEvery,
+  });
 }
 
 Deno.test(
@@ -60,19 +77,19 @@ Deno.test(
   gpuTest,
   () =>
     withArena(async (gpu, arena) => {
-      const opt = new Optimizer(gpu.device, sgdmBK({ lr: 0.01 }), params(gpu, arena));
-      const roots = opt.instance.stages.filter((s) => s.name.startsWith("roots"));
+      const kron = engine(gpu, arena);
+      const roots = kron.stages.filter((s) => s.name.startsWith("roots"));
       const names = roots.map((s) => s.name).join(" | ");
       assert(
         names === "roots:fc1.L+fc3.L+fc3.R | roots:fc1.R+fc2.L | roots:fc2.R",
         `stages: ${names}`,
       );
-      const diag = opt.instance.diagnostics!.map((d) => `${d.layer}.${d.side}`).join();
+      const diag = kron.diagnostics.map((d) => `${d.layer}.${d.side}`).join();
       assert(diag === "fc1.L,fc1.R,fc2.L,fc2.R,fc3.L,fc3.R", `diagnostics in layer order: ${diag}`);
       const enc = gpu.device.createCommandEncoder();
-      opt.record(enc); // k = 0: statistics, roots, precondition, update
+      encode(enc, [...kron.init, ...stagesAt(kron.stages, 0).flatMap((s) => s.commands)]);
       gpu.device.queue.submit([enc.finish()]);
-      const state = (n: string) => opt.instance.state.find((s) => s.name === n)!.tensor;
+      const state = (n: string) => kron.state.find((s) => s.name === n)!.tensor;
       for (const [name, inF, outF, bias] of LAYERS) {
         for (const [side, d] of [["L", outF], ["R", inF + (bias ? 1 : 0)]] as const) {
           const [A, root] = await readTensors(gpu, [
@@ -84,7 +101,6 @@ Deno.test(
           assertClose(root, ref, { atol: 1e-3, rtol: 1e-3 }, `${name}.${side} root`);
         }
       }
-      opt.dispose();
     }),
 );
 
@@ -93,18 +109,13 @@ Deno.test(
   gpuTest,
   () =>
     withArena((gpu, arena) => {
-      const opt = new Optimizer(
-        gpu.device,
-        sgdmBK({ lr: 0.01, stagger: true, rootEvery: 30 }),
-        params(gpu, arena),
-      );
-      const roots = opt.instance.stages.filter((s) => s.name.startsWith("roots"));
+      const kron = engine(gpu, arena, { stagger: true, rootEvery: 30 });
+      const roots = kron.stages.filter((s) => s.name.startsWith("roots"));
       const got = roots.map((s) => `${s.name}@${s.cadence.offset}`).join(" | ");
       // fc1 refreshes at 0, fc2 at 10, fc3 at 20 (mod 30): only fc3's equal sides batch.
       const want = "roots:fc1.L@0 | roots:fc1.R@0 | roots:fc2.L@10 | roots:fc2.R@10 | " +
         "roots:fc3.L+fc3.R@20";
       assert(got === want, `stages: ${got}`);
-      opt.dispose();
       return Promise.resolve();
     }),
 );

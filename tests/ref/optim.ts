@@ -146,3 +146,14 @@ export function adamwBkStep(
   }
   s.t = t;
 }
+
+/**
+ * PyTorch `clip_grad_norm_` in float64: every gradient scaled by
+ * min(1, maxNorm / (‖g‖ + 1e-6)), ‖g‖ the L2 norm over all of them.
+ */
+export function clipGradNormRef(grads: readonly Float64Array[], maxNorm: number): Float64Array[] {
+  let sumsq = 0;
+  for (const g of grads) for (const v of g) sumsq += v * v;
+  const coef = Math.min(1, maxNorm / (Math.sqrt(sumsq) + 1e-6));
+  return grads.map((g) => g.map((v) => v * coef));
+}

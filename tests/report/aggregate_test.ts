@@ -61,7 +61,7 @@ function run(optimizer: string, seed: number, acc: number | undefined, loss = 0.
     });
     rows.push({ ...base, kind: "eval", epoch: 2, step: 8, loss, accuracy: acc, wallTime: 3 });
   }
-  return { dir: base.run, ...base, rows };
+  return { dir: base.run, ...base, evalSplit: "test", rows };
 }
 
 Deno.test("summary: final accuracy mean ± std per optimizer, diverged runs counted but not averaged", () => {

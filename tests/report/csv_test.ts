@@ -71,6 +71,38 @@ Deno.test("interval losses come back exactly from running means, except in a res
   got.forEach((g, i) => assert(Math.abs(g - want[i]) < 1e-12, `row ${i}: ${g} vs ${want[i]}`));
 });
 
+Deno.test("a recorded resume restarts the running means there; wall time may continue", () => {
+  const train = (globalStep: number, loss: number, wallTime: number) => ({
+    kind: "train",
+    epoch: Math.floor((globalStep - 1) / 8),
+    step: (globalStep - 1) % 8 + 1,
+    steps: 8,
+    globalStep,
+    loss,
+    accuracy: 0.5,
+    lr: 0.1,
+    samplesPerSec: 1,
+    wallTime,
+  });
+  // Per-step losses 4,4 | 2,2 then a resume at step 4 (rows after it dropped), then 3,3 | 1,1:
+  // the resumed running means are over steps 5–6 and 5–8.
+  const rows = rowsFromRecords([
+    train(2, 4, 1),
+    train(4, 3, 2),
+    { kind: "resume", globalStep: 4, wallTime: 2.1 },
+    train(6, 3, 3),
+    train(8, 2, 4),
+  ], RUN);
+  assertEquals(rows.map((r) => r.intervalLoss), [4, 2, 3, 1]);
+});
+
+Deno.test("evaluations carry their split; old logs take it from the run's spec", () => {
+  const ev = { kind: "eval", epoch: 0, globalStep: 4, loss: 0.25, accuracy: 0.5, wallTime: 1 };
+  assertEquals(rowsFromRecords([ev], RUN)[0].split, "test");
+  assertEquals(rowsFromRecords([ev], RUN, "m.jsonl", "val")[0].split, "val");
+  assertEquals(rowsFromRecords([{ ...ev, split: "val" }], RUN)[0].split, "val");
+});
+
 Deno.test("a record without a number field is an error naming file and line", () => {
   const e = assertThrows(
     () => rowsFromRecords([{ kind: "eval", epoch: 0, globalStep: 1, loss: "x" }], RUN, "m.jsonl"),
@@ -101,7 +133,7 @@ Deno.test("metrics CSV has the documented header and one line per row", () => {
   ], { run: "r,1", optimizer: "sgdm", seed: 0 });
   assertEquals(
     metricsCsv(rows),
-    "run,optimizer,seed,kind,epoch,step,loss,accuracy,lr,wall_time\n" +
-      '"r,1",sgdm,0,eval,1,4,0.25,0.5,,1\n',
+    "run,optimizer,seed,kind,epoch,step,loss,accuracy,lr,wall_time,split\n" +
+      '"r,1",sgdm,0,eval,1,4,0.25,0.5,,1,test\n',
   );
 });

@@ -5,7 +5,8 @@
  * kill the checkpoint latest.json points at must decode, hold exactly the
  * expected tensors, and carry the values of its step. The child restarts
  * from that checkpoint each round, so leftovers of a torn write (temporary
- * files) must not disturb the next run either.
+ * files) must not disturb the next run either, and its first write removes
+ * them.
  *
  * Permissions: the child is started as `deno` from PATH, which the test
  * task allows with `--allow-run=deno` (Deno resolves the name on PATH at
@@ -58,7 +59,6 @@ Deno.test("a checkpoint writer killed with SIGKILL at random moments always leav
   const rng = new Rng(2024, 3);
   let lastStep = 0;
   let midWrite = 0;
-  let tempsBefore = 0;
   let round = 0;
   for (; round < MAX_ROUNDS && (round < MIN_ROUNDS || midWrite < 2); round++) {
     const child = new Deno.Command("deno", {
@@ -96,10 +96,12 @@ Deno.test("a checkpoint writer killed with SIGKILL at random moments always leav
     assertEquals(status.signal, "SIGKILL", "the child was killed, not finished");
 
     const printed = out.seen.filter((l) => l.startsWith("wrote")).map((l) => Number(l.slice(6)));
-    // A kill between opening a temporary file and renaming it leaves the file.
-    const temps = [...Deno.readDirSync(DIR)].filter((e) => e.name.includes(".tmp-")).length;
-    if (temps > tempsBefore) midWrite++;
-    tempsBefore = temps;
+    // A kill between opening a temporary file and renaming it leaves the file;
+    // those of earlier rounds' children are gone (this child wrote after them).
+    const temps = [...Deno.readDirSync(DIR)].filter((e) => e.name.includes(".tmp-"));
+    const stale = temps.filter((e) => !e.name.endsWith(`.tmp-${child.pid}`));
+    assertEquals(stale.map((e) => e.name), [], "temporary files of killed writers are removed");
+    if (temps.length > 0) midWrite++;
 
     const ckpt = await readLatestCheckpoint(DIR);
     const step = ckpt.meta.step;

@@ -16,16 +16,9 @@ import type { Command } from "../../gpu/commands.ts";
 import type { Tensor } from "../../gpu/tensor.ts";
 import type { Uniforms } from "../../gpu/uniforms.ts";
 import { WGSL_RNG } from "../../util/rng.ts";
-import {
-  checkSize,
-  f32Lit,
-  like,
-  mapFirstExtraBinding,
-  mapKernel,
-  type Operand,
-  pickWidth,
-  type WidthChoice,
-} from "./elementwise.ts";
+import { f32Lit } from "../wgsl.ts";
+import { mapFirstExtraBinding, mapKernel, pickWidth, type WidthChoice } from "./map.ts";
+import { checkSize, like, type Operand } from "./operands.ts";
 
 /**
  * Where the seed comes from: a uniform block with a `seed: u32` field (read

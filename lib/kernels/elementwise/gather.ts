@@ -10,7 +10,7 @@
 import type { Gpu } from "../../gpu/device.ts";
 import { type Command, dispatch, grid2d } from "../../gpu/commands.ts";
 import type { Tensor } from "../../gpu/tensor.ts";
-import { f32lit } from "../../optim/first_order.ts";
+import { f32Lit } from "../wgsl.ts";
 import { WGSL_RNG } from "../../util/rng.ts";
 
 const WG = 256;
@@ -64,7 +64,7 @@ export function wgslGather(
 ): string {
   const { scale, mean, std } = a.normalization;
   const c = a.channels;
-  const consts = (xs: readonly number[]) => xs.map(f32lit).join(", ");
+  const consts = (xs: readonly number[]) => xs.map(f32Lit).join(", ");
   const aug = a.augment;
   // The source element: j itself, or the cropped/flipped position (−1: padding).
   let locate = "let sj = i32(j);";
@@ -136,7 +136,7 @@ const INV_STD = array<f32, ${c}>(${consts(std.map((s) => 1 / s))});
     ${fetch}
   }
   let ch = j % ${c}u;
-  x[i] = (raw * ${f32lit(scale)} - MEAN[ch]) * INV_STD[ch];
+  x[i] = (raw * ${f32Lit(scale)} - MEAN[ch]) * INV_STD[ch];
   if (j == 0u) { y[row] = f32(labels[src]); }
 }
 `;

@@ -25,6 +25,7 @@ import type { Gpu } from "../../gpu/device.ts";
 import type { BufferArena, Tensor } from "../../gpu/tensor.ts";
 import { shapeStr } from "../../gpu/tensor.ts";
 import { type Command, dispatch, grid2d } from "../../gpu/commands.ts";
+import { f32Lit } from "../wgsl.ts";
 import { type Conv2dGeometry, type ConvDims, convDims, expectShape } from "../conv/geometry.ts";
 import { fitsTexture, mirrorOf, scratchTensor } from "../conv/operands.ts";
 import { outerInvocations, type OuterSpec, outerWgsl, type RowOperand } from "../conv/tex_outer.ts";
@@ -64,12 +65,6 @@ interface GramProblem {
   perm: string;
   x: Tensor;
   d?: ConvDims;
-}
-
-/** WGSL float literal for a finite number (rounded to f32 by the compiler). */
-function f32Lit(v: number): string {
-  if (!Number.isFinite(v)) throw new RangeError(`gram: ${v} is not a finite number`);
-  return v.toExponential(10);
 }
 
 function denseProblem(a: GramArgs & { x: Tensor; rows: number; cols: number }): GramProblem {

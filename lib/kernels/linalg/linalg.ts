@@ -20,7 +20,7 @@
 import type { Gpu } from "../../gpu/device.ts";
 import { type Command, dispatch, grid2d } from "../../gpu/commands.ts";
 import type { Tensor } from "../../gpu/tensor.ts";
-import { f32Lit } from "../elementwise/elementwise.ts";
+import { f32Lit } from "../wgsl.ts";
 
 /** Number of f32 slots per factor in a scalars tensor. */
 export const SCALAR_SLOTS = 8;

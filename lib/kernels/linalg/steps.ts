@@ -9,7 +9,7 @@
 import type { Gpu } from "../../gpu/device.ts";
 import { type Command, dispatch, grid2d } from "../../gpu/commands.ts";
 import type { Tensor } from "../../gpu/tensor.ts";
-import { f32Lit } from "../elementwise/elementwise.ts";
+import { f32Lit } from "../wgsl.ts";
 import {
   check,
   checkStacked,

@@ -11,14 +11,9 @@
 
 import type { Gpu } from "../../gpu/device.ts";
 import { type Command, dispatch, grid2d } from "../../gpu/commands.ts";
+import { f32Lit } from "../wgsl.ts";
 import type { BufferArena, Tensor } from "../../gpu/tensor.ts";
-import {
-  bindOperands,
-  checkDims,
-  checkSize,
-  f32Lit,
-  type Operand,
-} from "../elementwise/elementwise.ts";
+import { bindOperands, checkDims, checkSize, type Operand } from "../elementwise/elementwise.ts";
 import { LOOP_BUDGET, reduceAll, type ReduceVariant } from "../reduce/reduce.ts";
 
 /** Arguments of {@link softmaxCrossEntropy}. */

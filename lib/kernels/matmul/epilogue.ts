@@ -5,44 +5,24 @@
  * @module
  */
 
+import { activationExpr, f32Lit, wgslActivations } from "../wgsl.ts";
 import type { Activation, Epilogue } from "./types.ts";
 
-/** A finite number as a WGSL f32 literal ("1" would be an abstract int). */
-export function f32Lit(x: number): string {
-  if (!Number.isFinite(x)) throw new RangeError(`cannot write ${x} as a WGSL literal`);
-  const s = String(Math.fround(x));
-  return /[.eE]/.test(s) ? s : `${s}.0`;
-}
-
-/** The activation's formula over `x` of any float type `T` (f32 or vec4<f32>). */
-function actBody(activation: Activation, T: string): string {
-  switch (activation) {
-    case "none":
-      return "return x;";
-    case "relu":
-      return `return max(x, ${T}(0.0));`;
-    case "tanh":
-      return `return tanh(clamp(x, ${T}(-15.0), ${T}(15.0)));`;
-    case "sigmoid":
-      // exp(-x) overflows to inf for x < -88, giving 1/inf = 0: the right limit.
-      return `return ${T}(1.0) / (${T}(1.0) + exp(-x));`;
-    case "gelu":
-      return `let u = clamp(0.7978845608028654 * (x + 0.044715 * x * x * x), ${T}(-15.0), ${T}(15.0));
-  return 0.5 * x * (${T}(1.0) + tanh(u));`;
-  }
-}
+/** The epilogue applies its activation to f32 values and to vec4<f32> values. */
+const ACTIVATION_TYPES = [{ type: "f32", suffix: "" }, { type: "vec4<f32>", suffix: "4" }];
 
 /**
- * WGSL for `fn act(x: f32) -> f32` and `fn act4(x: vec4<f32>) -> vec4<f32>`.
- * tanh's argument is clamped to ±15 (where tanh is ±1 in f32) because some
- * drivers evaluate tanh through exp and return inf/inf = NaN for large inputs.
+ * WGSL for `fn act(x: f32) -> f32` and `fn act4(x: vec4<f32>) -> vec4<f32>`,
+ * from the activation library every activation op uses too.
  */
 export function wgslActivation(activation: Activation): string {
-  return `fn act(x: f32) -> f32 {
-  ${actBody(activation, "f32")}
+  const op = activation === "none" ? "identity" : activation;
+  const lib = op === "identity" ? "" : wgslActivations(ACTIVATION_TYPES);
+  return `${lib}fn act(x: f32) -> f32 {
+  return ${activationExpr(op, "x", "f32", "")};
 }
 fn act4(x: vec4<f32>) -> vec4<f32> {
-  ${actBody(activation, "vec4<f32>")}
+  return ${activationExpr(op, "x", "vec4<f32>", "4")};
 }
 `;
 }

@@ -29,7 +29,8 @@ import { type Command, dispatch, grid2d } from "../../gpu/commands.ts";
 import type { Gpu } from "../../gpu/device.ts";
 import type { Tensor } from "../../gpu/tensor.ts";
 import { wgslFlatReaders } from "../../gpu/texture.ts";
-import { f32Lit, wgslEpilogueDecls, wgslEpilogueStore, wgslEpilogueStore4 } from "./epilogue.ts";
+import { f32Lit } from "../wgsl.ts";
+import { wgslEpilogueDecls, wgslEpilogueStore, wgslEpilogueStore4 } from "./epilogue.ts";
 import { mirrorCopy, textureMirror } from "./mirror.ts";
 import type { Epilogue, ResolvedMatmul, ResolvedProblem } from "./types.ts";
 

@@ -18,11 +18,11 @@ import type { BufferArena, Tensor } from "../../gpu/tensor.ts";
 import {
   checkDims,
   checkSize,
-  f32Lit,
   mapKernel,
   pickWidth,
   type WidthChoice,
 } from "../elementwise/elementwise.ts";
+import { f32Lit } from "../wgsl.ts";
 import { axisReduce, type ReduceVariant } from "./reduce.ts";
 
 /** Variant overrides for tests and benchmarks. */

@@ -1,15 +1,16 @@
 /**
  * Global gradient-norm clipping (PyTorch `clip_grad_norm_`): every gradient
  * is scaled by min(1, max_norm/(‖g‖ + 1e-6)) where ‖g‖ is the L2 norm over
- * all of them together. Runs after backward, before any preconditioning.
+ * all of them together. The plan runs it after backward, before the
+ * optimizer's stages (so before any preconditioning).
  * @module
  */
 
-import type { Gpu } from "../gpu/device.ts";
-import { type Command, dispatch, grid2d } from "../gpu/commands.ts";
-import type { BufferArena, Tensor } from "../gpu/tensor.ts";
-import { reduceAll } from "../kernels/reduce/reduce.ts";
-import { f32lit } from "./first_order.ts";
+import type { Gpu } from "../../gpu/device.ts";
+import { type Command, dispatch, grid2d } from "../../gpu/commands.ts";
+import type { BufferArena, Tensor } from "../../gpu/tensor.ts";
+import { f32Lit } from "../wgsl.ts";
+import { reduceAll } from "./reduce.ts";
 
 const WG = 256;
 
@@ -33,7 +34,7 @@ export function clipGradNorm(
 @compute @workgroup_size(${WG}) fn main(@builtin(global_invocation_id) id: vec3<u32>) {
   let i = id.x + id.y * ${grid[0] * WG}u;
   if (i >= ${g.size}u) { return; }
-  let coef = min(1.0, ${f32lit(maxNorm)} / (sqrt(s[0]) + 1e-6));
+  let coef = min(1.0, ${f32Lit(maxNorm)} / (sqrt(s[0]) + 1e-6));
   g[i] = g[i] * coef;
 }
 `;

@@ -1,0 +1,99 @@
+/**
+ * Activation kernels: y = op(x) and its gradient, elementwise. The formulas
+ * come from the one activation library (lib/kernels/wgsl.ts), which the
+ * matmul epilogue uses too.
+ * @module
+ */
+
+import type { Gpu } from "../../gpu/device.ts";
+import type { Command } from "../../gpu/commands.ts";
+import type { Tensor } from "../../gpu/tensor.ts";
+import {
+  ACTIVATION_OPS,
+  activationExpr,
+  activationGradExpr,
+  type ActivationOp,
+  wgslActivations,
+} from "../wgsl.ts";
+import { mapKernel, pickWidth, type WidthChoice } from "./map.ts";
+import { checkSize, like } from "./operands.ts";
+
+/** Pointwise activation (see {@link ActivationOp}). */
+export type UnaryOp = ActivationOp;
+
+function checkOp(label: string, op: UnaryOp): void {
+  if (!ACTIVATION_OPS.includes(op)) {
+    throw new RangeError(
+      `${label}: unknown activation "${op}" (expected ${ACTIVATION_OPS.join(", ")})`,
+    );
+  }
+}
+
+/** Arguments of {@link unary}. */
+export interface UnaryArgs {
+  /** Activation. */
+  op: UnaryOp;
+  /** Input. */
+  x: Tensor;
+  /** Output, same size as x (may be x itself). */
+  y: Tensor;
+  /** Force the scalar or vec4 kernel (tests, benchmarks). */
+  variant?: WidthChoice;
+}
+
+/** y = op(x), elementwise. */
+export function unary(gpu: Gpu, a: UnaryArgs): Command[] {
+  const label = `unary_${a.op}`;
+  checkOp(label, a.op);
+  checkSize(label, "y", a.y, a.x.size, like("x", a.x));
+  const width = pickWidth(label, [a.x.size], a.variant);
+  return mapKernel(gpu, {
+    label: `${label}_w${width}`,
+    n: a.x.size,
+    width,
+    operands: [{ name: "x", tensor: a.x }, { name: "y", tensor: a.y, write: true }],
+    prelude: wgslActivations(),
+    body: (n) => `  ${n.y}[i] = ${activationExpr(a.op, `${n.x}[i]`)};`,
+  });
+}
+
+/** Arguments of {@link unaryBackward}. */
+export interface UnaryBackwardArgs {
+  /** Activation. */
+  op: UnaryOp;
+  /** The forward input (the gradient is recomputed from it). */
+  x: Tensor;
+  /** Gradient w.r.t. the output. */
+  dy: Tensor;
+  /** Gradient w.r.t. the input (may be dy itself). */
+  dx: Tensor;
+  /** dx += instead of dx =. */
+  accumulate?: boolean;
+  /** Force the scalar or vec4 kernel. */
+  variant?: WidthChoice;
+}
+
+/** dx (+)= op'(x)·dy, elementwise. */
+export function unaryBackward(gpu: Gpu, a: UnaryBackwardArgs): Command[] {
+  const label = `unary_${a.op}_backward`;
+  checkOp(label, a.op);
+  checkSize(label, "dy", a.dy, a.x.size, like("x", a.x));
+  checkSize(label, "dx", a.dx, a.x.size, like("x", a.x));
+  const width = pickWidth(label, [a.x.size], a.variant);
+  const acc = a.accumulate ?? false;
+  return mapKernel(gpu, {
+    label: `${label}_w${width}${acc ? "_acc" : ""}`,
+    n: a.x.size,
+    width,
+    operands: [
+      { name: "x", tensor: a.x },
+      { name: "dy", tensor: a.dy },
+      { name: "dx", tensor: a.dx, write: true },
+    ],
+    prelude: wgslActivations(),
+    body: (n) => {
+      const g = activationGradExpr(a.op, "v", "g");
+      return `  let v = ${n.x}[i];\n  let g = ${n.dy}[i];\n  ${n.dx}[i] ${acc ? "+=" : "="} ${g};`;
+    },
+  });
+}
