@@ -1,65 +1,116 @@
 /**
- * Per-stage GPU time of one training step of a model file, from timestamp
- * queries (or wall time per stage when the adapter lacks them).
+ * `deno task profile FILE.yaml [--set key=value …] [flags]`: the per-dispatch
+ * GPU profile of one training step of a model file (see lib/train/profile.ts):
+ * a table by stage, the top kernels with their variants, CPU encode+submit
+ * per step and back-to-back throughput. The plan is built and tuned as
+ * training builds it (`run.tune`).
  *
- *   deno run -P=… bench/profile.ts examples/fashion_cnn.yaml [--set key=value …]
+ * Flags: `--steps N` (steps timed per dispatch, default 10), `--throughput N`
+ * (back-to-back steps, default 50), `--top N` (kernels listed, default 15),
+ * `--json PATH`, `--md PATH` (also write the results there; the task may
+ * write under bench/results/ and .cache/).
  * @module
  */
 
-import { encode } from "../lib/gpu/commands.ts";
-import { buildPlan } from "../lib/plan/plan.ts";
 import { compileGraph, compileOptimizer } from "../dsl/compile.ts";
-import { loadRunSpecFile, parseOverride } from "../dsl/yaml.ts";
+import { loadRunSpecFile, type Override, parseOverride } from "../dsl/yaml.ts";
+import { describeError } from "../cli/errors.ts";
+import { profilePlan } from "../lib/train/profile.ts";
+import { profileMarkdown } from "../lib/train/profile_report.ts";
+import { buildTunedPlan } from "../lib/plan/tune.ts";
 import { acquireOrExit } from "./harness.ts";
-import { median } from "../lib/report/aggregate.ts";
 
-const [file, ...rest] = Deno.args;
-const overrides = [];
-for (let i = 0; i < rest.length; i++) {
-  if (rest[i] === "--set") overrides.push(parseOverride(rest[++i]));
+const USAGE = "usage: deno task profile FILE.yaml [--set key=value]… [--steps N] " +
+  "[--throughput N] [--top N] [--json PATH] [--md PATH]";
+
+interface Args {
+  file: string;
+  overrides: Override[];
+  steps: number;
+  throughput: number;
+  top: number;
+  json?: string;
+  md?: string;
 }
-const spec = await loadRunSpecFile(file, overrides);
-const gpu = await acquireOrExit();
-const t0 = performance.now();
-const plan = buildPlan(gpu, compileGraph(spec), {
-  batch: spec.data.batch_size,
-  seed: 0,
-  optimizer: compileOptimizer(spec.optimizer),
-});
-console.log(
-  `plan built in ${(performance.now() - t0).toFixed(0)} ms; ${gpu.pipelines.size} pipelines`,
-);
-const run = async (commands: Parameters<typeof encode>[1]) => {
-  const enc = gpu.device.createCommandEncoder();
-  encode(enc, commands);
-  gpu.device.queue.submit([enc.finish()]);
-  await gpu.device.queue.onSubmittedWorkDone();
-};
-await run(plan.init);
-plan.optimizer?.prepareStep(0, 1e-3);
-// Warm up (first dispatches compile lazily in some drivers).
-const t1 = performance.now();
-await run(plan.stages.flatMap((s) => s.commands));
-console.log(`first step ${(performance.now() - t1).toFixed(0)} ms`);
-const groups = new Map<string, number[]>();
-for (let rep = 0; rep < 5; rep++) {
-  for (const s of plan.stages) {
-    // Per dispatch within the stage, to find the slow kernels.
-    for (const c of s.commands) {
-      const t = performance.now();
-      await run([c]);
-      const key = `${s.name} :: ${c.label}`;
-      groups.set(key, [...(groups.get(key) ?? []), performance.now() - t]);
+
+/** Parses the command line; throws a one-line message on bad input. */
+function parseArgs(argv: readonly string[]): Args {
+  const out: Partial<Args> & { overrides: Override[] } = { overrides: [] };
+  const count = (flag: string, v: string | undefined) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) {
+      throw new Error(`${flag} needs a positive integer, got "${v}"`);
     }
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (a === "--set") out.overrides.push(parseOverride(value()));
+    else if (a === "--steps") out.steps = count(a, value());
+    else if (a === "--throughput") out.throughput = count(a, value());
+    else if (a === "--top") out.top = count(a, value());
+    else if (a === "--json") out.json = value();
+    else if (a === "--md") out.md = value();
+    else if (a.startsWith("-")) throw new Error(`unknown flag ${a}`);
+    else if (out.file === undefined) out.file = a;
+    else throw new Error(`unexpected argument ${a}`);
   }
+  if (!out.file) throw new Error("give the model file");
+  return { steps: 10, throughput: 50, top: 15, ...out, file: out.file };
 }
-const rows = [...groups].map(([k, v]) => [k, median(v)] as const).sort((a, b) => b[1] - a[1]);
-let total = 0;
-for (const [, v] of rows) total += v;
-console.log(
-  `sum of per-command medians: ${total.toFixed(1)} ms (each includes ~0.1–11 ms of wait overhead)`,
-);
-for (const [k, v] of rows.slice(0, 25)) console.log(`${v.toFixed(2).padStart(9)} ms  ${k}`);
-const t2 = performance.now();
-for (let i = 0; i < 5; i++) await run(plan.stages.flatMap((s) => s.commands));
-console.log(`whole step: ${((performance.now() - t2) / 5).toFixed(1)} ms`);
+
+let args: Args;
+try {
+  args = parseArgs(Deno.args);
+} catch (e) {
+  console.error(`error: ${(e as Error).message}\n${USAGE}`);
+  Deno.exit(2);
+}
+
+try {
+  const spec = await loadRunSpecFile(args.file, args.overrides);
+  const gpu = await acquireOrExit();
+  const t0 = performance.now();
+  const notes: string[] = [
+    `adapter: ${gpu.adapter.description}${gpu.adapter.isFallbackAdapter ? " (software)" : ""}`,
+    `command: deno task profile ${Deno.args.join(" ")}`,
+    `batch ${spec.data.batch_size}, optimizer ${spec.optimizer.name}, run.tune ${spec.run.tune}`,
+  ];
+  const { plan, summary } = await buildTunedPlan(gpu, compileGraph(spec), {
+    batch: spec.data.batch_size,
+    seed: spec.run.seed,
+    optimizer: compileOptimizer(spec.optimizer),
+    clipGradNorm: spec.optimizer.clip_grad_norm,
+    labelSmoothing: spec.loss.label_smoothing,
+  }, { mode: spec.run.tune, log: (line) => console.error(line) });
+  if (summary) notes.push(summary);
+  notes.push(
+    `plan built in ${(performance.now() - t0).toFixed(0)} ms; ${gpu.pipelines.size} pipelines`,
+  );
+  const profile = await profilePlan(plan, { steps: args.steps, throughputSteps: args.throughput });
+  plan.arena.dispose();
+  const md = profileMarkdown(profile, { title: `Profile of ${args.file}`, notes, top: args.top });
+  console.log(md);
+  if (args.md) await Deno.writeTextFile(args.md, md);
+  if (args.json) {
+    const record = {
+      date: new Date().toISOString(),
+      file: args.file,
+      command: notes[1].slice("command: ".length),
+      adapter: gpu.adapter,
+      deno: Deno.version.deno,
+      tuning: summary ?? null,
+      ...profile,
+    };
+    await Deno.writeTextFile(args.json, JSON.stringify(record, null, 2) + "\n");
+  }
+} catch (e) {
+  const { text, user } = describeError(e);
+  console.error(user ? `error: ${text}` : `internal error (please report): ${text}`);
+  Deno.exit(1);
+}

@@ -9,7 +9,7 @@
  */
 
 import { acquireGpu, type AcquireOptions } from "../lib/gpu/device.ts";
-import { buildPlan } from "../lib/plan/plan.ts";
+import { buildTunedPlan } from "../lib/plan/tune.ts";
 import { GpuSplit } from "../lib/train/gpu_split.ts";
 import { Trainer } from "../lib/train/trainer.ts";
 import {
@@ -89,7 +89,7 @@ async function readCheckpoint(folder: string): Promise<LoadedCheckpoint> {
 export async function evaluateCheckpoint(
   spec: RunSpec,
   dir: string,
-  opts: { acquire?: AcquireOptions; cacheDir?: string } = {},
+  opts: { acquire?: AcquireOptions; cacheDir?: string; log?: (line: string) => void } = {},
 ): Promise<EvalResult> {
   const graph = compileGraph(spec);
   const folder = await checkpointFolder(dir);
@@ -98,11 +98,11 @@ export async function evaluateCheckpoint(
   const tensors = new Map([...ckpt.tensors].filter(([name]) => !name.startsWith("optimizer.")));
   const dataset = await loadDataset(spec, opts.cacheDir);
   const gpu = await acquireGpu(opts.acquire);
-  const plan = buildPlan(gpu, graph, {
+  const { plan } = await buildTunedPlan(gpu, graph, {
     batch: spec.data.batch_size,
     seed: spec.run.seed,
     labelSmoothing: spec.loss.label_smoothing,
-  });
+  }, { mode: spec.run.tune, log: opts.log });
   try {
     restoreCheckpoint(plan, { tensors, meta: ckpt.meta });
     const { size, channels, normalization } = inputPipeline(spec, dataset);

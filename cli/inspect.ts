@@ -1,12 +1,17 @@
 /**
  * `inspect`: the graph (layers, shapes, parameters), the memory plan
- * (activations, parameters, optimizer state including Kronecker factors) and
- * the FLOPs of one training step, without training.
+ * (activations, parameters, optimizer state including Kronecker factors),
+ * the FLOPs of one training step, and every dispatch of every stage with its
+ * kernel family and variant (and, with `time`, its GPU time), without
+ * training.
  * @module
  */
 
 import { acquireGpu, type AcquireOptions } from "../lib/gpu/device.ts";
-import { buildPlan } from "../lib/plan/plan.ts";
+import type { Plan } from "../lib/plan/plan.ts";
+import { type PlanProfile, profilePlan } from "../lib/train/profile.ts";
+import { fmtMs, kernelName } from "../lib/train/profile_report.ts";
+import { buildTunedPlan, tunesOn } from "../lib/plan/tune.ts";
 import { compileGraph, compileOptimizer } from "../dsl/compile.ts";
 import type { RunSpec } from "../dsl/schema.ts";
 
@@ -19,8 +24,42 @@ function table(rows: string[][]): string {
   return rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd()).join("\n");
 }
 
+/** Options of {@link inspect}. */
+export interface InspectOptions {
+  /** Time every dispatch on the GPU (timestamp queries; runs a few steps). */
+  time?: boolean;
+}
+
+/** Every dispatch of every stage: label, kernel family/variant, and GPU ms when profiled. */
+function dispatchTable(plan: Plan, profile?: PlanProfile): string {
+  const head = ["stage", "#", "dispatch", "kernel", ...(profile ? ["GPU ms"] : [])];
+  const rows = [head];
+  let i = 0;
+  for (const s of plan.stages) {
+    let index = 0;
+    for (const c of s.commands) {
+      if (c.kind !== "dispatch") continue;
+      const k = c.kernel;
+      const name = k ? kernelName({ family: k.family, variant: k.variant, tuned: k.tuned }) : "";
+      rows.push([
+        index === 0 ? s.name : "",
+        String(index++),
+        c.label,
+        name || "-",
+        ...(profile ? [fmtMs(profile.dispatches[i].ms)] : []),
+      ]);
+      i++;
+    }
+  }
+  return table(rows);
+}
+
 /** Builds the plan of `spec` and describes it as text. */
-export async function inspect(spec: RunSpec, acquire?: AcquireOptions): Promise<string> {
+export async function inspect(
+  spec: RunSpec,
+  acquire?: AcquireOptions,
+  opts: InspectOptions = {},
+): Promise<string> {
   const graph = compileGraph(spec);
   const rows = [["layer", "type", "output", "parameters"]];
   let total = 0;
@@ -35,11 +74,26 @@ export async function inspect(spec: RunSpec, acquire?: AcquireOptions): Promise<
     ]);
   }
   const gpu = await acquireGpu(acquire);
-  const plan = buildPlan(gpu, graph, {
+  const t0 = performance.now();
+  const { plan, choices, summary } = await buildTunedPlan(gpu, graph, {
     batch: spec.data.batch_size,
     seed: spec.run.seed,
     optimizer: compileOptimizer(spec.optimizer),
-  });
+  }, { mode: spec.run.tune });
+  const tuned = new Set(choices.filter((c) => c.tuned).map((c) => `${c.family.id}|${c.key}`));
+  const problems = new Set(choices.map((c) => `${c.family.id}|${c.key}`));
+  const tuning = summary ??
+    (tunesOn(gpu, spec.run.tune)
+      ? "nothing to tune"
+      : `no timing (${
+        spec.run.tune === "off"
+          ? "run.tune: off"
+          : "software adapter; run.tune: exhaustive times it"
+      })`);
+  const buildMs = performance.now() - t0;
+  const profile = opts.time
+    ? await profilePlan(plan, { steps: 5, throughputSteps: 20 })
+    : undefined;
   const opt = plan.optimizer!;
   const stateBytes = opt.state.reduce((s, t) => s + t.tensor.size * 4, 0);
   const kronBytes = opt.state.filter((t) => t.name.includes(".kron.")).reduce(
@@ -69,7 +123,22 @@ export async function inspect(spec: RunSpec, acquire?: AcquireOptions): Promise<
         .join(", ")
     }`,
     `adapter: ${gpu.adapter.description}`,
+    `kernel choices (run.tune: ${spec.run.tune}): ${problems.size} distinct problems, ${tuned.size} ` +
+    `from the tuning cache; ${tuning}; plan built in ${(buildMs / 1000).toFixed(1)} s`,
+    "",
+    dispatchTable(plan, profile),
   ];
+  if (profile) {
+    const t = profile.throughput;
+    lines.push(
+      "",
+      `GPU time per step (each dispatch timed on its own, cadences amortised): ${
+        fmtMs(profile.gpuStepMs)
+      } ms` + (profile.timestamps ? "" : " (no timestamp queries on this device)"),
+      `CPU encode + submit per step: ${fmtMs(profile.cpuEncodeSubmitMs)} ms; ` +
+        `${t.stepsPerSec.toFixed(1)} steps/s back to back over ${t.steps} steps`,
+    );
+  }
   plan.arena.dispose();
   return lines.join("\n");
 }

@@ -148,12 +148,15 @@ export function program(io: CliOutput = STDIO, argv: readonly string[] = []): Co
     });
 
   cli.command("inspect")
-    .description("show the graph, parameter counts, memory plan and FLOPs of a model file")
+    .description(
+      "show the graph, parameter counts, memory plan, FLOPs and kernel choices of a model file",
+    )
     .argument("<file>", "model file (YAML)")
     .option("--set <key=value>", "override a field (repeatable)", collect, [] as Override[])
+    .option("--time", "time every dispatch on the GPU (runs a few steps on zero data)")
     .action(async (file, opts) => {
       const spec = await loadRunSpecFile(file, opts.set);
-      io.out((await inspect(spec, io.acquire)) + "\n");
+      io.out((await inspect(spec, io.acquire, { time: opts.time })) + "\n");
     });
 
   cli.command("eval")
@@ -166,7 +169,10 @@ export function program(io: CliOutput = STDIO, argv: readonly string[] = []): Co
     .option("--set <key=value>", "override a field (repeatable)", collect, [] as Override[])
     .action(async (file, opts) => {
       const spec = await loadRunSpecFile(file, opts.set);
-      const r = await evaluateCheckpoint(spec, opts.checkpoint, { acquire: io.acquire });
+      const r = await evaluateCheckpoint(spec, opts.checkpoint, {
+        acquire: io.acquire,
+        log: (line) => io.err(line + "\n"),
+      });
       io.out(
         `test loss ${r.loss.toFixed(4)}, test accuracy ${(100 * r.accuracy).toFixed(2)}% ` +
           `(${r.samples} samples) from the checkpoint at step ${r.step} (epoch ${r.epoch}) in ${r.folder}\n`,

@@ -11,7 +11,7 @@ import { loadMnist } from "../lib/data/mnist.ts";
 import { loadCifar10, loadCifar100 } from "../lib/data/cifar.ts";
 import { syntheticDataset } from "../lib/data/synthetic.ts";
 import { epochPermutation, validationSplit } from "../lib/data/loader.ts";
-import { buildPlan } from "../lib/plan/plan.ts";
+import { buildTunedPlan } from "../lib/plan/tune.ts";
 import { GpuSplit, identityOrder } from "../lib/train/gpu_split.ts";
 import {
   type EvalEvent,
@@ -247,12 +247,15 @@ export async function train(spec: RunSpec, opts: TrainOptions = {}): Promise<Tra
 
   const gpu = opts.gpu ?? await acquireGpu(opts.acquire);
   const batch = spec.data.batch_size;
-  const plan = buildPlan(gpu, graph, {
+  const { plan } = await buildTunedPlan(gpu, graph, {
     batch,
     seed: spec.run.seed,
     optimizer,
     clipGradNorm: spec.optimizer.clip_grad_norm,
     labelSmoothing: spec.loss.label_smoothing,
+  }, {
+    mode: spec.run.tune,
+    log: opts.progress === false ? undefined : (line) => console.error(line),
   });
   const trainData = new GpuSplit(
     gpu,

@@ -984,6 +984,12 @@ export const RunOptionsSchema = z
     out_dir: z.string().min(1).optional().describe(
       "Directory for the resolved spec, metrics, checkpoints and plots. Default: `runs/<name>`.",
     ),
+    tune: z.enum(["auto", "off", "exhaustive"]).default("auto").describe(
+      "Kernel tuning when the plan is built: `auto` times the plan's uncached kernel problems " +
+        "within a few seconds on a hardware adapter (none on a software one) and reuses " +
+        "`.cache/tune.json`; `exhaustive` times every valid variant of every problem on any " +
+        "adapter; `off` uses the heuristic choices and ignores the cache.",
+    ),
   })
   .transform((v) => ({ ...v, out_dir: v.out_dir ?? `runs/${v.name}` }))
   .describe("Run bookkeeping.");

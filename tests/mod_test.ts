@@ -14,6 +14,7 @@ Deno.test("mod.ts exports exactly the curated values", () => {
     "GpuOperationError",
     "GpuUnavailableError",
     "Optimizer",
+    "RunDirError",
     "SpecError",
     "acquireGpu",
     "adabelief",

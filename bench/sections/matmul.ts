@@ -8,10 +8,11 @@
 import type { Gpu } from "../../lib/gpu/device.ts";
 import { BufferArena, type Tensor } from "../../lib/gpu/tensor.ts";
 import { writeTensor } from "../../lib/gpu/transfer.ts";
-import { autotuneMatmul } from "../../lib/kernels/tune/autotune.ts";
+import { tune } from "../../lib/kernels/tune/tuner.ts";
 import {
   matmul,
   matmulChoice,
+  matmulFamily,
   matmulFlops,
   type MatmulProblem,
   matmulVariants,
@@ -142,7 +143,7 @@ async function benchProblem(
       rows.push({ group: "matmul", name, shape, ms, gflops: gflops(flops, ms), note: p.label });
       log(`  ${p.label} ${name}: ${ms.toFixed(2)} ms, ${gflops(flops, ms).toFixed(1)} GFLOP/s`);
     }
-    await autotuneMatmul(gpu, [p]);
+    await tune(gpu, matmulFamily, [p]);
     const choice = matmulChoice(gpu, p);
     const cmds = matmul(gpu, { ...p, ...ops, label: p.label });
     const ms = await timeCommands(gpu, cmds);

@@ -12,7 +12,7 @@
 
 import type { Gpu } from "../../lib/gpu/device.ts";
 import { buildGraph, type LayerSpec } from "../../lib/graph/graph.ts";
-import { buildPlan } from "../../lib/plan/plan.ts";
+import { buildTunedPlan } from "../../lib/plan/tune.ts";
 import { stagesAt } from "../../lib/gpu/stage.ts";
 import { encode } from "../../lib/gpu/commands.ts";
 import { writeTensor } from "../../lib/gpu/transfer.ts";
@@ -105,11 +105,12 @@ export async function stepsSection(
 ): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   for (const net of NETS) {
-    const plan = buildPlan(gpu, buildGraph(net.input, net.layers), {
+    // Built as training builds it: tuned on hardware (run.tune: auto).
+    const { plan } = await buildTunedPlan(gpu, buildGraph(net.input, net.layers), {
       batch: net.batch,
       seed: 0,
       optimizer: adamw({ lr: 1e-3 }),
-    });
+    }, { mode: "auto", log: (line) => console.error(`  ${net.name}: ${line}`) });
     const r = new Rng(2);
     writeTensor(gpu, plan.input, Float32Array.from({ length: plan.input.size }, () => r.normal()));
     writeTensor(gpu, plan.labels, Float32Array.from({ length: net.batch }, (_, i) => i % 10));

@@ -13,6 +13,18 @@ import type { Tensor } from "./tensor.ts";
 import type { TextureOperand } from "./texture.ts";
 import { encodeCopyToTexture } from "./texture.ts";
 
+/** Which tuned kernel a dispatch belongs to (set by the family's entry point). */
+export interface KernelTag {
+  /** Kernel family id, e.g. "matmul". */
+  readonly family: string;
+  /** The variant recorded, e.g. "tiled_64x64". */
+  readonly variant: string;
+  /** The family's problem key. */
+  readonly problem: string;
+  /** True when the variant came from the tuning cache (else the heuristic or forced). */
+  readonly tuned: boolean;
+}
+
 /** One compute dispatch with its resources bound. */
 export interface DispatchCommand {
   readonly kind: "dispatch";
@@ -20,6 +32,8 @@ export interface DispatchCommand {
   readonly pipeline: GPUComputePipeline;
   readonly bindGroup: GPUBindGroup;
   readonly workgroups: readonly [number, number, number];
+  /** The family and variant that recorded it, when a tuned family did. */
+  readonly kernel?: KernelTag;
 }
 
 /** Refresh a tensor's texture mirror. */
@@ -106,11 +120,36 @@ export function grid2d(count: number, max = 65535): [number, number, number] {
 
 /** Options for {@link encode}. */
 export interface EncodeOptions {
-  /** Called for each compute pass to add timestamp writes, if timing. */
-  timestampWrites?: (label: string) => GPUComputePassTimestampWrites | undefined;
+  /**
+   * Called for each compute pass (with the label and the first dispatch of
+   * the pass) to add timestamp writes, if timing.
+   */
+  timestampWrites?: (
+    label: string,
+    first: DispatchCommand,
+  ) => GPUComputePassTimestampWrites | undefined;
+  /** One compute pass per dispatch (to time each on its own); default: one per run. */
+  passPerDispatch?: boolean;
 }
 
-/** Records `commands` into `enc`, one compute pass per run of dispatches. */
+/** The number of compute passes {@link encode} opens for `commands`. */
+export function passCount(commands: readonly Command[], passPerDispatch = false): number {
+  let n = 0;
+  let open = false;
+  for (const c of commands) {
+    if (c.kind !== "dispatch") open = false;
+    else if (!open || passPerDispatch) {
+      n++;
+      open = true;
+    }
+  }
+  return n;
+}
+
+/**
+ * Records `commands` into `enc`, one compute pass per run of dispatches (or
+ * per dispatch with `passPerDispatch`).
+ */
 export function encode(
   enc: GPUCommandEncoder,
   commands: readonly Command[],
@@ -123,8 +162,9 @@ export function encode(
   };
   for (const c of commands) {
     if (c.kind === "dispatch") {
+      if (opts.passPerDispatch) end();
       if (!pass) {
-        const timestampWrites = opts.timestampWrites?.(c.label);
+        const timestampWrites = opts.timestampWrites?.(c.label, c);
         pass = enc.beginComputePass(
           timestampWrites ? { label: c.label, timestampWrites } : { label: c.label },
         );

@@ -52,7 +52,7 @@ Deno.test("minimal spec: every documented default is filled in", () => {
       weight_decay: 0,
     },
     schedule: { epochs: 5, lr: { type: "constant" }, warmup_steps: 0, unit: "epochs" },
-    run: { name: "run", seed: 0, eval_every: 1, log_every: 50, out_dir: "runs/run" },
+    run: { name: "run", seed: 0, eval_every: 1, log_every: 50, out_dir: "runs/run", tune: "auto" },
   });
 });
 

@@ -7,8 +7,9 @@
  * ```
  *
  * `matmul` is synchronous: it takes the variant forced by `args.variant`,
- * else the autotuned choice cached for this adapter and shape (see
- * {@link autotuneMatmul}), else a heuristic that already suits the adapter
+ * else what `chooseVariant` says for the {@link matmulFamily}: the tuned
+ * choice cached for this adapter and shape (see `tune` in
+ * ../tune/tuner.ts), else a heuristic that already suits the adapter
  * (texture kernels on software adapters, workgroup-memory tiles on GPUs).
  * Texture variants emit the `copyToTexture` commands refreshing their
  * operands' mirrors ahead of the dispatch.
@@ -17,15 +18,22 @@
 
 import type { Command } from "../../gpu/commands.ts";
 import type { Gpu } from "../../gpu/device.ts";
-import { tunedMatmulVariant } from "../tune/autotune.ts";
-import { type MatmulArgs, type MatmulProblem, resolveMatmul, resolveProblem } from "./types.ts";
-import { findMatmulVariant, heuristicMatmulVariant, validMatmulVariants } from "./variants.ts";
+import { explainChoice, tagKernel } from "../tune/choose.ts";
+import { matmulFamily } from "./family.ts";
+import {
+  type MatmulArgs,
+  type MatmulProblem,
+  problemKey,
+  resolveMatmul,
+  resolveProblem,
+} from "./types.ts";
+import { findMatmulVariant, validMatmulVariants } from "./variants.ts";
 
 export type { Activation, MatmulArgs, MatmulProblem } from "./types.ts";
 export { ACTIVATIONS, matmulFlops, problemKey } from "./types.ts";
 export { MATMUL_VARIANTS } from "./variants.ts";
 export { releaseTextureMirrors, textureMirror } from "./mirror.ts";
-export { autotuneMatmul } from "../tune/autotune.ts";
+export { matmulFamily } from "./family.ts";
 
 /** Where a variant choice came from. */
 export type MatmulChoiceSource = "forced" | "tuned" | "heuristic";
@@ -64,9 +72,14 @@ export function matmulChoice(gpu: Gpu, args: MatmulArgs | MatmulProblem): Matmul
     }
     return { variant: forced, source: "forced" };
   }
-  const tuned = tunedMatmulVariant(gpu, p);
-  if (tuned) return { variant: tuned, source: "tuned" };
-  return { variant: heuristicMatmulVariant(gpu, p), source: "heuristic" };
+  const c = explainChoice(gpu, matmulFamily, shapeOf(p));
+  return { variant: c.variant, source: c.tuned ? "tuned" : "heuristic" };
+}
+
+/** The shape-only problem of resolved sizes (no tensors: cheap to keep in choice logs). */
+function shapeOf(p: MatmulProblem): MatmulProblem {
+  const { m, n, k, batch, bBroadcast, transA, transB } = p;
+  return { m, n, k, batch, bBroadcast, transA, transB };
 }
 
 /**
@@ -77,6 +90,11 @@ export function matmulChoice(gpu: Gpu, args: MatmulArgs | MatmulProblem): Matmul
  */
 export function matmul(gpu: Gpu, args: MatmulArgs): Command[] {
   const r = resolveMatmul(args);
-  const { variant } = matmulChoice(gpu, args);
-  return findMatmulVariant(variant)!.build(gpu, r);
+  const { variant, source } = matmulChoice(gpu, args);
+  return tagKernel(findMatmulVariant(variant)!.build(gpu, r), {
+    family: matmulFamily,
+    key: problemKey(r),
+    variant,
+    tuned: source === "tuned",
+  });
 }

@@ -4,9 +4,11 @@
  * A family maps a *problem* (a plain, shape-only description: sizes, layout,
  * epilogue flags that change the code) to the variants that can compute it on
  * this device. Each variant is a WGSL generator plus dispatch geometry behind
- * a name. The tuner times variants through {@link KernelFamily.benchCommands},
- * caches the fastest per (adapter, family, problem key), and kernel builders
- * ask {@link chooseVariant} which one to record.
+ * a name. The tuner (tuner.ts) times variants through
+ * {@link KernelFamily.benchCommands}, caches the fastest per (adapter, family,
+ * problem key) in cache.ts, and kernel builders ask `chooseVariant`
+ * (choose.ts) which one to record, which also lists the problem for
+ * plan-time tuning.
  *
  * Families: `matmul`, `conv.forward`, `conv.input`, `conv.weight`,
  * `gram.dense`, `gram.patch`, `reduce.channel`, `root.chain`.
@@ -46,6 +48,12 @@ export interface KernelFamily<P> {
    * (filled with small finite values by the family), for timing only.
    */
   benchCommands(gpu: Gpu, p: P, variant: string, arena: BufferArena): Command[];
+  /**
+   * Approximate FLOPs (or any cost in the same unit across families) of one
+   * run of `p`: plan-time tuning times the costliest problems first, so a
+   * short budget goes where it matters. Optional; problems without it come last.
+   */
+  work?(p: P): number;
 }
 
 /** A problem of some family: what plan-time tuning collects. */
