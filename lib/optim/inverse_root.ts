@@ -26,7 +26,7 @@ import { recordRootChain, RootWorkspaces } from "../kernels/linalg/chain.ts";
 import { ROOT_CHAIN, type RootChainProblem } from "../kernels/linalg/chain_family.ts";
 import { SCALAR_SLOTS } from "../kernels/linalg/linalg.ts";
 import type { MatmulProblem } from "../kernels/matmul/types.ts";
-import { chooseVariant } from "../kernels/tune/choose.ts";
+import { explainChoice, tagKernel } from "../kernels/tune/choose.ts";
 import { designRootSchedule, type RootStep } from "./root_polynomials.ts";
 
 export { RootWorkspaces };
@@ -124,7 +124,10 @@ export function batchedRoots(gpu: Gpu, a: BatchedRootArgs): RootCommands {
     ? Array.from({ length: o.referenceSteps }, () => [1.5, -0.5, 0] as const)
     : convergedSchedule(d, o.damping);
   const problem = rootChainProblem(d, a.factors.length, a.which, o);
-  const variant = a.variant ?? chooseVariant(gpu, ROOT_CHAIN, problem);
+  const choice = a.variant === undefined
+    ? explainChoice(gpu, ROOT_CHAIN, problem)
+    : { family: ROOT_CHAIN, key: ROOT_CHAIN.key(problem), variant: a.variant, tuned: false };
+  const variant = choice.variant;
   const chain = recordRootChain(gpu, {
     factors: a.factors,
     d,
@@ -140,12 +143,11 @@ export function batchedRoots(gpu: Gpu, a: BatchedRootArgs): RootCommands {
     label: a.label,
     variant,
   });
-  return {
-    commands: chain.commands,
-    iterations: chain.iterations,
-    variant,
-    products: chain.products,
-  };
+  // The chain's own dispatches carry its choice; its products keep matmul's.
+  const commands = chain.commands.map((c) =>
+    c.kind === "dispatch" && c.kernel === undefined ? tagKernel([c], choice)[0] : c
+  );
+  return { commands, iterations: chain.iterations, variant, products: chain.products };
 }
 
 /**
