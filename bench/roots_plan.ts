@@ -1,7 +1,8 @@
 /**
  * Counts what the AdaBK statistics, roots and preconditioning stages of a
  * model file record: dispatches (by kernel), texture-mirror copies, buffer
- * copies, dispatches of a single workgroup, and the FLOPs of the root chains.
+ * copies, dispatches of a single workgroup, and the roots' batches with
+ * their dispatches and FLOPs.
  * Builds the plan only (nothing runs), so the counts are exact on any
  * adapter; they differ between adapters only where a kernel family picks a
  * different variant (texture matmuls add mirror copies on software adapters).
@@ -15,7 +16,13 @@ import type { Command } from "../lib/gpu/commands.ts";
 import { buildPlan } from "../lib/plan/plan.ts";
 import { compileGraph, compileOptimizer } from "../dsl/compile.ts";
 import { loadRunSpecFile, parseOverride } from "../dsl/yaml.ts";
+import { BufferArena } from "../lib/gpu/tensor.ts";
 import { acquireOrExit } from "./harness.ts";
+import { batchChain, rootBatchesOf } from "./sections/roots.ts";
+
+function dispatchCount(commands: readonly Command[]): number {
+  return commands.filter((c) => c.kind === "dispatch").length;
+}
 
 const DEFAULT = [
   "examples/fashion_cnn.yaml=adamw_bk",
@@ -69,6 +76,18 @@ for (const arg of args) {
     if (name === "roots") {
       const top = [...c.byLabel].sort((a, b) => b[1] - a[1]);
       console.log(`  by kernel: ${top.map(([k, v]) => `${k} ${v}`).join(", ")}`);
+      const arena = new BufferArena(gpu.device);
+      let total = 0;
+      const batches = rootBatchesOf(plan.taps).map(({ d, count }) => {
+        const b = batchChain(gpu, arena, d, count);
+        total += b.gflop;
+        return `${count}×${d}² ${b.variant} ${dispatchCount(b.commands)} dispatches ${
+          b.gflop.toFixed(3)
+        } GFLOP`;
+      });
+      arena.dispose();
+      console.log(`  batches: ${batches.join("; ")}`);
+      console.log(`  FLOPs of all roots: ${total.toFixed(2)} GFLOP`);
     }
   }
   plan.arena.dispose();

@@ -1,7 +1,8 @@
 /**
- * AdaBK inverse roots: every roots stage of the demo (AdamW_BK) and of the
- * residual example (SGDM_BK) with their dispatch counts and FLOPs, and one
- * reference chain at 512² and 1569² per `root.chain` variant.
+ * AdaBK inverse roots: all roots of the demo (AdamW_BK) and of the residual
+ * example (SGDM_BK), each of their batches (equal-size factors) with its
+ * dispatch count and FLOPs, and one reference chain at 512² and 1569² per
+ * `root.chain` variant.
  *
  * Timing submits each command list several times per wait (timeCommands), so
  * Deno's ~10 ms queue poll is amortised; on software adapters the large
@@ -16,6 +17,8 @@ import { writeTensor } from "../../lib/gpu/transfer.ts";
 import { buildPlan } from "../../lib/plan/plan.ts";
 import { ROOT_CHAIN } from "../../lib/kernels/linalg/chain_family.ts";
 import { matmulFlops } from "../../lib/kernels/matmul/types.ts";
+import type { KroneckerTaps } from "../../lib/ops/types.ts";
+import { SCALAR_SLOTS } from "../../lib/kernels/linalg/linalg.ts";
 import {
   batchedRoots,
   matrixRoot,
@@ -40,31 +43,44 @@ function dispatches(cmds: readonly Command[]): number {
 }
 
 /**
- * FLOPs of the roots of one stage, recorded again on scratch: the stage's
- * factor count and size come from its name ("roots:a.L+b.R") and the state.
+ * The roots batches of a plan's preconditioned layers, as the Kronecker
+ * engine forms them without staggering: one per factor size (L: outputs²,
+ * R: (inputs + bias)²), with its factor count.
  */
-function stageFlops(gpu: Gpu, d: number, count: number): { gflop: number; variant: string } {
-  const arena = new BufferArena(gpu.device);
-  try {
-    const factors = Array.from({ length: count }, (_, i) => ({
-      A: arena.tensor(`A${i}`, [d, d]),
-      out: arena.tensor(`o${i}`, [d, d]),
-    }));
-    const r = batchedRoots(gpu, {
-      factors,
-      d,
-      which: "inverse_sqrt",
-      options: ROOT_DEFAULTS,
-      scalars: arena.tensor("s", [count * 8]),
-      workspaces: new RootWorkspaces(arena),
-      label: "flops",
-    });
-    const matvecs = 2 * ROOT_DEFAULTS.powerIterations * 2 * d * d * count;
-    const flops = r.products.reduce((s, p) => s + matmulFlops(p), 0) + matvecs;
-    return { gflop: flops / 1e9, variant: r.variant };
-  } finally {
-    arena.dispose();
+export function rootBatchesOf(taps: readonly KroneckerTaps[]): { d: number; count: number }[] {
+  const counts = new Map<number, number>();
+  for (const t of taps) {
+    if (t.groups !== 1) continue;
+    for (const d of [t.outFeatures, t.inFeatures + (t.bias ? 1 : 0)]) {
+      counts.set(d, (counts.get(d) ?? 0) + 1);
+    }
   }
+  return [...counts].map(([d, count]) => ({ d, count }));
+}
+
+/**
+ * One batch of reference chains recorded on scratch factors (identity: the
+ * cost does not depend on the values): its commands, variant and FLOPs
+ * (products plus the 20 matrix–vector products of the power iteration).
+ */
+export function batchChain(gpu: Gpu, arena: BufferArena, d: number, count: number) {
+  const factors = Array.from({ length: count }, (_, i) => {
+    const A = arena.tensor(`A${d}.${i}`, [d, d]);
+    writeTensor(gpu, A, Float32Array.from({ length: d * d }, (_, k) => (k % (d + 1) ? 0 : 1)));
+    return { A, out: arena.tensor(`o${d}.${i}`, [d, d]) };
+  });
+  const r = batchedRoots(gpu, {
+    factors,
+    d,
+    which: "inverse_sqrt",
+    options: ROOT_DEFAULTS,
+    scalars: arena.tensor(`s${d}`, [count, SCALAR_SLOTS]),
+    workspaces: new RootWorkspaces(arena),
+    label: `bench${count}x${d}`,
+  });
+  const matvecs = 2 * ROOT_DEFAULTS.powerIterations * 2 * d * d * count;
+  const flops = r.products.reduce((s, p) => s + matmulFlops(p), 0) + matvecs;
+  return { commands: r.commands, variant: r.variant, gflop: flops / 1e9 };
 }
 
 async function planRows(gpu: Gpu, file: string, optimizer: string): Promise<BenchRow[]> {
@@ -75,10 +91,10 @@ async function planRows(gpu: Gpu, file: string, optimizer: string): Promise<Benc
     optimizer: compileOptimizer(spec.optimizer),
   });
   const rows: BenchRow[] = [];
+  const arena = new BufferArena(gpu.device);
   try {
-    const state = new Map(plan.optimizer!.state.map((s) => [s.name, s.tensor]));
-    // SPD-ish statistics: the identity (the roots' cost does not depend on values).
-    for (const [name, t] of state) {
+    // Identity statistics (the roots' cost does not depend on values).
+    for (const { name, tensor: t } of plan.optimizer!.state) {
       if (!/\.kron\.[LR]$/.test(name)) continue;
       const d = t.shape[0];
       writeTensor(gpu, t, Float32Array.from({ length: d * d }, (_, i) => (i % (d + 1) ? 0 : 1)));
@@ -86,28 +102,27 @@ async function planRows(gpu: Gpu, file: string, optimizer: string): Promise<Benc
     const stages = plan.stages.filter((s) => s.name.startsWith("roots"));
     const all = stages.flatMap((s) => s.commands);
     let total = 0;
-    for (const s of stages) {
-      const labels = s.name.slice("roots:".length).split("+");
-      const [layer, side] = [labels[0].slice(0, -2), labels[0].slice(-1)];
-      const d = state.get(`${layer}.kron.${side}`)!.shape[0];
-      const { gflop, variant } = stageFlops(gpu, d, labels.length);
-      total += gflop;
+    const batches = rootBatchesOf(plan.taps);
+    for (const { d, count } of batches) {
+      const b = batchChain(gpu, arena, d, count);
+      total += b.gflop;
       rows.push({
         group: "roots",
-        name: `${labels.length}×${d}² (${variant})`,
-        shape: `${file}: ${labels.join(", ")}`,
-        ms: await timeCommands(gpu, s.commands),
-        note: `${dispatches(s.commands)} dispatches, ${gflop.toFixed(2)} GFLOP`,
+        name: `batch ${count}×${d}² (${b.variant})`,
+        shape: file,
+        ms: await timeCommands(gpu, b.commands),
+        note: `${dispatches(b.commands)} dispatches, ${b.gflop.toFixed(2)} GFLOP`,
       });
     }
     rows.unshift({
       group: "roots",
-      name: `all roots stages (${optimizer}, reference)`,
+      name: `all roots (${optimizer}, reference)`,
       shape: file,
       ms: await timeCommands(gpu, all),
-      note: `${stages.length} batches, ${dispatches(all)} dispatches, ${total.toFixed(1)} GFLOP`,
+      note: `${batches.length} batches, ${dispatches(all)} dispatches, ${total.toFixed(1)} GFLOP`,
     });
   } finally {
+    arena.dispose();
     plan.arena.dispose();
   }
   return rows;

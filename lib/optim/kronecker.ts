@@ -33,10 +33,11 @@ import type {
   KroneckerLayer,
   KroneckerOptions,
   LayerFactors,
+  RootBatch,
 } from "./kronecker_types.ts";
 import type { OptimizerState, ParamSlot } from "./types.ts";
 
-export type { KroneckerInstance, KroneckerLayer, KroneckerOptions, LayerFactors };
+export type { KroneckerInstance, KroneckerLayer, KroneckerOptions, LayerFactors, RootBatch };
 
 /** The layers the engine preconditions, and the treatment of slots it leaves alone. */
 export function findLayers(
@@ -162,5 +163,6 @@ export function buildKronecker(
     preconditioned,
     treatment,
     diagnostics: roots.diagnostics,
+    rootBatches: roots.batches,
   };
 }

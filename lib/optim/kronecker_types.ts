@@ -6,6 +6,7 @@
 
 import type { Command } from "../gpu/commands.ts";
 import type { Tensor } from "../gpu/tensor.ts";
+import type { MatmulProblem } from "../kernels/matmul/types.ts";
 import type { Stage } from "../gpu/stage.ts";
 import type { RootOptions } from "./inverse_root.ts";
 import type { OptimizerState, ParamSlot } from "./types.ts";
@@ -52,6 +53,8 @@ export interface KroneckerInstance {
   treatment: Map<string, string>;
   /** Per-layer scalars tensors (λ̂, normaliser, residual, accept flag, rejections). */
   diagnostics: { layer: string; side: "L" | "R"; scalars: Tensor }[];
+  /** The roots batches: size, factor count, stage, `root.chain` variants, products. */
+  rootBatches: RootBatch[];
 }
 
 /** A preconditioned layer: its weight (and bias) and the shape of G = [W | b]. */
@@ -86,4 +89,18 @@ export interface LayerFactors {
   G: Tensor;
   /** Commands filling G (none without a bias: G is then the weight gradient itself). */
   pack: Command[];
+}
+
+/** One batch of the roots stages (equal-size factors refreshed together) and what it records. */
+export interface RootBatch {
+  /** The name of the stage that records it. */
+  stage: string;
+  /** Factor size. */
+  d: number;
+  /** Number of factors. */
+  count: number;
+  /** `root.chain` variant of each chain recorded (two for p = 4). */
+  variants: string[];
+  /** Every matrix product recorded. */
+  products: MatmulProblem[];
 }

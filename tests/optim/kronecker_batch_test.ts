@@ -73,17 +73,16 @@ function engine(gpu: Gpu, arena: BufferArena, o: KroneckerCommon = {}) {
 }
 
 Deno.test(
-  "roots stages: one batch per size (7² ×3, 5² ×2, 8²), roots equal the float64 transcription",
+  "roots: one stage, one batch per size (7² ×3, 5² ×2, 8²), roots equal the float64 transcription",
   gpuTest,
   () =>
     withArena(async (gpu, arena) => {
       const kron = engine(gpu, arena);
       const roots = kron.stages.filter((s) => s.name.startsWith("roots"));
-      const names = roots.map((s) => s.name).join(" | ");
-      assert(
-        names === "roots:fc1.L+fc3.L+fc3.R | roots:fc1.R+fc2.L | roots:fc2.R",
-        `stages: ${names}`,
-      );
+      assert(roots.map((s) => s.name).join() === "roots:fc1+fc2+fc3", "one roots stage");
+      const batches = kron.rootBatches.map((b) => `${b.count}×${b.d}@${b.stage}`).join(" | ");
+      const want = "3×7@roots:fc1+fc2+fc3 | 2×5@roots:fc1+fc2+fc3 | 1×8@roots:fc1+fc2+fc3";
+      assert(batches === want, `batches: ${batches}`);
       const diag = kron.diagnostics.map((d) => `${d.layer}.${d.side}`).join();
       assert(diag === "fc1.L,fc1.R,fc2.L,fc2.R,fc3.L,fc3.R", `diagnostics in layer order: ${diag}`);
       const enc = gpu.device.createCommandEncoder();
@@ -105,17 +104,18 @@ Deno.test(
 );
 
 Deno.test(
-  "roots stages with stagger: factors batch only within one refresh step",
+  "roots with stagger: a stage per refresh step, factors batch only within it",
   gpuTest,
   () =>
     withArena((gpu, arena) => {
       const kron = engine(gpu, arena, { stagger: true, rootEvery: 30 });
       const roots = kron.stages.filter((s) => s.name.startsWith("roots"));
       const got = roots.map((s) => `${s.name}@${s.cadence.offset}`).join(" | ");
-      // fc1 refreshes at 0, fc2 at 10, fc3 at 20 (mod 30): only fc3's equal sides batch.
-      const want = "roots:fc1.L@0 | roots:fc1.R@0 | roots:fc2.L@10 | roots:fc2.R@10 | " +
-        "roots:fc3.L+fc3.R@20";
-      assert(got === want, `stages: ${got}`);
+      // fc1 refreshes at 0, fc2 at 10, fc3 at 20 (mod 30): a stage each.
+      assert(got === "roots:fc1@0 | roots:fc2@10 | roots:fc3@20", `stages: ${got}`);
+      // Only fc3's equal sides (7², 7²) share a batch.
+      const batches = kron.rootBatches.map((b) => `${b.count}×${b.d}`).join(" ");
+      assert(batches === "1×7 1×5 1×5 1×8 2×7", `batches: ${batches}`);
       return Promise.resolve();
     }),
 );
