@@ -67,7 +67,10 @@ Deno.test(
         assert(chains.length > 0, "some chain tuned to a slab variant");
         const decided = new Set(r.results.map((x) => `${x.family}|${x.key}`));
         const undecided = r.choices.filter((c) => !decided.has(`${c.family.id}|${c.key}`));
-        assert(undecided.length === 0, `undecided: ${[...new Set(undecided.map((c) => c.key))].join(", ")}`);
+        assert(
+          undecided.length === 0,
+          `undecided: ${[...new Set(undecided.map((c) => c.key))].join(", ")}`,
+        );
         // The slab products (transB) exist only in the rebuilt plan, and were timed.
         const slabs = r.results.filter((x) => x.family === "matmul" && x.key.endsWith("|NT"));
         assert(slabs.length > 0 && slabs.every((x) => x.source === "timed"), "slab products tuned");
