@@ -68,8 +68,9 @@ export const ROOT_CHAIN: KernelFamily<RootChainProblem> = {
     (p.which === "inverse_sqrt" ? "isqrt" : "sqrt"),
   variants: (gpu, p) => ROOT_CHAIN_VARIANTS.filter((v) => valid(gpu, p, v)),
   heuristic: () => "full",
-  // About 3 products of 2d³ FLOPs per step (fewer for slab variants, which the tuner measures).
-  work: (p) => 6 * p.d ** 3 * p.count * (p.steps + (p.quintic ? p.steps : 0)),
+  // No `work` estimate on purpose: a chain runs once every T_ir steps, so a
+  // tuning budget goes to the per-step problems first (the tuner takes
+  // problems without an estimate last).
   wgsl(gpu, p, variant) {
     const plan = chainSlabPlan(gpu, variant, p.d, p.count);
     const power = powerIsFused(p.d)
