@@ -128,7 +128,9 @@ async function rawOptimizer(
   const doc = parseYaml(await Deno.readTextFile(file)) as { optimizer?: Record<string, unknown> };
   const section = { ...(doc.optimizer ?? {}) };
   for (const o of overrides) {
-    if (o.path[0] === "optimizer" && o.path.length === 2) section[String(o.path[1])] = o.value;
+    if (o.path[0] !== "optimizer" || o.path.length !== 2) continue;
+    if (o.value === null) delete section[String(o.path[1])]; // `--set key=null` unsets
+    else section[String(o.path[1])] = o.value;
   }
   return section;
 }
@@ -182,10 +184,14 @@ export async function compare(opts: CompareOptions): Promise<CompareResult> {
       const seed = base.run.seed + k;
       const spec = await loadRunSpecFile(opts.file, [
         ...opts.overrides,
-        { path: ["optimizer"], value: sw.section },
-        { path: ["run", "seed"], value: seed },
-        { path: ["run", "name"], value: `${name}-seed${seed}` },
-        { path: ["run", "out_dir"], value: `${dir}/${name}-seed${seed}` },
+        { path: ["optimizer"], value: sw.section, source: `compare (optimizer ${name})` },
+        { path: ["run", "seed"], value: seed, source: `compare (seed ${seed})` },
+        { path: ["run", "name"], value: `${name}-seed${seed}`, source: "compare (run name)" },
+        {
+          path: ["run", "out_dir"],
+          value: `${dir}/${name}-seed${seed}`,
+          source: opts.out ? `--out ${opts.out}` : "compare (run directory)",
+        },
       ]);
       plans.push({ optimizer: name, seed, spec });
     }

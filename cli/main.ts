@@ -98,7 +98,7 @@ export function program(io: CliOutput = STDIO, argv: readonly string[] = []): Co
     )
     .option(
       "--set <key=value>",
-      "override a field, e.g. --set optimizer.lr=0.01 (repeatable)",
+      "override a field, e.g. --set optimizer.lr=0.01; key=null unsets it (repeatable)",
       collect,
       [] as Override[],
     )
@@ -135,7 +135,9 @@ export function program(io: CliOutput = STDIO, argv: readonly string[] = []): Co
         ? await loadResumeSpec(resume, file, opts.set)
         : await loadRunSpecFile(file!, [
           ...opts.set,
-          ...(opts.out ? [{ path: ["run", "out_dir"], value: opts.out }] : []),
+          ...(opts.out
+            ? [{ path: ["run", "out_dir"], value: opts.out, source: `--out ${opts.out}` }]
+            : []),
         ]);
       const result = await train(spec, {
         progress: !opts.quiet,

@@ -5,7 +5,7 @@
  */
 
 import { acquireGpu, type AcquireOptions, type Gpu } from "../lib/gpu/device.ts";
-import type { Dataset, Split } from "../lib/data/dataset.ts";
+import { channelCount, type Dataset, type Split } from "../lib/data/dataset.ts";
 import { loadFashionMnist } from "../lib/data/fashion_mnist.ts";
 import { loadMnist } from "../lib/data/mnist.ts";
 import { loadCifar10, loadCifar100 } from "../lib/data/cifar.ts";
@@ -25,7 +25,13 @@ import type { MetricsLog } from "../lib/train/metrics_log.ts";
 import { recordedAccuracy } from "../lib/train/checkpoint.ts";
 import { checkRunDirFree, RunDirError } from "../lib/train/run_dir.ts";
 import type { Graph } from "../lib/graph/graph.ts";
-import { compileGraph, compileOptimizer, compileSchedule, totalSteps } from "./compile.ts";
+import {
+  checkClasses,
+  compileGraph,
+  compileOptimizer,
+  compileSchedule,
+  totalSteps,
+} from "./compile.ts";
 import { DATASETS, type RunSpec } from "./schema.ts";
 import {
   continueRunDir,
@@ -160,7 +166,7 @@ export interface InputPipeline {
 export function inputPipeline(spec: RunSpec, dataset: Dataset): InputPipeline {
   const shape = dataset.inputShape;
   const size = shape.reduce((a, b) => a * b, 1);
-  const channels = shape.length === 3 ? shape[2] : 1;
+  const channels = channelCount(shape);
   const info = DATASETS[spec.data.dataset];
   const norm = spec.data.normalize ?? { mean: info.mean ?? [0], std: info.std ?? [1] };
   const expand = (
@@ -197,6 +203,7 @@ export async function train(spec: RunSpec, opts: TrainOptions = {}): Promise<Tra
   else if (writeRunDir) await checkRunDirFree(spec.run.out_dir, opts.overwrite);
   const evalSplit = evalSplitOf(spec);
   const dataset = opts.dataset ?? await loadDataset(spec, opts.cacheDir);
+  checkClasses(graph, dataset.classes, dataset.name); // a dataset given by the caller may differ
   const sampleShape = dataset.inputShape;
   const { size: sample, channels, normalization } = inputPipeline(spec, dataset);
   let trainSplit = dataset.train;

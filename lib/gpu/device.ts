@@ -55,6 +55,7 @@ export class Gpu {
   readonly pipelines: PipelineCache;
   #lost: DeviceLostError | undefined;
   #uncaptured: string | undefined;
+  #failure: Error | undefined;
 
   /** Wraps an existing device (e.g. one a user created for their own code). */
   constructor(device: GPUDevice, adapter: AdapterIdentity) {
@@ -77,13 +78,24 @@ export class Gpu {
   }
 
   /**
-   * Throws {@link DeviceLostError} if the device has been lost, or
-   * {@link GpuOperationError} if WebGPU reported an uncaptured error (an
-   * invalid shader or binding) since the device was created.
+   * Throws {@link DeviceLostError} if the device has been lost, the failure
+   * given to {@link reportFailure}, or {@link GpuOperationError} if WebGPU
+   * reported an uncaptured error (an invalid shader or binding) since the
+   * device was created.
    */
   checkAlive(): void {
     if (this.#lost) throw this.#lost;
+    if (this.#failure) throw this.#failure;
     if (this.#uncaptured) throw new GpuOperationError("a GPU command", this.#uncaptured);
+  }
+
+  /**
+   * Records a failure WebGPU reported to an error scope rather than as an
+   * uncaptured error (e.g. a buffer that could not be allocated), so the next
+   * {@link checkAlive} throws it; the first one recorded wins.
+   */
+  reportFailure(error: Error): void {
+    this.#failure ??= error;
   }
 
   /** True once the device is lost or disposed. */
