@@ -18,7 +18,7 @@ import { loadRunSpecFile } from "../dsl/yaml.ts";
 import { OPTIMIZER_SCHEMAS, type RunSpec } from "../dsl/schema.ts";
 import { SpecError } from "../dsl/errors.ts";
 import { train } from "../dsl/run.ts";
-import { acquireGpu, type AcquireOptions } from "../lib/gpu/device.ts";
+import { acquireGpu, type AcquireOptions, describeAdapter } from "../lib/gpu/device.ts";
 import { TrainingDivergedError } from "../lib/train/trainer.ts";
 import { readRunMetrics, type RunMetrics } from "../lib/report/metrics.ts";
 import { writeComparisonReport } from "../lib/report/report.ts";
@@ -201,6 +201,7 @@ export async function compare(opts: CompareOptions): Promise<CompareResult> {
   for (const p of plans) await checkRunDirFree(p.spec.run.out_dir, opts.overwrite, "compare");
   await Deno.mkdir(dir, { recursive: true });
   const gpu = await acquireGpu(opts.acquire);
+  opts.log(`compare: ${plans.length} runs on ${describeAdapter(gpu.adapter)}\n`);
   const failed = new Map<string, number>();
   const runs: RunMetrics[] = [];
   for (const [i, p] of plans.entries()) {

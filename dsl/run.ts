@@ -4,7 +4,7 @@
  * @module
  */
 
-import { acquireGpu, type AcquireOptions, type Gpu } from "../lib/gpu/device.ts";
+import { acquireGpu, type AcquireOptions, describeAdapter, type Gpu } from "../lib/gpu/device.ts";
 import { channelCount, type Dataset, type Split } from "../lib/data/dataset.ts";
 import { loadFashionMnist } from "../lib/data/fashion_mnist.ts";
 import { loadMnist } from "../lib/data/mnist.ts";
@@ -114,10 +114,10 @@ export async function loadDataset(spec: RunSpec, cacheDir?: string): Promise<Dat
   switch (d.dataset) {
     case "fashion-mnist":
       return d.path
-        ? await loadMnist({ dir: d.path, name: "fashion-mnist" })
+        ? await loadMnist({ dir: d.path, name: "fashion-mnist", prefix: d.idx_prefix })
         : await loadFashionMnist({ cacheDir });
     case "mnist":
-      return await loadMnist({ dir: d.path! });
+      return await loadMnist({ dir: d.path!, prefix: d.idx_prefix });
     case "cifar10":
       return await loadCifar10({ dir: d.path! });
     case "cifar100":
@@ -253,6 +253,7 @@ export async function train(spec: RunSpec, opts: TrainOptions = {}): Promise<Tra
   if (resume) resumeNotes(resume, total, stepsPerEpoch).forEach(note);
 
   const gpu = opts.gpu ?? await acquireGpu(opts.acquire);
+  note(`training ${spec.run.name} → ${spec.run.out_dir} on ${describeAdapter(gpu.adapter)}`);
   const batch = spec.data.batch_size;
   const { plan } = await buildTunedPlan(gpu, graph, {
     batch,

@@ -503,6 +503,24 @@ const syntheticSchema = z
     "Random labelled data, for tests and benchmarks (samples × values per sample at most 2²⁸, 1 GiB).",
   );
 
+/** A file-name stem: letters, digits, `.`, `_`, `-`; no directory part. */
+const fileStem = z.string().regex(/^(?!\.\.?$)[\w.-]{1,200}$/, {
+  error: "expected a file-name stem (letters, digits, . _ -; at most 200 characters, no /)",
+});
+
+const idxPrefixSchema = z
+  .strictObject({
+    train: fileStem.default("train").describe(
+      "Training files: <train>-images-idx3-ubyte and <train>-labels-idx1-ubyte.",
+    ),
+    test: fileStem.default("t10k").describe(
+      "Test files: <test>-images-idx3-ubyte and <test>-labels-idx1-ubyte.",
+    ),
+  })
+  .describe(
+    "Names of IDX files in path, e.g. {train: emnist-digits-train, test: emnist-digits-test}. Each file may also be gzipped (.gz) or spelled <prefix>-images.idx3-ubyte.",
+  );
+
 /** The data section. */
 export const DataSchema = z
   .strictObject({
@@ -525,6 +543,9 @@ export const DataSchema = z
     synthetic: syntheticSchema.optional().describe(
       "Required when dataset is synthetic, rejected otherwise.",
     ),
+    idx_prefix: idxPrefixSchema.optional().describe(
+      "IDX file names in path (mnist, or fashion-mnist with a path). Default: train-* and t10k-*, as MNIST and Fashion-MNIST ship them.",
+    ),
   })
   .superRefine((v, ctx) => {
     // Which sections a dataset needs depends on `dataset` alone: checked even
@@ -546,6 +567,14 @@ export const DataSchema = z
         code: "custom",
         path: ["synthetic"],
         message: "dataset synthetic needs a synthetic section {samples, classes, shape}",
+      });
+    }
+    const idx = v.dataset === "mnist" || (v.dataset === "fashion-mnist" && v.path !== undefined);
+    if (v.idx_prefix !== undefined && !idx) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["idx_prefix"],
+        message: "idx_prefix names IDX files in path: only for mnist, or fashion-mnist with a path",
       });
     }
     if (v.dataset !== "synthetic" && v.synthetic !== undefined) {

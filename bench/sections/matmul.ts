@@ -26,10 +26,7 @@ import {
 } from "../../lib/kernels/matmul/matmul.ts";
 import { releaseTextureMirrors } from "../../lib/kernels/matmul/mirror.ts";
 import { findMatmulVariant } from "../../lib/kernels/matmul/variants.ts";
-import { type Command, encode } from "../../lib/gpu/commands.ts";
-import { GpuTimer } from "../../lib/gpu/timing.ts";
-import { type BenchRow, gflops, timeCommands, timePeer } from "../harness.ts";
-import { median } from "../../lib/report/aggregate.ts";
+import { type BenchRow, gflops, gpuRunTimes, timeCommands, timePeer } from "../harness.ts";
 
 // deno-lint-ignore no-explicit-any
 type Tf = any;
@@ -78,32 +75,6 @@ async function peerMs(tf: Tf, p: MatmulProblem): Promise<number> {
   } finally {
     tf.dispose([a, b]);
   }
-}
-
-/**
- * Median and best GPU time (ms) of the compute passes of `cmds`, from
- * timestamp queries, or undefined without them. Wall-clock timing on a CPU
- * shared with other processes mixes runs where llvmpipe had both cores with
- * runs where it had one; the best pass shows what the kernel does unhindered.
- */
-async function passTimes(
-  gpu: Gpu,
-  cmds: readonly Command[],
-  runsPerRound = 16,
-): Promise<{ median: number; best: number } | undefined> {
-  const timer = GpuTimer.create(gpu, 32);
-  if (!timer) return undefined;
-  const times: number[] = [];
-  for (let round = 0; round < 6; round++) {
-    const enc = gpu.device.createCommandEncoder();
-    for (let i = 0; i < runsPerRound; i++) {
-      encode(enc, cmds, { timestampWrites: (label) => timer.next(label) });
-    }
-    gpu.device.queue.submit([enc.finish()]);
-    const passes = await timer.read();
-    if (round > 0) times.push(...passes.map(([, ms]) => ms)); // round 0 warms up
-  }
-  return { median: median(times), best: Math.min(...times) };
 }
 
 function operands(
@@ -160,7 +131,7 @@ async function benchProblem(
       const cmds = matmul(gpu, { ...p, ...ops, variant: name, label: p.label });
       // Hardware: GPU time per run from timestamps (fewer runs when slow).
       const runs = Math.max(1, Math.min(16, Math.floor(50 / Math.max(projected, 1e-3))));
-      const passes = hw ? await passTimes(gpu, cmds, runs) : undefined;
+      const passes = hw ? await gpuRunTimes(gpu, cmds, { rounds: 5, runs }) : undefined;
       const ms = passes ? passes.median : await timeCommands(gpu, cmds);
       prev.set(name, ms / flops);
       const rate = gflops(flops, ms);
@@ -176,7 +147,7 @@ async function benchProblem(
     const choice = matmulChoice(gpu, p);
     const cmds = matmul(gpu, { ...p, ...ops, label: p.label });
     const ms = await timeCommands(gpu, cmds);
-    const passes = await passTimes(gpu, cmds);
+    const passes = await gpuRunTimes(gpu, cmds, { rounds: 5, runs: 16 });
     const gpuNote = passes
       ? `; GPU pass median ${passes.median.toFixed(2)} ms, best ${passes.best.toFixed(2)} ms = ` +
         `${gflops(flops, passes.best).toFixed(1)} GFLOP/s`
