@@ -7,8 +7,9 @@
  * adapter; they differ between adapters only where a kernel family picks a
  * different variant (texture matmuls add mirror copies on software adapters).
  *
- *   deno run --allow-read=. --allow-write=.cache --allow-env bench/roots_plan.ts \
- *     [examples/fashion_cnn.yaml=adamw_bk examples/fashion_resnet.yaml=sgdm_bk …]
+ *   deno run --no-prompt --lock=deno.full.lock --allow-read=. --allow-write=.cache \
+ *     --allow-env=LOG_TOKENS,LOG_STREAM,ADABK_DUMP_WGSL,ADABK_NO_WEBGPU,ADABK_TUNE,XDG_RUNTIME_DIR \
+ *     bench/roots_plan.ts [examples/fashion_cnn.yaml=adamw_bk examples/fashion_resnet.yaml=sgdm_bk …]
  * @module
  */
 
