@@ -6,7 +6,14 @@
  * @module
  */
 
-import { acquireOrExit, type BenchRow, loadPeer, markdownTable, writeResults } from "./harness.ts";
+import {
+  acquireOrExit,
+  adapterSlug,
+  type BenchRow,
+  loadPeer,
+  markdownTable,
+  writeResults,
+} from "./harness.ts";
 import { matmulSection } from "./sections/matmul.ts";
 import { convSection } from "./sections/conv.ts";
 import { stepsSection } from "./sections/steps.ts";
@@ -59,4 +66,4 @@ console.log(markdownTable(rows));
 console.error(`done in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 const date = new Date().toISOString().slice(0, 10);
 const suffix = `${quick ? "-quick" : ""}${onlyArg ? `-${only.join("+")}` : ""}`;
-await writeResults(gpu, `${date}${suffix}`, `deno task bench ${args.join(" ")}`.trim(), rows);
+await writeResults(gpu, `${date}-${adapterSlug(gpu)}${suffix}`, `deno task bench ${args.join(" ")}`.trim(), rows);
