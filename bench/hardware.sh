@@ -3,13 +3,13 @@
 #   here:   ../shared/tools/device/pack.sh --with-data
 #   there:  bash .device/on-device.sh bash bench/hardware.sh [STEP…]
 # Each step has its own time limit, so one slow step cannot lose the others. Everything
-# goes to $OUT (default hw-out/): hardware.log (all output, written as it runs) and
-# results.tgz (bench/results files, profiles, the PyTorch twin's JSON).
+# goes to $OUT (default hw-out/): hardware.log (all output, written as it runs), the profiles
+# and the PyTorch twin's JSON as they finish, and results.tgz (bench/results, demo metrics).
 # Steps (default: all, in this order): tests profile-cnn conv matmul torch profile-resnet
 # roots demo torch-demo.
 set -uo pipefail
 out=${OUT:-hw-out}
-mkdir -p "$out" "$out/files"
+mkdir -p "$out"
 log="$out/hardware.log"
 perm="--no-prompt --allow-read=. --allow-write=bench/results,.cache,runs,$out \
 --allow-env=LOG_TOKENS,LOG_STREAM,ADABK_DUMP_WGSL,ADABK_NO_WEBGPU,ADABK_TUNE,XDG_RUNTIME_DIR"
@@ -31,27 +31,27 @@ steps=("$@")
 } >>"$log"
 for s in "${steps[@]}"; do
   case $s in
-  tests) step tests 120 deno test $perm --allow-run=deno tests/kernels/matmul_reg_test.ts \
+  tests) step tests 90 deno test $perm --allow-run=deno tests/kernels/matmul_reg_test.ts \
     tests/kernels/conv_gemm_test.ts tests/kernels/gram_gemm_test.ts tests/kernels/root_chain_test.ts \
     tests/kernels/norm_recovery_test.ts tests/kernels/conv_family_test.ts tests/kernels/matmul_test.ts ;;
-  profile-cnn) step profile-cnn 90 deno run $perm bench/profile.ts examples/fashion_cnn.yaml \
-    --json "$out/files/profile-cnn.json" --md "$out/files/profile-cnn.md" ;;
-  profile-resnet) step profile-resnet 90 deno run $perm bench/profile.ts examples/fashion_resnet.yaml \
+  profile-cnn) step profile-cnn 45 deno run $perm bench/profile.ts examples/fashion_cnn.yaml \
+    --json "$out/profile-cnn.json" --md "$out/profile-cnn.md" ;;
+  profile-resnet) step profile-resnet 45 deno run $perm bench/profile.ts examples/fashion_resnet.yaml \
     --set optimizer.name=sgdm_bk \
-    --json "$out/files/profile-resnet.json" --md "$out/files/profile-resnet.md" ;;
-  conv) step conv 100 deno run $perm bench/sections/conv.ts --no-peer --variants --quick ;;
-  matmul) step matmul 120 deno run $perm bench/main.ts --only=matmul ;;
-  roots) step roots 120 deno run $perm bench/main.ts --only=roots,optim ;;
-  torch) step torch 90 python3 bench/peer/torch_twin.py --only matmul,roots,cnn_step,resnet_step \
-    --out "$out/files/torch.json" ;;
+    --json "$out/profile-resnet.json" --md "$out/profile-resnet.md" ;;
+  conv) step conv 60 deno run $perm bench/sections/conv.ts --no-peer --variants --quick ;;
+  matmul) step matmul 75 deno run $perm bench/main.ts --only=matmul ;;
+  roots) step roots 60 deno run $perm bench/main.ts --only=roots,optim ;;
+  torch) step torch 45 python3 bench/peer/torch_twin.py --only matmul,roots,cnn_step,resnet_step \
+    --out "$out/torch.json" ;;
   demo) step demo 90 deno run $perm --allow-run=npm cli/main.ts train examples/fashion_cnn.yaml \
     --out runs/hw-demo --overwrite ;;
   torch-demo) step torch-demo 60 python3 bench/peer/torch_twin.py --only demo --data .cache/fashion-mnist \
-    --out "$out/files/torch-demo.json" ;;
+    --out "$out/torch-demo.json" ;;
   *) echo "unknown step $s" >>"$log" ;;
   esac
 done
-cp bench/results/*.md bench/results/*.json "$out/files/" 2>/dev/null
-cp runs/hw-demo/metrics.jsonl "$out/files/demo-metrics.jsonl" 2>/dev/null
+cp bench/results/*.md bench/results/*.json "$out/" 2>/dev/null
+cp runs/hw-demo/metrics.jsonl "$out/demo-metrics.jsonl" 2>/dev/null
 tar -C "$out" -czf "$out/results.tgz" files && rm -rf "$out/files"
 say done
