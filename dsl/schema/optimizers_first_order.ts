@@ -13,6 +13,13 @@ import { z } from "zod";
 import * as adaptive from "../../lib/optim/adaptive.ts";
 import * as firstOrder from "../../lib/optim/first_order.ts";
 import { clean, defined, nonNegNum, posNum } from "./primitives.ts";
+
+const SGD = firstOrder.SGD_DEFAULTS;
+const ADAM = firstOrder.ADAM_DEFAULTS;
+const ADAMW = firstOrder.ADAMW_DEFAULTS;
+const ADAGRAD = adaptive.ADAGRAD_DEFAULTS;
+const RADAM = adaptive.RADAM_DEFAULTS;
+const ADABELIEF = adaptive.ADABELIEF_DEFAULTS;
 import {
   adamEpsField,
   betasField,
@@ -28,7 +35,7 @@ const sgdKind = optimizerKind(
   "sgd",
   optimizerSchema("sgd", {
     lr: lrRequired,
-    weight_decay: weightDecayL2(0),
+    weight_decay: weightDecayL2(SGD.weightDecay),
   }, "θ ← θ − lr·(g + wd·θ) (PyTorch `torch.optim.SGD` without momentum)."),
   (o) => firstOrder.sgd({ lr: o.lr, weightDecay: o.weight_decay }),
 );
@@ -39,14 +46,14 @@ const sgdmKind = optimizerKind(
     "sgdm",
     {
       lr: lrRequired,
-      momentum: momentumField(0.9, "Momentum factor μ."),
-      nesterov: z.boolean().default(false).describe(
+      momentum: momentumField(firstOrder.SGDM_MOMENTUM, "Momentum factor μ."),
+      nesterov: z.boolean().default(SGD.nesterov).describe(
         "Nesterov momentum: step along g + μ·b instead of b (needs dampening 0).",
       ),
-      dampening: z.number().min(0).max(1).default(0).describe(
+      dampening: z.number().min(0).max(1).default(SGD.dampening).describe(
         "Dampening τ of the gradient in the buffer.",
       ),
-      weight_decay: weightDecayL2(0),
+      weight_decay: weightDecayL2(SGD.weightDecay),
     },
     "PyTorch `torch.optim.SGD` with momentum: g ← g + wd·θ; b ← g on the first step, then b ← μ·b + (1 − τ)·g; θ ← θ − lr·(nesterov ? g + μ·b : b).",
   )
@@ -75,10 +82,10 @@ const adamKind = optimizerKind(
   optimizerSchema(
     "adam",
     {
-      lr: lrField(1e-3),
-      betas: betasField([0.9, 0.999]),
-      eps: adamEpsField(1e-8),
-      weight_decay: weightDecayL2(0),
+      lr: lrField(ADAM.lr),
+      betas: betasField(ADAM.betas),
+      eps: adamEpsField(ADAM.eps),
+      weight_decay: weightDecayL2(ADAM.weightDecay),
     },
     "PyTorch `torch.optim.Adam`: g ← g + wd·θ; m ← β1·m + (1 − β1)·g; v ← β2·v + (1 − β2)·g²; θ ← θ − lr·m̂/(√v̂ + eps) with bias corrections m̂ = m/(1 − β1ᵗ), v̂ = v/(1 − β2ᵗ).",
   ),
@@ -88,11 +95,11 @@ const adamKind = optimizerKind(
 const adamwKind = optimizerKind(
   "adamw",
   optimizerSchema("adamw", {
-    lr: lrField(1e-3),
-    betas: betasField([0.9, 0.999]),
-    eps: adamEpsField(1e-8),
+    lr: lrField(ADAMW.lr),
+    betas: betasField(ADAMW.betas),
+    eps: adamEpsField(ADAMW.eps),
     weight_decay: nonNegNum
-      .default(0.01)
+      .default(ADAMW.weightDecay)
       .describe(
         "Decoupled decay: θ ← θ·(1 − lr·wd) before the Adam step (not added to the gradient).",
       ),
@@ -103,10 +110,10 @@ const adamwKind = optimizerKind(
 const adagradKind = optimizerKind(
   "adagrad",
   optimizerSchema("adagrad", {
-    lr: lrField(1e-2),
-    lr_decay: nonNegNum.default(0).describe("lr/(1 + (t − 1)·lr_decay)."),
-    eps: posNum.default(1e-10).describe("Added to √Σg² in the denominator."),
-    weight_decay: weightDecayL2(0),
+    lr: lrField(ADAGRAD.lr),
+    lr_decay: nonNegNum.default(ADAGRAD.lrDecay).describe("lr/(1 + (t − 1)·lr_decay)."),
+    eps: posNum.default(ADAGRAD.eps).describe("Added to √Σg² in the denominator."),
+    weight_decay: weightDecayL2(ADAGRAD.weightDecay),
   }, "PyTorch `torch.optim.Adagrad`: g ← g + wd·θ; s ← s + g²; θ ← θ − lr·g/(√s + eps)."),
   (o) =>
     adaptive.adagrad({ lr: o.lr, lrDecay: o.lr_decay, eps: o.eps, weightDecay: o.weight_decay }),
@@ -117,10 +124,10 @@ const radamKind = optimizerKind(
   optimizerSchema(
     "radam",
     {
-      lr: lrField(1e-3),
-      betas: betasField([0.9, 0.999]),
-      eps: adamEpsField(1e-8),
-      weight_decay: weightDecayL2(0),
+      lr: lrField(RADAM.lr),
+      betas: betasField(RADAM.betas),
+      eps: adamEpsField(RADAM.eps),
+      weight_decay: weightDecayL2(RADAM.weightDecay),
     },
     "PyTorch `torch.optim.RAdam`: Adam with the variance rectification of Liu et al. (2020); plain momentum while ρ_t ≤ 5.",
   ),
@@ -132,10 +139,12 @@ const adabeliefKind = optimizerKind(
   optimizerSchema(
     "adabelief",
     {
-      lr: lrField(1e-3),
-      betas: betasField([0.9, 0.999]),
-      eps: posNum.default(1e-16).describe("Added to the belief s and to √ŝ."),
-      weight_decay: nonNegNum.default(0).describe("Decoupled decay θ ← θ·(1 − lr·wd)."),
+      lr: lrField(ADABELIEF.lr),
+      betas: betasField(ADABELIEF.betas),
+      eps: posNum.default(ADABELIEF.eps).describe("Added to the belief s and to √ŝ."),
+      weight_decay: nonNegNum.default(ADABELIEF.weightDecay).describe(
+        "Decoupled decay θ ← θ·(1 − lr·wd).",
+      ),
     },
     "AdaBelief (Zhuang et al., 2020): s ← β2·s + (1 − β2)·(g − m)² + eps; θ ← θ − lr·m̂/(√ŝ + eps); decoupled decay, no rectification.",
   ),

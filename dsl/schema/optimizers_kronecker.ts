@@ -11,6 +11,7 @@
  */
 import type { z } from "zod";
 import * as kron from "../../lib/optim/adabk.ts";
+import { ADAM_DEFAULTS } from "../../lib/optim/first_order.ts";
 import { defined, nonNegNum } from "./primitives.ts";
 import {
   adamEpsField,
@@ -54,8 +55,8 @@ const adamwBkKind = optimizerKind(
     "adamw_bk",
     {
       lr: lrField(ADAM.lr),
-      betas: betasField([0.9, 0.999]),
-      eps: adamEpsField(1e-8),
+      betas: betasField(ADAM_DEFAULTS.betas),
+      eps: adamEpsField(ADAM_DEFAULTS.eps),
       weight_decay: nonNegNum.default(ADAM.weightDecay).describe(
         "Decay applied as θ ← θ − (lr/(1 − β1ᵗ))·(m/denom + wd·θ) (the authors' code).",
       ),
@@ -98,8 +99,8 @@ const wadamKind = optimizerKind(
   "wadam",
   optimizerSchema("wadam", {
     lr: lrField(ADAM.lr),
-    betas: betasField([0.9, 0.999]),
-    eps: adamEpsField(1e-8),
+    betas: betasField(ADAM_DEFAULTS.betas),
+    eps: adamEpsField(ADAM_DEFAULTS.eps),
     weight_decay: nonNegNum.default(ADAM.weightDecay).describe("Decay as in adamw_bk."),
     ...kroneckerFields(kron.WHITENING_ENGINE),
   }, "Whitened Adam: WSGDM's input-side preconditioner in front of AdamW_BK's update."),

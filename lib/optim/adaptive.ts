@@ -126,11 +126,11 @@ ${wgsl(s.value.size, grid[0])}
 /** Adagrad (PyTorch `torch.optim.Adagrad`). */
 export function adagrad(options: AdagradOptions = {}): OptimizerFactory {
   const o = {
-    lr: options.lr ?? 1e-2,
-    lrDecay: options.lrDecay ?? 0,
-    eps: options.eps ?? 1e-10,
-    weightDecay: options.weightDecay ?? 0,
-    initialAccumulator: options.initialAccumulator ?? 0,
+    lr: options.lr ?? ADAGRAD_DEFAULTS.lr,
+    lrDecay: options.lrDecay ?? ADAGRAD_DEFAULTS.lrDecay,
+    eps: options.eps ?? ADAGRAD_DEFAULTS.eps,
+    weightDecay: options.weightDecay ?? ADAGRAD_DEFAULTS.weightDecay,
+    initialAccumulator: options.initialAccumulator ?? ADAGRAD_DEFAULTS.initialAccumulator,
   };
   const init0 = o.initialAccumulator;
   return elementwiseOptimizer(
@@ -152,11 +152,11 @@ export function adagrad(options: AdagradOptions = {}): OptimizerFactory {
 /** RAdam (PyTorch `torch.optim.RAdam`). */
 export function radam(options: RadamOptions = {}): OptimizerFactory {
   const o = {
-    lr: options.lr ?? 1e-3,
-    betas: options.betas ?? [0.9, 0.999],
-    eps: options.eps ?? 1e-8,
-    weightDecay: options.weightDecay ?? 0,
-    decoupled: options.decoupled ?? false,
+    lr: options.lr ?? RADAM_DEFAULTS.lr,
+    betas: options.betas ?? [...RADAM_DEFAULTS.betas],
+    eps: options.eps ?? RADAM_DEFAULTS.eps,
+    weightDecay: options.weightDecay ?? RADAM_DEFAULTS.weightDecay,
+    decoupled: options.decoupled ?? RADAM_DEFAULTS.decoupled,
   };
   const [b1, b2] = o.betas;
   const rhoInf = 2 / (1 - b2) - 1;
@@ -204,10 +204,10 @@ ${
  */
 export function adabelief(options: AdaBeliefOptions = {}): OptimizerFactory {
   const o = {
-    lr: options.lr ?? 1e-3,
-    betas: options.betas ?? [0.9, 0.999],
-    eps: options.eps ?? 1e-16,
-    weightDecay: options.weightDecay ?? 0,
+    lr: options.lr ?? ADABELIEF_DEFAULTS.lr,
+    betas: options.betas ?? [...ADABELIEF_DEFAULTS.betas],
+    eps: options.eps ?? ADABELIEF_DEFAULTS.eps,
+    weightDecay: options.weightDecay ?? ADABELIEF_DEFAULTS.weightDecay,
   };
   const [b1, b2] = o.betas;
   return elementwiseOptimizer(
@@ -231,3 +231,31 @@ ${o.weightDecay ? `  w = w * (1.0 - u.lr * ${f32Lit(o.weightDecay)});` : ""}
     },
   );
 }
+
+// Defaults, exported so that a run spec's schema (dsl/schema/) takes the same values.
+
+/** Adagrad's defaults (PyTorch `torch.optim.Adagrad`). */
+export const ADAGRAD_DEFAULTS = {
+  lr: 1e-2,
+  lrDecay: 0,
+  eps: 1e-10,
+  weightDecay: 0,
+  initialAccumulator: 0,
+} as const;
+
+/** RAdam's defaults (PyTorch `torch.optim.RAdam`: coupled L2 decay). */
+export const RADAM_DEFAULTS = {
+  lr: 1e-3,
+  betas: [0.9, 0.999],
+  eps: 1e-8,
+  weightDecay: 0,
+  decoupled: false,
+} as const;
+
+/** AdaBelief's defaults (adabelief-pytorch: decoupled decay). */
+export const ADABELIEF_DEFAULTS = {
+  lr: 1e-3,
+  betas: [0.9, 0.999],
+  eps: 1e-16,
+  weightDecay: 0,
+} as const;

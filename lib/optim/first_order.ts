@@ -141,10 +141,10 @@ function stateTensor(
 export function sgd(options: SgdOptions): OptimizerFactory {
   const o: Required<SgdOptions> = {
     lr: options.lr,
-    momentum: options.momentum ?? 0,
-    dampening: options.dampening ?? 0,
-    nesterov: options.nesterov ?? false,
-    weightDecay: options.weightDecay ?? 0,
+    momentum: options.momentum ?? SGD_DEFAULTS.momentum,
+    dampening: options.dampening ?? SGD_DEFAULTS.dampening,
+    nesterov: options.nesterov ?? SGD_DEFAULTS.nesterov,
+    weightDecay: options.weightDecay ?? SGD_DEFAULTS.weightDecay,
   };
   if (o.nesterov && (o.momentum <= 0 || o.dampening !== 0)) {
     throw new RangeError(
@@ -187,9 +187,10 @@ export function adamFamily(options: AdamOptions, decay: AdamDecay, name: string)
   // Explicit fallbacks: an option passed as undefined must not erase a default.
   const o: Required<AdamOptions> = {
     lr: options.lr,
-    betas: options.betas ?? [0.9, 0.999],
-    eps: options.eps ?? 1e-8,
-    weightDecay: options.weightDecay ?? (decay === "decoupled" ? 0.01 : 0),
+    betas: options.betas ?? [...ADAM_DEFAULTS.betas],
+    eps: options.eps ?? ADAM_DEFAULTS.eps,
+    weightDecay: options.weightDecay ??
+      (decay === "decoupled" ? ADAMW_DEFAULTS : ADAM_DEFAULTS).weightDecay,
   };
   return {
     name,
@@ -247,3 +248,23 @@ export function adam(options: AdamOptions): OptimizerFactory {
 export function adamw(options: AdamOptions): OptimizerFactory {
   return adamFamily(options, "decoupled", "adamw");
 }
+
+// Defaults, exported so that a run spec's schema (dsl/schema/) takes the same values.
+
+/** SGD's defaults (PyTorch `torch.optim.SGD`): without a momentum it is plain SGD. */
+export const SGD_DEFAULTS = { momentum: 0, dampening: 0, nesterov: false, weightDecay: 0 } as const;
+
+/**
+ * The momentum of a run spec's `sgdm` when none is given (PyTorch has no
+ * default; 0.9 is the usual choice).
+ */
+export const SGDM_MOMENTUM = 0.9;
+
+/**
+ * Adam's defaults (PyTorch `torch.optim.Adam`); `lr` is what a run spec's
+ * `adam` takes when none is given (the factory needs one).
+ */
+export const ADAM_DEFAULTS = { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0 } as const;
+
+/** AdamW's defaults (PyTorch `torch.optim.AdamW`): Adam's, with decoupled decay 0.01. */
+export const ADAMW_DEFAULTS = { ...ADAM_DEFAULTS, weightDecay: 0.01 } as const;
