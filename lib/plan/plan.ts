@@ -8,6 +8,7 @@ import type { Gpu } from "../gpu/device.ts";
 import type { Command } from "../gpu/commands.ts";
 import { BufferArena, reshape, type Tensor } from "../gpu/tensor.ts";
 import { writeTensor } from "../gpu/transfer.ts";
+import { packLimit, packTensors } from "../gpu/pack.ts";
 import { Uniforms } from "../gpu/uniforms.ts";
 import { add } from "../kernels/elementwise/elementwise.ts";
 import { clipGradNorm } from "../kernels/reduce/clip.ts";
@@ -126,20 +127,28 @@ export function buildPlan(gpu: Gpu, graph: Graph, opts: PlanOptions): Plan {
     }
   }
 
-  // Parameters with seeded initial values.
+  // Parameters with seeded initial values, all packed into one buffer and
+  // their gradients into another, so the optimizer updates every parameter
+  // with one dispatch per rule (lib/optim/multi_tensor.ts).
+  const specs = nodes.flatMap((n) => n.params);
+  const limit = packLimit(gpu.limits);
+  const values = packTensors(arena, "parameters", specs, limit);
+  const grads = packTensors(
+    arena,
+    "gradients",
+    specs.map((s) => ({ name: `${s.name}.grad`, shape: s.shape })),
+    limit,
+  );
+  let nextParam = 0;
   const params: Param[] = [];
   const built: OpInstance[] = [];
   const init: Command[] = [];
   for (const n of nodes) {
     const ps = n.params.map((spec) => {
-      const value = arena.tensor(spec.name, spec.shape);
+      const value = values[nextParam];
+      const grad = grads[nextParam++];
       writeTensor(gpu, value, initialValues(spec.init, value.size, opts.seed, spec.name));
-      const p: Param = {
-        name: spec.name,
-        value,
-        grad: arena.tensor(`${spec.name}.grad`, spec.shape),
-        role: spec.role,
-      };
+      const p: Param = { name: spec.name, value, grad, role: spec.role };
       params.push(p);
       return p;
     });
