@@ -12,7 +12,7 @@ import { packLimit, packTensors } from "../gpu/pack.ts";
 import { Uniforms } from "../gpu/uniforms.ts";
 import { add } from "../kernels/elementwise/elementwise.ts";
 import { clipGradNorm } from "../kernels/reduce/clip.ts";
-import { type Graph, GRAPH_INPUT } from "../graph/graph.ts";
+import { type Graph, GRAPH_INPUT, type GraphNode } from "../graph/graph.ts";
 import { buildCrossEntropy } from "../ops/cross_entropy.ts";
 import { initialValues } from "../ops/init.ts";
 import type { BuildContext, KroneckerTaps, OpInstance, Param, StateBuffer } from "../ops/types.ts";
@@ -31,6 +31,12 @@ export interface PlanOptions {
   clipGradNorm?: number;
   /** Label smoothing of the training loss. */
   labelSmoothing?: number;
+  /**
+   * Run each ReLU inside the op before it when that op supports it
+   * (`OpKind.fusesRelu`) and nothing else reads that op's output: one
+   * kernel instead of two each way, same results. Default true.
+   */
+  fuseRelu?: boolean;
 }
 
 /** A compiled training run. */
@@ -88,12 +94,20 @@ export function buildPlan(gpu: Gpu, graph: Graph, opts: PlanOptions): Plan {
     });
   }
 
+  // A fused ReLU records nothing: it aliases its producer, which applies it.
+  const fused = opts.fuseRelu === false ? new Set<number>() : fusedRelus(nodes, consumers);
+  const isAlias = (n: GraphNode) => n.kind.alias === true || fused.has(n.id);
+  const configOf = (n: GraphNode) =>
+    consumers[n.id].length === 1 && fused.has(consumers[n.id][0].node)
+      ? { ...(n.config as object), relu: true }
+      : n.config;
+
   // Activations: one tensor per node output; aliases (flatten) reshape their input.
   const input = arena.tensor("input", [batch, ...graph.input]);
   const act: Tensor[] = [];
   const valueOf = (id: number) => (id === GRAPH_INPUT ? input : act[id]);
   for (const n of nodes) {
-    act[n.id] = n.kind.alias
+    act[n.id] = isAlias(n)
       ? reshape(valueOf(n.inputs[0]), [batch, ...n.shape], n.name)
       : arena.tensor(`${n.name}.out`, [batch, ...n.shape]);
   }
@@ -109,7 +123,7 @@ export function buildPlan(gpu: Gpu, graph: Graph, opts: PlanOptions): Plan {
     if (users.length <= 1) {
       const user = users[0] && nodes[users[0].node];
       // A single alias consumer (flatten) shares its gradient storage.
-      grad[id] = user?.kind.alias
+      grad[id] = user && isAlias(user)
         ? reshape(grad[user.id], [batch, ...n.shape], `${n.name}.grad`)
         : arena.tensor(`${n.name}.grad`, [batch, ...n.shape]);
       if (users[0]) parts[users[0].node][users[0].slot] = grad[id];
@@ -154,7 +168,7 @@ export function buildPlan(gpu: Gpu, graph: Graph, opts: PlanOptions): Plan {
     });
     const dxs = n.inputs.map((src, slot) => (src === GRAPH_INPUT ? undefined : parts[n.id][slot]));
     const aliasCopies: Command[] = [];
-    if (n.kind.alias) {
+    if (isAlias(n)) {
       // Storage is shared with the input, unless the input has other readers:
       // then this op's share of the input gradient is a copy of its own.
       const part = dxs[0];
@@ -167,14 +181,17 @@ export function buildPlan(gpu: Gpu, graph: Graph, opts: PlanOptions): Plan {
         });
       }
     }
-    const inst = n.kind.build(ctx, n.config, {
-      name: n.name,
-      xs: n.inputs.map(valueOf),
-      y: act[n.id],
-      dy: grad[n.id],
-      dxs,
-      params: ps,
-    });
+    const inst: OpInstance = fused.has(n.id)
+      // The ReLU op counts 2 FLOPs per element (ops/activation.ts).
+      ? { forward: [], evalForward: [], backward: [], state: [], flops: 2 * act[n.id].size }
+      : n.kind.build(ctx, configOf(n), {
+        name: n.name,
+        xs: n.inputs.map(valueOf),
+        y: act[n.id],
+        dy: grad[n.id],
+        dxs,
+        params: ps,
+      });
     if (inst.init) init.push(...inst.init);
     built.push({ ...inst, backward: [...aliasCopies, ...inst.backward] });
   }
@@ -250,4 +267,22 @@ export function buildPlan(gpu: Gpu, graph: Graph, opts: PlanOptions): Plan {
     init,
     flopsPerStep: built.reduce((s, b) => s + b.flops, 0),
   };
+}
+
+/**
+ * Ids of the ReLU nodes the op before them can run: the producer supports it
+ * (`OpKind.fusesRelu`) and the ReLU is its only reader.
+ */
+function fusedRelus(
+  nodes: readonly GraphNode[],
+  consumers: readonly { node: number }[][],
+): Set<number> {
+  const out = new Set<number>();
+  for (const n of nodes) {
+    const src = n.inputs[0];
+    if (n.kind.type !== "relu" || src === GRAPH_INPUT) continue;
+    const producer = nodes[src];
+    if (producer.kind.fusesRelu && consumers[src].length === 1) out.add(n.id);
+  }
+  return out;
 }

@@ -292,3 +292,43 @@ Deno.test(
       }
     }),
 );
+
+for (const [name, g] of Object.entries(CASES)) {
+  Deno.test(
+    `max pool with a fused ReLU, ${name}: relu(maxpool) and its gradient`,
+    gpuTest,
+    () =>
+      withArena(async (gpu, arena) => {
+        const [oh, ow] = poolOutRef(g);
+        const xs = [g.batch, g.inH, g.inW, g.channels];
+        const ys = [g.batch, oh, ow, g.channels];
+        // Shifted so that about a third of the windows have a negative maximum.
+        const x = f32(randn(7, xs.reduce((a, b) => a * b)).map((v) => v - 1));
+        const dy = f32(randn(8, ys.reduce((a, b) => a * b)));
+        const X = upload(gpu, arena, "x", xs, x);
+        const DY = upload(gpu, arena, "dy", ys, dy);
+        const Y = upload(gpu, arena, "y", ys, dy);
+        const AM = upload(gpu, arena, "argmax", ys, dy);
+        const DX = upload(gpu, arena, "dx", xs, x);
+        submit(gpu, [
+          ...maxPool2dForward(gpu, { geom: g, x: X, y: Y, argmax: AM, relu: true }),
+          ...maxPool2dBackward(gpu, { geom: g, dy: DY, argmax: AM, dx: DX }),
+        ]);
+        const [y, dx] = await readTensors(gpu, [Y, DX]);
+        // The reference: max pooling, then a ReLU (relu'(0) = 0) on its output.
+        const ref = maxPoolRef(g, x);
+        const negative = ref.y.filter((v) => v <= 0).length;
+        assert(negative > 0 && negative < ref.y.length, "some windows are zeroed, some not");
+        assertEquals(Float64Array.from(y), ref.y.map((v) => Math.max(v, 0)), "relu(max)");
+        const masked = dy.map((d, o) => (ref.y[o] > 0 ? d : 0));
+        const over = Math.ceil(g.kh / g.strideH) * Math.ceil(g.kw / g.strideW);
+        assertSumBound(
+          dx,
+          maxPoolBackwardRef(g, masked, ref.argmax),
+          maxPoolBackwardRef(g, abs(masked), ref.argmax),
+          over,
+          "relu(max) backward",
+        );
+      }),
+  );
+}

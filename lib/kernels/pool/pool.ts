@@ -20,8 +20,10 @@
 
 import type { Gpu } from "../../gpu/device.ts";
 import type { Tensor } from "../../gpu/tensor.ts";
-import { type Command, dispatch, grid2d } from "../../gpu/commands.ts";
+import type { Command } from "../../gpu/commands.ts";
+import { prologue, run } from "./common.ts";
 import { expectShape } from "../conv/geometry.ts";
+import { activationExpr } from "../wgsl.ts";
 
 /** Window geometry of a 2-D pooling over NHWC input. */
 export interface Pool2dGeometry {
@@ -92,14 +94,6 @@ function shapes(what: string, g: Pool2dGeometry) {
   };
 }
 
-/** WGSL prologue: flat invocation index `t`, returning past `n`. */
-function prologue(n: number): string {
-  return `@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let t = gid.x + gid.y * nwg.x * 64u;
-  if (t >= ${n}u) { return; }`;
-}
-
 /** Decodes `t` (an NHWC index over `h`×`w`) into n, y, x, c. */
 function decode(g: Pool2dGeometry, h: number, w: number): string {
   return `  let c = t % ${g.channels}u;
@@ -108,8 +102,19 @@ function decode(g: Pool2dGeometry, h: number, w: number): string {
   let n = t / ${g.channels * w * h}u;`;
 }
 
-/** WGSL of the max-pool forward pass (one invocation per output element). */
-export function maxPoolForwardWgsl(g: Pool2dGeometry): string {
+/**
+ * argmax of a window whose output a fused ReLU zeroed: no input gets its
+ * gradient (the flat indices are below 2^24, and 2^24 is exact in f32).
+ */
+export const NO_ARGMAX = MAX_POOL_INPUT;
+
+/**
+ * WGSL of the max-pool forward pass (one invocation per output element).
+ * With `relu`, y = max(window max, 0) and a window whose max is not positive
+ * records {@link NO_ARGMAX}, so the unchanged backward gather applies the
+ * ReLU's gradient too (ReLU after max pooling, in one kernel each way).
+ */
+export function maxPoolForwardWgsl(g: Pool2dGeometry, relu = false): string {
   const { outH, outW } = poolOutputSize(g);
   return `// max pool ${g.kh}x${g.kw} forward
 @group(0) @binding(0) var<storage, read> x: array<f32>;
@@ -134,8 +139,14 @@ ${decode(g, outH, outW)}
       }
     }
   }
-  y[t] = best;
-  argmax[t] = f32(at);
+${
+    relu
+      ? `  y[t] = ${activationExpr("relu", "best", "f32")};
+  // relu'(best) = 0: no input receives this window's gradient.
+  argmax[t] = select(${NO_ARGMAX}.0, f32(at), best > 0.0);`
+      : `  y[t] = best;
+  argmax[t] = f32(at);`
+  }
 }
 `;
 }
@@ -217,10 +228,6 @@ ${windowRange(g, outH, outW)}
 `;
 }
 
-function run(gpu: Gpu, label: string, code: string, bindings: Tensor[], n: number): Command[] {
-  return [dispatch(gpu, label, code, bindings, grid2d(Math.ceil(n / 64)))];
-}
-
 /** The argmax is a flat input index stored as f32: exact only up to 2^24. */
 function checkArgmaxRange(what: string, role: string, t: Tensor): void {
   if (t.size > MAX_POOL_INPUT) {
@@ -232,18 +239,25 @@ function checkArgmaxRange(what: string, role: string, t: Tensor): void {
 
 /**
  * Max pooling: y [N,Ho,Wo,C] and argmax [N,Ho,Wo,C] (flat input index as
- * f32; ties: first in window scan order) from x [N,H,W,C].
+ * f32; ties: first in window scan order) from x [N,H,W,C]; with `relu`,
+ * y = max(pooled, 0) (see {@link maxPoolForwardWgsl}).
  */
 export function maxPool2dForward(
   gpu: Gpu,
-  a: { geom: Pool2dGeometry; x: Tensor; y: Tensor; argmax: Tensor },
+  a: { geom: Pool2dGeometry; x: Tensor; y: Tensor; argmax: Tensor; relu?: boolean },
 ): Command[] {
   const s = shapes("maxPool2dForward", a.geom);
   expectShape(s.what, "x", a.x, s.x);
   expectShape(s.what, "y", a.y, s.y);
   expectShape(s.what, "argmax", a.argmax, s.y);
   checkArgmaxRange(s.what, "input", a.x);
-  return run(gpu, "maxpool_fwd", maxPoolForwardWgsl(a.geom), [a.x, a.y, a.argmax], a.y.size);
+  return run(
+    gpu,
+    a.relu ? "maxpool_relu_fwd" : "maxpool_fwd",
+    maxPoolForwardWgsl(a.geom, a.relu),
+    [a.x, a.y, a.argmax],
+    a.y.size,
+  );
 }
 
 /** Max-pool input gradient from dy and the forward's argmax; overwrites dx. */
@@ -281,74 +295,4 @@ export function avgPool2dBackward(
   return run(gpu, "avgpool_bwd", avgPoolBackwardWgsl(a.geom), [a.dy, a.dx], a.dx.size);
 }
 
-/** Sizes of a global average pool. */
-export interface GlobalPoolSizes {
-  /** Images. */
-  batch: number;
-  /** Height. */
-  h: number;
-  /** Width. */
-  w: number;
-  /** Channels. */
-  channels: number;
-}
-
-function checkGlobal(what: string, a: GlobalPoolSizes): void {
-  for (const k of ["batch", "h", "w", "channels"] as const) {
-    if (!Number.isInteger(a[k]) || a[k] < 1) {
-      throw new RangeError(`${what}: ${k} must be a positive integer, got ${a[k]}`);
-    }
-  }
-}
-
-/** WGSL of the global average pool forward (one invocation per (n, c)). */
-export function globalAvgPoolForwardWgsl(a: GlobalPoolSizes): string {
-  return `// global avg pool forward
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read_write> y: array<f32>;
-${prologue(a.batch * a.channels)}
-  let c = t % ${a.channels}u;
-  let base = (t / ${a.channels}u) * ${a.h * a.w * a.channels}u + c;
-  var s = 0.0;
-  for (var p = 0u; p < ${a.h * a.w}u; p++) {
-    s += x[base + p * ${a.channels}u];
-  }
-  y[t] = s / ${a.h * a.w}.0;
-}
-`;
-}
-
-/** WGSL of the global average pool backward (one invocation per input element). */
-export function globalAvgPoolBackwardWgsl(a: GlobalPoolSizes): string {
-  return `// global avg pool backward
-@group(0) @binding(0) var<storage, read> dy: array<f32>;
-@group(0) @binding(1) var<storage, read_write> dx: array<f32>;
-${prologue(a.batch * a.h * a.w * a.channels)}
-  let c = t % ${a.channels}u;
-  let n = t / ${a.h * a.w * a.channels}u;
-  dx[t] = dy[n * ${a.channels}u + c] / ${a.h * a.w}.0;
-}
-`;
-}
-
-/** Global average pool: y[n, c] = mean over h, w of x[n, ·, ·, c]; y is [N, C]. */
-export function globalAvgPoolForward(
-  gpu: Gpu,
-  a: GlobalPoolSizes & { x: Tensor; y: Tensor },
-): Command[] {
-  checkGlobal("globalAvgPoolForward", a);
-  expectShape("globalAvgPoolForward", "x", a.x, [a.batch, a.h, a.w, a.channels]);
-  expectShape("globalAvgPoolForward", "y", a.y, [a.batch, a.channels]);
-  return run(gpu, "gap_fwd", globalAvgPoolForwardWgsl(a), [a.x, a.y], a.y.size);
-}
-
-/** Global average pool gradient: dx[n, h, w, c] = dy[n, c] / (h·w); overwrites dx. */
-export function globalAvgPoolBackward(
-  gpu: Gpu,
-  a: GlobalPoolSizes & { dy: Tensor; dx: Tensor },
-): Command[] {
-  checkGlobal("globalAvgPoolBackward", a);
-  expectShape("globalAvgPoolBackward", "dy", a.dy, [a.batch, a.channels]);
-  expectShape("globalAvgPoolBackward", "dx", a.dx, [a.batch, a.h, a.w, a.channels]);
-  return run(gpu, "gap_bwd", globalAvgPoolBackwardWgsl(a), [a.dy, a.dx], a.dx.size);
-}
+export * from "./global.ts";
