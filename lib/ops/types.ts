@@ -130,6 +130,13 @@ export interface OpInstance {
   init?: Command[];
   /** Kronecker taps (Linear and Conv2d). */
   taps?: KroneckerTaps;
+  /**
+   * Column sums of the output gradient the op needs but does not record
+   * itself (a linear layer's bias gradient Σ_rows dy into `out`): the plan
+   * has the producer of dy write them when it can (the loss kernel) and
+   * otherwise records `commands()` at the start of the op's backward.
+   */
+  dyColumnSums?: { out: Tensor; commands: () => Command[] };
   /** FLOPs of one training step (forward + backward), for `inspect`. */
   flops: number;
 }

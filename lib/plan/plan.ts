@@ -32,11 +32,12 @@ export interface PlanOptions {
   /** Label smoothing of the training loss. */
   labelSmoothing?: number;
   /**
-   * Run each ReLU inside the op before it when that op supports it
-   * (`OpKind.fusesRelu`) and nothing else reads that op's output: one
-   * kernel instead of two each way, same results. Default true.
+   * Fuse across ops, with the results of the separate ops: each ReLU runs
+   * inside the op before it when that op supports it (`OpKind.fusesRelu`)
+   * and nothing else reads that op's output, and the loss kernel writes the
+   * bias gradient of a linear layer that produces the logits. Default true.
    */
-  fuseRelu?: boolean;
+  fuse?: boolean;
 }
 
 /** A compiled training run. */
@@ -95,7 +96,8 @@ export function buildPlan(gpu: Gpu, graph: Graph, opts: PlanOptions): Plan {
   }
 
   // A fused ReLU records nothing: it aliases its producer, which applies it.
-  const fused = opts.fuseRelu === false ? new Set<number>() : fusedRelus(nodes, consumers);
+  const fuse = opts.fuse ?? true;
+  const fused = fuse ? fusedRelus(nodes, consumers) : new Set<number>();
   const isAlias = (n: GraphNode) => n.kind.alias === true || fused.has(n.id);
   const configOf = (n: GraphNode) =>
     consumers[n.id].length === 1 && fused.has(consumers[n.id][0].node)
@@ -193,7 +195,11 @@ export function buildPlan(gpu: Gpu, graph: Graph, opts: PlanOptions): Plan {
         params: ps,
       });
     if (inst.init) init.push(...inst.init);
-    built.push({ ...inst, backward: [...aliasCopies, ...inst.backward] });
+    // Column sums of the logits' gradient are left to the loss kernel.
+    const colSums = inst.dyColumnSums && !(fuse && n.id === graph.output)
+      ? inst.dyColumnSums.commands()
+      : [];
+    built.push({ ...inst, backward: [...aliasCopies, ...colSums, ...inst.backward] });
   }
 
   const metrics = {
@@ -208,6 +214,7 @@ export function buildPlan(gpu: Gpu, graph: Graph, opts: PlanOptions): Plan {
       labels,
       dLogits: grad[graph.output],
       ...metrics,
+      dLogitsColSum: fuse ? built[graph.output].dyColumnSums?.out : undefined,
     },
     classes,
     opts.labelSmoothing ?? 0,
