@@ -116,6 +116,7 @@ export const NO_ARGMAX = MAX_POOL_INPUT;
  */
 export function maxPoolForwardWgsl(g: Pool2dGeometry, relu = false): string {
   const { outH, outW } = poolOutputSize(g);
+  if (g.channels % 4 === 0) return maxPoolForwardVec4Wgsl(g, outH, outW, relu);
   return `// max pool ${g.kh}x${g.kw} forward
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
@@ -151,9 +152,110 @@ ${
 `;
 }
 
-/** WGSL of the max-pool backward gather (one invocation per input element). */
+/**
+ * The forward pass for channels in multiples of 4: one invocation per output
+ * pixel and 4 channels, vec4 loads and stores (llvmpipe stores a vec4 for
+ * the price of a float), the same per-channel scan and ties as the scalar
+ * kernel.
+ */
+function maxPoolForwardVec4Wgsl(
+  g: Pool2dGeometry,
+  outH: number,
+  outW: number,
+  relu: boolean,
+): string {
+  const cv = g.channels / 4;
+  return `// max pool ${g.kh}x${g.kw} forward, vec4 channels
+@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> y: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> argmax: array<vec4<f32>>;
+${prologue(g.batch * outH * outW * cv)}
+  let c4 = t % ${cv}u;
+  let px = (t / ${cv}u) % ${outW}u;
+  let py = (t / ${cv * outW}u) % ${outH}u;
+  let n = t / ${cv * outW * outH}u;
+  var best = vec4<f32>();
+  var at = vec4<f32>();
+  var first = true;
+  for (var ky = 0; ky < ${g.kh}; ky++) {
+    let iy = i32(py) * ${g.strideH} - ${g.padH} + ky;
+    if (iy < 0 || iy >= ${g.inH}) { continue; }
+    for (var kx = 0; kx < ${g.kw}; kx++) {
+      let ix = i32(px) * ${g.strideW} - ${g.padW} + kx;
+      if (ix < 0 || ix >= ${g.inW}) { continue; }
+      let i = u32((i32(n) * ${g.inH} + iy) * ${g.inW} + ix) * ${cv}u + c4;
+      let v = x[i];
+      // Flat indices of the 4 channels (exact in f32 below 2^24).
+      let iv = vec4<f32>(f32(i * 4u)) + vec4<f32>(0.0, 1.0, 2.0, 3.0);
+      // Strict '>' keeps the first maximum in scan order, per channel.
+      let take = (v > best) | vec4<bool>(first);
+      best = select(best, v, take);
+      at = select(at, iv, take);
+      first = false;
+    }
+  }
+${
+    relu
+      ? `  y[t] = ${activationExpr("relu", "best", "vec4<f32>")};
+  // relu'(best) = 0: no input receives this window's gradient.
+  argmax[t] = select(vec4<f32>(${NO_ARGMAX}.0), at, best > vec4<f32>());`
+      : `  y[t] = best;
+  argmax[t] = at;`
+  }
+}
+`;
+}
+
+/**
+ * True when the windows tile the input exactly (stride = window, no
+ * padding, sizes divisible): every input lies in exactly one window.
+ */
+function tiles(g: Pool2dGeometry): boolean {
+  return g.strideH === g.kh && g.strideW === g.kw && g.padH === 0 && g.padW === 0 &&
+    g.inH % g.kh === 0 && g.inW % g.kw === 0;
+}
+
+/**
+ * The backward pass when the windows tile the input: one invocation per
+ * output (and 4 channels when they divide by 4) writes its whole window,
+ * dy at the argmax and 0 elsewhere: two loads per window instead of two
+ * per input, and no index arithmetic per input.
+ */
+function maxPoolBackwardTiledWgsl(g: Pool2dGeometry, outH: number, outW: number): string {
+  const V = g.channels % 4 === 0 ? 4 : 1;
+  const T = V === 4 ? "vec4<f32>" : "f32";
+  const cv = g.channels / V;
+  const offsets = V === 4 ? " + vec4<f32>(0.0, 1.0, 2.0, 3.0)" : "";
+  return `// max pool ${g.kh}x${g.kw} backward, windows tiling the input
+@group(0) @binding(0) var<storage, read> dy: array<${T}>;
+@group(0) @binding(1) var<storage, read> argmax: array<${T}>;
+@group(0) @binding(2) var<storage, read_write> dx: array<${T}>;
+${prologue(g.batch * outH * outW * cv)}
+  let cw = t % ${cv}u;
+  let px = (t / ${cv}u) % ${outW}u;
+  let py = (t / ${cv * outW}u) % ${outH}u;
+  let n = t / ${cv * outW * outH}u;
+  let d = dy[t];
+  let am = argmax[t];
+  for (var ky = 0u; ky < ${g.kh}u; ky++) {
+    for (var kx = 0u; kx < ${g.kw}u; kx++) {
+      let i = ((n * ${g.inH}u + py * ${g.kh}u + ky) * ${g.inW}u + px * ${g.kw}u + kx) * ${cv}u + cw;
+      let iv = ${T}(f32(i * ${V}u))${offsets};
+      dx[i] = select(${T}(), d, am == iv);
+    }
+  }
+}
+`;
+}
+
+/**
+ * WGSL of the max-pool backward pass: a gather (one invocation per input
+ * element, summing the windows that chose it in a fixed order), or, when the
+ * windows tile the input, one invocation per window writing it whole.
+ */
 export function maxPoolBackwardWgsl(g: Pool2dGeometry): string {
   const { outH, outW } = poolOutputSize(g);
+  if (tiles(g)) return maxPoolBackwardTiledWgsl(g, outH, outW);
   return `// max pool ${g.kh}x${g.kw} backward
 @group(0) @binding(0) var<storage, read> dy: array<f32>;
 @group(0) @binding(1) var<storage, read> argmax: array<f32>;
@@ -251,12 +353,13 @@ export function maxPool2dForward(
   expectShape(s.what, "y", a.y, s.y);
   expectShape(s.what, "argmax", a.argmax, s.y);
   checkArgmaxRange(s.what, "input", a.x);
+  const v4 = a.geom.channels % 4 === 0;
   return run(
     gpu,
-    a.relu ? "maxpool_relu_fwd" : "maxpool_fwd",
+    `maxpool${a.relu ? "_relu" : ""}_fwd${v4 ? "_w4" : ""}`,
     maxPoolForwardWgsl(a.geom, a.relu),
     [a.x, a.y, a.argmax],
-    a.y.size,
+    v4 ? a.y.size / 4 : a.y.size,
   );
 }
 
@@ -270,7 +373,15 @@ export function maxPool2dBackward(
   expectShape(s.what, "argmax", a.argmax, s.y);
   expectShape(s.what, "dx", a.dx, s.x);
   checkArgmaxRange(s.what, "input gradient", a.dx);
-  return run(gpu, "maxpool_bwd", maxPoolBackwardWgsl(a.geom), [a.dy, a.argmax, a.dx], a.dx.size);
+  const perWindow = tiles(a.geom);
+  const v = perWindow && a.geom.channels % 4 === 0 ? 4 : 1;
+  return run(
+    gpu,
+    perWindow ? `maxpool_bwd_windows_w${v}` : "maxpool_bwd",
+    maxPoolBackwardWgsl(a.geom),
+    [a.dy, a.argmax, a.dx],
+    perWindow ? a.dy.size / v : a.dx.size,
+  );
 }
 
 /** Average pooling, padding counted in the divisor (count_include_pad = true). */
