@@ -98,3 +98,21 @@ export function packLimit(limits: GPUSupportedLimits): number {
   const bytes = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
   return bytes - (bytes % PACK_ALIGN);
 }
+
+/**
+ * One view per distinct buffer of `tensors` (in order of first use), each
+ * spanning its whole buffer: for work over every tensor of a pack at once
+ * (a norm, a scale), which the zero gaps between packed tensors do not
+ * change. Only for buffers that hold nothing but such tensors.
+ */
+export function packBuffers(tensors: readonly Tensor[]): Tensor[] {
+  const seen = new Set<GPUBuffer>();
+  const out: Tensor[] = [];
+  for (const t of tensors) {
+    if (seen.has(t.buffer)) continue;
+    seen.add(t.buffer);
+    const size = Math.floor(t.buffer.size / 4);
+    out.push({ buffer: t.buffer, offset: 0, shape: [size], size, name: t.buffer.label || t.name });
+  }
+  return out;
+}

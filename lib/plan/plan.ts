@@ -8,7 +8,7 @@ import type { Gpu } from "../gpu/device.ts";
 import type { Command } from "../gpu/commands.ts";
 import { BufferArena, reshape, type Tensor } from "../gpu/tensor.ts";
 import { writeTensor } from "../gpu/transfer.ts";
-import { packLimit, packTensors } from "../gpu/pack.ts";
+import { packBuffers, packLimit, packTensors } from "../gpu/pack.ts";
 import { Uniforms } from "../gpu/uniforms.ts";
 import { add } from "../kernels/elementwise/elementwise.ts";
 import { clipGradNorm } from "../kernels/reduce/clip.ts";
@@ -231,7 +231,9 @@ export function buildPlan(gpu: Gpu, graph: Graph, opts: PlanOptions): Plan {
   ];
   const taps = built.flatMap((b) => (b.taps ? [b.taps] : []));
   if (opts.clipGradNorm !== undefined) {
-    const clip = clipGradNorm(gpu, arena, params.map((p) => p.grad), opts.clipGradNorm);
+    // Over the gradient pack as a whole: one norm and one scale, not one per tensor.
+    const packs = packBuffers(params.map((p) => p.grad));
+    const clip = clipGradNorm(gpu, arena, packs, opts.clipGradNorm);
     stages.push({ name: "clip", cadence: EVERY_STEP, commands: clip.commands });
   }
   let optimizer: OptimizerInstance | undefined;

@@ -9,7 +9,8 @@ import { buildPlan, type Plan } from "../../lib/plan/plan.ts";
 import { encode } from "../../lib/gpu/commands.ts";
 import { readTensors, writeTensor } from "../../lib/gpu/transfer.ts";
 import { stagesAt } from "../../lib/gpu/stage.ts";
-import { adamw } from "../../lib/optim/first_order.ts";
+import { adamw, sgd } from "../../lib/optim/first_order.ts";
+import { clipGradNormRef } from "../ref/optim.ts";
 import { assert, assertEquals } from "../assert.ts";
 import { assertClose, f32, gpuTest, randn, testGpu } from "../util.ts";
 
@@ -116,5 +117,36 @@ Deno.test(
     });
     fused.arena.dispose();
     separate.arena.dispose();
+  },
+);
+
+Deno.test(
+  "gradient clipping works on the packed gradients as a whole, like clip_grad_norm_",
+  gpuTest,
+  async () => {
+    const gpu = await testGpu();
+    const batch = 5;
+    const graph = buildGraph([6, 6, 2], LAYERS);
+    const labels = [0, 2, 1, 1, 0];
+    const x = f32(randn(3, batch * 72));
+    // lr 0: the parameters stay put and the gradients are left as the step made them.
+    const opts = { batch, seed: 4, optimizer: sgd({ lr: 0 }) };
+    const plain = buildPlan(gpu, graph, opts);
+    const grads = async (plan: Plan) => {
+      await runSteps(plan, x, labels, 1);
+      return (await readTensors(gpu, plan.params.map((p) => p.grad))).map((g) => f32(g));
+    };
+    const unclipped = await grads(plain);
+    const norm = Math.sqrt(unclipped.reduce((s, g) => s + g.reduce((a, v) => a + v * v, 0), 0));
+    const clipped = buildPlan(gpu, graph, { ...opts, clipGradNorm: 0.25 * norm });
+    const clip = clipped.stages.find((s) => s.name === "clip")!;
+    // One gradient buffer: its norm (one or two passes) and one scale, for 7 tensors.
+    assert(clip.commands.length <= 4, `${clip.commands.length} clip commands`);
+    const got = await grads(clipped);
+    const want = clipGradNormRef(unclipped, 0.25 * norm);
+    // As in clip_test.ts: an f32 sum of squares, a root and a scale (rtol 1e-5).
+    got.forEach((g, i) => assertClose(g, want[i], { atol: 0, rtol: 1e-5 }, plain.params[i].name));
+    plain.arena.dispose();
+    clipped.arena.dispose();
   },
 );
