@@ -17,7 +17,8 @@ import {
   sgdStep,
 } from "../ref/optim.ts";
 import { assertClose, f32, gpuTest, randn, withArena } from "../util.ts";
-import { assertEquals } from "../assert.ts";
+import { assertEquals, assertThrows } from "../assert.ts";
+import { Optimizer } from "../../lib/optim/mod.ts";
 
 const STEPS = 5;
 const lrAt = (k: number) => 0.05 * (1 + 0.1 * k);
@@ -272,5 +273,88 @@ Deno.test(
         const got = Float64Array.from(await readTensor(gpu, slots[i].value));
         assertClose(got, refs[i].p, { atol: 1e-6, rtol: 1e-6 }, slots[i].name);
       }
+    }),
+);
+
+Deno.test(
+  "Optimizer over user buffers: parameters packed at offsets share one update dispatch",
+  gpuTest,
+  () =>
+    withArena(async (gpu, arena) => {
+      const align = gpu.device.limits.minStorageBufferOffsetAlignment;
+      const shapes = [[3, 5], [7], [300]];
+      const offsets: number[] = [];
+      let at = 0;
+      for (const s of shapes) {
+        offsets.push(at);
+        at += Math.ceil((s.reduce((a, b) => a * b) * 4) / align) * align;
+      }
+      const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
+      const values = arena.raw("user.values", at, usage);
+      const grads = arena.raw("user.grads", at, usage);
+      const own = arena.tensor("own", [9]);
+      const ownGrad = arena.tensor("own.grad", [9]);
+      const view = (buffer: GPUBuffer, i: number): Tensor => {
+        const size = shapes[i].reduce((a, b) => a * b);
+        return { buffer, offset: offsets[i], shape: shapes[i], size, name: `p${i}` };
+      };
+      const tensors = shapes.map((_, i) => ({ value: view(values, i), grad: view(grads, i) }));
+      tensors.push({ value: own, grad: ownGrad });
+      const refs = tensors.map((t, i) => {
+        const p = f32(randn(70 + i, t.value.size));
+        writeTensor(gpu, t.value, p);
+        return { p, t: 0 } as RefState;
+      });
+      const opt = new Optimizer(gpu.device, adamw({ lr: 0.05, weightDecay: 0.1 }), [
+        ...shapes.map((shape, i) => ({
+          name: `p${i}`,
+          value: values,
+          grad: grads,
+          shape,
+          valueOffset: offsets[i],
+          gradOffset: offsets[i],
+        })),
+        { name: "own", value: own.buffer, grad: ownGrad.buffer, shape: [9] },
+      ]);
+      let dispatches = 0;
+      for (let k = 0; k < 3; k++) {
+        tensors.forEach((t, i) => {
+          const g = f32(randn(90 + 10 * k + i, t.value.size, 0.5));
+          writeTensor(gpu, t.grad, g);
+          adamStep(refs[i], g, { lr: 0.05, ...adamLike, weightDecay: 0.1 }, true);
+        });
+        const enc = gpu.device.createCommandEncoder();
+        // Counts the dispatches the optimizer records.
+        const counting = new Proxy(enc, {
+          get(target, prop) {
+            if (prop !== "beginComputePass") return Reflect.get(target, prop).bind(target);
+            return (d?: GPUComputePassDescriptor) => {
+              const pass = target.beginComputePass(d);
+              return new Proxy(pass, {
+                get(p, q) {
+                  if (q === "dispatchWorkgroups") dispatches++;
+                  return Reflect.get(p, q).bind(p);
+                },
+              });
+            };
+          },
+        });
+        opt.record(counting);
+        gpu.device.queue.submit([enc.finish()]);
+      }
+      assertEquals(dispatches, 3 * 2, "one dispatch for the packed three, one for the other");
+      for (const [i, t] of tensors.entries()) {
+        const got = Float64Array.from(await readTensor(gpu, t.value));
+        assertClose(got, refs[i].p, { atol: 2e-5, rtol: 2e-5 }, `user param ${i}`);
+      }
+      assertThrows(
+        () =>
+          new Optimizer(gpu.device, adamw({ lr: 0.05 }), [
+            { name: "bad", value: values, grad: grads, shape: [4], valueOffset: 2 },
+          ]),
+        RangeError,
+        "offset 2",
+      );
+      opt.dispose();
     }),
 );
