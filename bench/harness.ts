@@ -13,7 +13,9 @@
 import { acquireGpu, type Gpu } from "../lib/gpu/device.ts";
 import { GpuUnavailableError } from "../lib/gpu/errors.ts";
 import { type Command, encode } from "../lib/gpu/commands.ts";
+import { GpuTimer } from "../lib/gpu/timing.ts";
 import { median } from "../lib/report/aggregate.ts";
+import { TFJS, TFJS_WEBGPU } from "./peer_packages.ts";
 
 /** One line of a result table. */
 export interface BenchRow {
@@ -95,6 +97,58 @@ export async function timeBatches(
   return median(times);
 }
 
+/** Options of {@link gpuRunTimes}. */
+export interface GpuTimeOptions {
+  /** Timed rounds after a warm-up round. Default 5. */
+  rounds?: number;
+  /** Runs per round (one submit). Default: as many as fit ~50 ms, 1–16. */
+  runs?: number;
+}
+
+/** Compute passes one run of `commands` encodes (dispatch runs split by copies). */
+function passesPerRun(commands: readonly Command[]): number {
+  let n = 0;
+  let inPass = false;
+  for (const c of commands) {
+    if (c.kind === "dispatch" && !inPass) n++;
+    inPass = c.kind === "dispatch";
+  }
+  return n;
+}
+
+/**
+ * GPU time per run of `commands` from timestamp queries (the sum of its
+ * compute passes; copies between passes are not counted): median and best
+ * over `rounds`, or undefined when the device has no timestamps. On a CPU
+ * shared with other processes the best shows what the kernels do unhindered.
+ */
+export async function gpuRunTimes(
+  gpu: Gpu,
+  commands: readonly Command[],
+  opts: GpuTimeOptions = {},
+): Promise<{ median: number; best: number } | undefined> {
+  const passes = passesPerRun(commands);
+  if (!gpu.hasTimestamps || passes === 0) return undefined;
+  const round = async (runs: number) => {
+    const timer = GpuTimer.create(gpu, runs * passes)!;
+    const enc = gpu.device.createCommandEncoder();
+    for (let i = 0; i < runs; i++) {
+      encode(enc, commands, { timestampWrites: (label) => timer.next(label) });
+    }
+    gpu.device.queue.submit([enc.finish()]);
+    const ms = (await timer.read()).map(([, t]) => t);
+    return Array.from(
+      { length: runs },
+      (_, r) => ms.slice(r * passes, (r + 1) * passes).reduce((a, b) => a + b, 0),
+    );
+  };
+  const warm = await round(1);
+  const runs = opts.runs ?? Math.max(1, Math.min(16, Math.floor(50 / Math.max(warm[0], 1e-3))));
+  const times: number[] = [];
+  for (let r = 0; r < (opts.rounds ?? 5); r++) times.push(...await round(runs));
+  return { median: median(times), best: Math.min(...times) };
+}
+
 /** GFLOP/s from a FLOP count and milliseconds. */
 export function gflops(flops: number, ms: number): number {
   return flops / (ms * 1e6);
@@ -109,9 +163,9 @@ type Tf = any;
  */
 export async function loadPeer(): Promise<Tf | undefined> {
   try {
-    // The union package: tfjs-core alone registers no gradients (training steps need them).
-    const tf = await import("@tensorflow/tfjs");
-    await import("@tensorflow/tfjs-backend-webgpu");
+    // Specifiers in variables: see bench/peer_packages.ts (deno.full.lock only).
+    const tf = await import(TFJS);
+    await import(TFJS_WEBGPU);
     const ok = await tf.setBackend("webgpu");
     if (!ok) throw new Error("setBackend('webgpu') returned false");
     await tf.ready();

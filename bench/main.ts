@@ -16,6 +16,11 @@ import { compileGraph } from "../dsl/compile.ts";
 
 const SECTIONS = ["matmul", "conv", "steps", "optim"] as const;
 const args = [...Deno.args];
+const usage = `usage: deno task bench [--quick] [--only=${SECTIONS.join(",")}]`;
+if (args.includes("--help") || args.includes("-h")) {
+  console.log(usage);
+  Deno.exit(0);
+}
 const quick = args.includes("--quick");
 const onlyArg = args.find((a) => a.startsWith("--only="))?.slice(7);
 const unknown = args.filter((a) => a !== "--quick" && !a.startsWith("--only="));
@@ -23,8 +28,7 @@ const only = onlyArg ? onlyArg.split(",") : [...SECTIONS];
 const bad = only.filter((s) => !(SECTIONS as readonly string[]).includes(s));
 if (unknown.length || bad.length) {
   console.error(
-    `unknown argument(s): ${[...unknown, ...bad].join(" ")}\n` +
-      `usage: deno task bench [--quick] [--only=${SECTIONS.join(",")}]`,
+    `unknown argument(s): ${[...unknown, ...bad].join(" ")}\n${usage}`,
   );
   Deno.exit(2);
 }
@@ -39,7 +43,7 @@ const t0 = performance.now();
 for (const s of only) {
   console.error(`section ${s}…`);
   if (s === "matmul") rows.push(...await matmulSection(gpu, tf, { quick }));
-  if (s === "conv") rows.push(...await convSection(gpu, tf));
+  if (s === "conv") rows.push(...await convSection(gpu, tf, { quick }));
   if (s === "steps") rows.push(...await stepsSection(gpu, tf, { quick }));
   if (s === "optim") {
     const file = "examples/fashion_cnn.yaml";

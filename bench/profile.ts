@@ -64,6 +64,10 @@ function parseArgs(argv: readonly string[]): Args {
   return { steps: 10, throughput: 50, top: 15, ...out, file: out.file };
 }
 
+if (Deno.args.includes("--help") || Deno.args.includes("-h")) {
+  console.log(USAGE);
+  Deno.exit(0);
+}
 let args: Args;
 try {
   args = parseArgs(Deno.args);

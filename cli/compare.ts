@@ -18,7 +18,7 @@ import { loadRunSpecFile } from "../dsl/yaml.ts";
 import { OPTIMIZER_SCHEMAS, type RunSpec } from "../dsl/schema.ts";
 import { SpecError } from "../dsl/errors.ts";
 import { train } from "../dsl/run.ts";
-import { acquireGpu, type AcquireOptions } from "../lib/gpu/device.ts";
+import { acquireGpu, type AcquireOptions, describeAdapter } from "../lib/gpu/device.ts";
 import { TrainingDivergedError } from "../lib/train/trainer.ts";
 import { readRunMetrics, type RunMetrics } from "../lib/report/metrics.ts";
 import { writeComparisonReport } from "../lib/report/report.ts";
@@ -128,7 +128,9 @@ async function rawOptimizer(
   const doc = parseYaml(await Deno.readTextFile(file)) as { optimizer?: Record<string, unknown> };
   const section = { ...(doc.optimizer ?? {}) };
   for (const o of overrides) {
-    if (o.path[0] === "optimizer" && o.path.length === 2) section[String(o.path[1])] = o.value;
+    if (o.path[0] !== "optimizer" || o.path.length !== 2) continue;
+    if (o.value === null) delete section[String(o.path[1])]; // `--set key=null` unsets
+    else section[String(o.path[1])] = o.value;
   }
   return section;
 }
@@ -182,10 +184,14 @@ export async function compare(opts: CompareOptions): Promise<CompareResult> {
       const seed = base.run.seed + k;
       const spec = await loadRunSpecFile(opts.file, [
         ...opts.overrides,
-        { path: ["optimizer"], value: sw.section },
-        { path: ["run", "seed"], value: seed },
-        { path: ["run", "name"], value: `${name}-seed${seed}` },
-        { path: ["run", "out_dir"], value: `${dir}/${name}-seed${seed}` },
+        { path: ["optimizer"], value: sw.section, source: `compare (optimizer ${name})` },
+        { path: ["run", "seed"], value: seed, source: `compare (seed ${seed})` },
+        { path: ["run", "name"], value: `${name}-seed${seed}`, source: "compare (run name)" },
+        {
+          path: ["run", "out_dir"],
+          value: `${dir}/${name}-seed${seed}`,
+          source: opts.out ? `--out ${opts.out}` : "compare (run directory)",
+        },
       ]);
       plans.push({ optimizer: name, seed, spec });
     }
@@ -195,6 +201,7 @@ export async function compare(opts: CompareOptions): Promise<CompareResult> {
   for (const p of plans) await checkRunDirFree(p.spec.run.out_dir, opts.overwrite, "compare");
   await Deno.mkdir(dir, { recursive: true });
   const gpu = await acquireGpu(opts.acquire);
+  opts.log(`compare: ${plans.length} runs on ${describeAdapter(gpu.adapter)}\n`);
   const failed = new Map<string, number>();
   const runs: RunMetrics[] = [];
   for (const [i, p] of plans.entries()) {

@@ -6,7 +6,12 @@
 
 import { SpecError } from "../dsl/errors.ts";
 import { ShapeError } from "../lib/ops/types.ts";
-import { DeviceLostError, GpuOperationError, GpuUnavailableError } from "../lib/gpu/errors.ts";
+import {
+  AllocationError,
+  DeviceLostError,
+  GpuOperationError,
+  GpuUnavailableError,
+} from "../lib/gpu/errors.ts";
 import { DataError } from "../lib/data/errors.ts";
 import { TrainingDivergedError } from "../lib/train/trainer.ts";
 import { SafetensorsError } from "../lib/train/safetensors.ts";
@@ -20,6 +25,7 @@ const USER_ERRORS = [
   GpuUnavailableError,
   DeviceLostError,
   GpuOperationError,
+  AllocationError,
   DataError,
   TrainingDivergedError,
   SafetensorsError,

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { acquireGpu, type AcquireOptions } from "../lib/gpu/device.ts";
+import { acquireGpu, type AcquireOptions, describeAdapter } from "../lib/gpu/device.ts";
 import type { Plan } from "../lib/plan/plan.ts";
 import { type PlanProfile, profilePlan } from "../lib/train/profile.ts";
 import { fmtMs, kernelName } from "../lib/train/profile_report.ts";
@@ -122,7 +122,7 @@ export async function inspect(
       plan.stages.map((s) => `${s.name}${s.cadence.every > 1 ? ` (every ${s.cadence.every})` : ""}`)
         .join(", ")
     }`,
-    `adapter: ${gpu.adapter.description}`,
+    `adapter: ${describeAdapter(gpu.adapter)}`,
     `kernel choices (run.tune: ${spec.run.tune}): ${problems.size} distinct problems, ${tuned.size} ` +
     `from the tuning cache; ${tuning}; plan built in ${(buildMs / 1000).toFixed(1)} s`,
     "",

@@ -15,12 +15,20 @@ import { loadResumeSpec } from "../dsl/run_files.ts";
 import { inspect } from "./inspect.ts";
 import { describeError } from "./errors.ts";
 import { evaluateCheckpoint } from "./eval.ts";
-import { compare, parseLrFlags } from "./compare.ts";
 import { benchHelp } from "./bench.ts";
-import { parseLabels, report } from "./report.ts";
 import { exportRunCsv } from "../lib/report/csv.ts";
 import type { AcquireOptions } from "../lib/gpu/device.ts";
 import type { RunSpec } from "../dsl/schema.ts";
+
+/**
+ * `compare` and `report` are loaded on first use, through specifiers Deno
+ * cannot see ahead of time: their figures need Observable Plot (and with it
+ * d3), resvg and a font, which are in deno.figures.lock, not in deno.lock.
+ * A literal import, even a dynamic one, would put those packages into the
+ * module graph, and so into the first download, of every training run.
+ */
+const COMPARE_MODULE = new URL("./compare.ts", import.meta.url).href;
+const REPORT_MODULE = new URL("./report.ts", import.meta.url).href;
 
 function collect(value: string, previous: Override[]): Override[] {
   try {
@@ -87,7 +95,16 @@ export function program(io: CliOutput = STDIO, argv: readonly string[] = []): Co
       "Train networks on WebGPU from declarative model files, with the AdaBK optimizers.",
     )
     .showHelpAfterError("(run with --help for usage)")
-    .configureOutput({ writeOut: io.out, writeErr: io.err })
+    // Help and errors are plain text: with colour detection left on, commander
+    // reads NO_COLOR, FORCE_COLOR and CLICOLOR_FORCE from the environment,
+    // which no task may read (a missing permission turned every --help into
+    // exit 1). Its only other environment read, Option.env(), is not used.
+    .configureOutput({
+      writeOut: io.out,
+      writeErr: io.err,
+      getOutHasColors: () => false,
+      getErrHasColors: () => false,
+    })
     .exitOverride();
 
   cli.command("train")
@@ -98,7 +115,7 @@ export function program(io: CliOutput = STDIO, argv: readonly string[] = []): Co
     )
     .option(
       "--set <key=value>",
-      "override a field, e.g. --set optimizer.lr=0.01 (repeatable)",
+      "override a field, e.g. --set optimizer.lr=0.01; key=null unsets it (repeatable)",
       collect,
       [] as Override[],
     )
@@ -135,7 +152,9 @@ export function program(io: CliOutput = STDIO, argv: readonly string[] = []): Co
         ? await loadResumeSpec(resume, file, opts.set)
         : await loadRunSpecFile(file!, [
           ...opts.set,
-          ...(opts.out ? [{ path: ["run", "out_dir"], value: opts.out }] : []),
+          ...(opts.out
+            ? [{ path: ["run", "out_dir"], value: opts.out, source: `--out ${opts.out}` }]
+            : []),
         ]);
       const result = await train(spec, {
         progress: !opts.quiet,
@@ -207,10 +226,13 @@ export function program(io: CliOutput = STDIO, argv: readonly string[] = []): Co
     .option("--no-png", "write SVG figures only")
     .option(
       "--font <file>",
-      "TrueType font for PNG text (default: DejaVu Sans from /usr/share/fonts)",
+      "TrueType font for PNG text (default: the bundled DejaVu Sans)",
     )
     .option("--quiet", "no per-step progress (run start/end lines remain)")
     .action(async (file, opts) => {
+      const { compare, parseLrFlags }: typeof import("./compare.ts") = await import(
+        COMPARE_MODULE
+      );
       const optimizers = opts.optimizers.split(",").map((s) => s.trim()).filter((s) => s);
       const result = await compare({
         file,
@@ -247,9 +269,10 @@ export function program(io: CliOutput = STDIO, argv: readonly string[] = []): Co
     .option("--no-png", "write SVG figures only")
     .option(
       "--font <file>",
-      "TrueType font for PNG text (default: DejaVu Sans from /usr/share/fonts)",
+      "TrueType font for PNG text (default: the bundled DejaVu Sans)",
     )
     .action(async (dirs, opts) => {
+      const { parseLabels, report }: typeof import("./report.ts") = await import(REPORT_MODULE);
       const result = await report({
         dirs,
         out: opts.out,

@@ -16,6 +16,8 @@
  * ```
  * @module
  */
+import { modelIssues } from "./compile.ts";
+import { formatPath, SpecError } from "./errors.ts";
 import {
   type LayerInput,
   type LrScheduleInput,
@@ -72,11 +74,20 @@ function defined<T extends object>(opts: T | undefined): Partial<T> {
 // --------------------------------------------------------------------- whole
 
 /**
- * Validates a complete spec and fills in every default.
+ * Validates a complete spec and fills in every default, then checks that the
+ * model's shapes fit (and that its last layer gives one output per class of
+ * the data), as the YAML front end does.
  * @throws {SpecError} listing every issue with its path.
  */
 export function runSpec(spec: RunSpecInput): RunSpec {
-  return parseRunSpec(spec);
+  const parsed = parseRunSpec(spec);
+  const issues = modelIssues(parsed);
+  if (issues.length) {
+    throw new SpecError(
+      issues.map((i) => ({ path: formatPath(i.segments), message: i.message })),
+    );
+  }
+  return parsed;
 }
 
 /** The model section: `model([28, 28, 1], conv2d(8, 3), relu(), …)`. */

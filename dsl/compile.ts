@@ -12,26 +12,49 @@ import { adam, adamw, sgd } from "../lib/optim/first_order.ts";
 import type { OptimizerFactory } from "../lib/optim/types.ts";
 import { ShapeError } from "../lib/ops/types.ts";
 import { lrAt, type LrScheduleSpec } from "../lib/train/schedule.ts";
-import type { Layer, OptimizerSpec, RunSpec } from "./schema.ts";
+import type { PathIssue } from "./errors.ts";
+import { DATASETS, type Layer, type OptimizerSpec, type RunSpec } from "./schema.ts";
 
 /** `k` or `[a, b]` → `[a, b]`. */
 function pair(v: number | readonly number[]): [number, number] {
   return typeof v === "number" ? [v, v] : [v[0], v[1]];
 }
 
+/** A layer's place in the spec: `["model", "layers", 2, "layers", 0]`. */
+export type SpecPath = (string | number)[];
+
+/**
+ * Where each graph layer came from: full layer name (`block1.conv`, and
+ * `block1.add` for a residual's sum) → its path in the spec, so a shape error
+ * can point at the layer's line in a model file.
+ */
+export type LayerSources = Map<string, SpecPath>;
+
 /** Resolves one schema layer (and its children) to graph layer specs. */
-export function compileLayer(layer: Layer, index: number, path: string): LayerSpec {
+export function compileLayer(
+  layer: Layer,
+  index: number,
+  path: string,
+  sources: LayerSources = new Map(),
+  at: SpecPath = ["model", "layers", index],
+): LayerSpec {
   const name = layer.name ?? String(index);
+  sources.set(`${path}${name}`, at);
   switch (layer.type) {
     case "sequential":
-      return { type: "sequential", name, layers: compileLayers(layer.layers, `${path}${name}.`) };
+      return {
+        type: "sequential",
+        name,
+        layers: compileLayers(layer.layers, `${path}${name}.`, sources, [...at, "layers"]),
+      };
     case "residual":
+      sources.set(`${path}${name}.add`, at);
       return {
         type: "residual",
         name,
-        layers: compileLayers(layer.layers, `${path}${name}.`),
+        layers: compileLayers(layer.layers, `${path}${name}.`, sources, [...at, "layers"]),
         shortcut: layer.shortcut
-          ? compileLayers(layer.shortcut, `${path}${name}.shortcut.`)
+          ? compileLayers(layer.shortcut, `${path}${name}.shortcut.`, sources, [...at, "shortcut"])
           : undefined,
       };
     case "linear":
@@ -85,14 +108,64 @@ export function compileLayer(layer: Layer, index: number, path: string): LayerSp
   }
 }
 
-/** Resolves a layer list. */
-export function compileLayers(layers: readonly Layer[], path = ""): LayerSpec[] {
-  return layers.map((l, i) => compileLayer(l, i, path));
+/** Resolves a layer list (`at`: the list's path in the spec). */
+export function compileLayers(
+  layers: readonly Layer[],
+  path = "",
+  sources: LayerSources = new Map(),
+  at: SpecPath = ["model", "layers"],
+): LayerSpec[] {
+  return layers.map((l, i) => compileLayer(l, i, path, sources, [...at, i]));
 }
 
-/** The graph of a RunSpec's model (throws ShapeError naming the layer). */
-export function compileGraph(spec: RunSpec): Graph {
-  return buildGraph(spec.model.input, compileLayers(spec.model.layers));
+/** The number of classes of the spec's dataset. */
+export function classCount(spec: RunSpec): number {
+  const d = spec.data;
+  return DATASETS[d.dataset].classes ?? d.synthetic!.classes;
+}
+
+/**
+ * The graph of a RunSpec's model, checked against its data: throws
+ * {@link ShapeError} naming the layer when shapes do not fit, or when the last
+ * layer's width is not the dataset's class count. Fewer outputs than classes
+ * leave labels without a logit; more give logits no label ever asks for,
+ * which argmax can still pick (a prediction of a class that does not exist),
+ * so both are refused rather than trained.
+ */
+export function compileGraph(spec: RunSpec, sources: LayerSources = new Map()): Graph {
+  const graph = buildGraph(spec.model.input, compileLayers(spec.model.layers, "", sources));
+  checkClasses(graph, classCount(spec), spec.data.dataset);
+  return graph;
+}
+
+/** Throws {@link ShapeError} unless the graph gives one logit per class of `dataset`. */
+export function checkClasses(graph: Graph, classes: number, dataset: string): void {
+  const last = graph.nodes[graph.output];
+  const width = last.shape[0];
+  if (width !== classes) {
+    throw new ShapeError(
+      last.name,
+      last.kind.type,
+      `the last layer gives ${width} output${width === 1 ? "" : "s"} but dataset ${dataset} ` +
+        `has ${classes} classes; the model must end with one output per class`,
+    );
+  }
+}
+
+/**
+ * The shape errors of a spec's model as issues at the layer that fails (its
+ * path in the spec), for the front ends to report with the schema issues.
+ */
+export function modelIssues(spec: RunSpec): PathIssue[] {
+  const sources: LayerSources = new Map();
+  try {
+    compileGraph(spec, sources);
+    return [];
+  } catch (e) {
+    if (!(e instanceof ShapeError)) throw e;
+    const segments = sources.get(e.layer) ?? ["model", "layers"];
+    return [{ segments, message: e.message, atKey: false }];
+  }
 }
 
 /** The optimizer factory named by the spec, with its hyper-parameters. */

@@ -8,7 +8,9 @@
  * @module
  */
 import type { z } from "zod";
+import { MAX_REPORTED_ISSUES } from "./errors.ts";
 import { DATASETS, LayerSchema, RunSpecSchema } from "./schema.ts";
+import { MAX_ALIASES, MAX_ENTRIES } from "./yaml_limits.ts";
 
 /** The command that rewrites the reference (printed at the top of the file). */
 export const REGENERATE_COMMAND = "deno run --allow-write=docs/yaml-reference.md dsl/docs.ts";
@@ -125,7 +127,9 @@ function typeOf(s: Schema, path: string): string {
       return numberType(d);
     case "string": {
       const re = d.checks?.find((c) => c._zod.def.format === "regex")?._zod.def.pattern;
-      return re ? `string matching \`${re.source}\`` : "string";
+      const max = d.checks?.find((c) => c._zod.def.check === "max_length")?._zod.def.maximum;
+      const base = max === undefined ? "string" : `string of at most ${max} characters`;
+      return re ? `${base} matching \`${re.source}\`` : base;
     }
     case "boolean":
       return "boolean";
@@ -138,7 +142,8 @@ function typeOf(s: Schema, path: string): string {
     case "array": {
       const el = peel(d.element!).core;
       const min = d.checks?.find((c) => c._zod.def.check === "min_length")?._zod.def.minimum;
-      const size = min ? ` (at least ${min})` : "";
+      const max = d.checks?.find((c) => c._zod.def.check === "max_length")?._zod.def.maximum;
+      const size = min && max ? ` (${min} to ${max})` : min ? ` (at least ${min})` : "";
       if (isLayerUnion(el)) return `list of layers${size} (see Layers)`;
       return `list of ${typeOf(el, `${path}[]`)}${size}`;
     }
@@ -279,6 +284,11 @@ examples/bad.yaml:15:7: model.layers[2].kernal: unknown key "kernal" (did you me
 
 The TypeScript builder (\`dsl/builder.ts\`) produces the same objects: \`conv2d(32, 3, { padding: 1 })\` is
 \`{type: conv2d, out: 32, kernel: 3, padding: 1}\`.
+
+Both front ends also check the model's shapes layer by layer, and that the last layer gives one output
+per class of the data (fewer or more are refused), before any data is loaded. A report lists at most
+${MAX_REPORTED_ISSUES} issues and counts the rest. A file may use at most ${MAX_ALIASES} aliases
+(\`*name\`) and at most ${MAX_ENTRIES.toLocaleString("en")} entries in one mapping or list.
 
 A minimal file:
 

@@ -18,12 +18,29 @@ export interface SpecIssue {
   readonly line?: number;
   /** 1-based column in the source file, when the spec came from text. */
   readonly col?: number;
+  /**
+   * Where the offending value came from when not from the file itself, e.g.
+   * `--set optimizer.lr=abc`; printed instead of `file:line:col`.
+   */
+  readonly source?: string;
+}
+
+/** At most this many issues are listed in a report; the rest are counted. */
+export const MAX_REPORTED_ISSUES = 20;
+/** Messages (and quoted values in them) are cut to this many characters. */
+export const MAX_MESSAGE_CHARS = 200;
+
+/** `text` cut to `max` characters (an ellipsis marks the cut). */
+export function clip(text: string, max = MAX_MESSAGE_CHARS): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
 
 /**
- * A run spec failed to parse or validate. `message` is the complete report,
- * one line per issue (`file:line:col: path: message` for files), ready to
- * print as is; `issues` holds the same data for programs.
+ * A run spec failed to parse or validate. `message` is the report, one line
+ * per issue (`file:line:col: path: message` for files), ready to print as is;
+ * past {@link MAX_REPORTED_ISSUES} issues it ends with `… and N more`, so a
+ * file of junk cannot flood a terminal. `issues` holds every issue for
+ * programs.
  */
 export class SpecError extends Error {
   /** Every problem found, in source order for files. */
@@ -33,20 +50,29 @@ export class SpecError extends Error {
 
   /** Creates the error; `file` prefixes every line of the report when given. */
   constructor(issues: readonly SpecIssue[], file?: string) {
-    super(issues.map((i) => formatIssue(i, file)).join("\n") || "invalid run spec");
+    const shown = issues.slice(0, MAX_REPORTED_ISSUES).map((i) => formatIssue(i, file));
+    const more = issues.length - shown.length;
+    if (more > 0) shown.push(`… and ${more} more issue${more === 1 ? "" : "s"}`);
+    super(shown.join("\n") || "invalid run spec");
     this.name = "SpecError";
     this.issues = issues;
     this.file = file;
   }
 }
 
-/** One report line: `file:line:col: path: message`, dropping the parts that are absent. */
+/**
+ * One report line: `file:line:col: path: message` (or `source: path: message`
+ * for a value from elsewhere), dropping the parts that are absent; the
+ * message is clipped to one short line.
+ */
 export function formatIssue(issue: SpecIssue, file?: string): string {
   let where = "";
-  if (file !== undefined) {
+  if (issue.source !== undefined) where = `${clip(issue.source, 80)}: `;
+  else if (file !== undefined) {
     where = issue.line !== undefined ? `${file}:${issue.line}:${issue.col ?? 1}: ` : `${file}: `;
   }
-  return `${where}${issue.path ? `${issue.path}: ` : ""}${issue.message}`;
+  const message = clip(issue.message.replace(/\s*\n\s*/g, " "), 2 * MAX_MESSAGE_CHARS);
+  return `${where}${issue.path ? `${clip(issue.path)}: ` : ""}${message}`;
 }
 
 /** A path as written in messages: `["model", "layers", 2, "kernel"]` → `model.layers[2].kernel`. */
@@ -140,13 +166,14 @@ function closest(word: string, candidates: readonly string[]): string | undefine
 
 /** `unknown key "kernal" (did you mean "kernel"?)` */
 function unknownKey(key: string, allowed: readonly string[]): string {
-  const close = closest(key, allowed);
+  // A key far longer than any known one is no typo (and its distance would be costly).
+  const close = key.length <= 64 ? closest(key, allowed) : undefined;
   const hint = close
     ? ` (did you mean "${close}"?)`
     : allowed.length
     ? ` (expected one of: ${allowed.join(", ")})`
     : "";
-  return `unknown key "${key}"${hint}`;
+  return `unknown key ${quote(key)}${hint}`;
 }
 
 /** Levenshtein distance; the strings are short keys, so the O(mn) table is fine. */
@@ -162,12 +189,21 @@ function editDistance(a: string, b: string): number {
   return prev[b.length];
 }
 
+/** A string quoted for a message, cut to a readable length. */
+function quote(s: string): string {
+  return s.length <= 60
+    ? JSON.stringify(s)
+    : `${JSON.stringify(s.slice(0, 40)).slice(0, -1)}…" (${
+      s.length.toLocaleString("en")
+    } characters)`;
+}
+
 /** A value as a user sees it in their file. */
 export function describeValue(v: unknown): string {
   if (v === null) return "an empty value";
   if (Array.isArray(v)) return "a list";
   if (typeof v === "object") return "a mapping";
-  if (typeof v === "string") return JSON.stringify(v);
+  if (typeof v === "string") return quote(v);
   if (typeof v === "number" && !Number.isFinite(v)) return String(v);
   return `${typeof v} ${String(v)}`;
 }
@@ -222,7 +258,13 @@ function messageFor(issue: ZodIssueLike): string {
           Array.isArray(issue.input) ? `, got ${issue.input.length}` : ""
         }`;
       }
-      if (issue.origin === "string") return big ? "string is too long" : "must not be empty";
+      if (issue.origin === "string") {
+        if (!big) return "must not be empty";
+        const len = typeof issue.input === "string"
+          ? `, got ${issue.input.length.toLocaleString("en")}`
+          : "";
+        return `expected at most ${String(issue.maximum)} characters${len}`;
+      }
       const lim = big ? issue.maximum : issue.minimum;
       return `must be ${bound(lim, issue.inclusive, big)}${
         typeof issue.input === "number" ? `, got ${issue.input}` : ""
@@ -241,7 +283,7 @@ function messageFor(issue: ZodIssueLike): string {
         if (value === undefined) {
           return `missing required field (expected one of: ${opts})`;
         }
-        const close = typeof value === "string"
+        const close = typeof value === "string" && value.length <= 64
           ? closest(value, (issue.options ?? []).map(String))
           : undefined;
         const hint = close ? ` (did you mean "${close}"?)` : "";

@@ -4,8 +4,8 @@
  * @module
  */
 
-import { acquireGpu, type AcquireOptions, type Gpu } from "../lib/gpu/device.ts";
-import type { Dataset, Split } from "../lib/data/dataset.ts";
+import { acquireGpu, type AcquireOptions, describeAdapter, type Gpu } from "../lib/gpu/device.ts";
+import { channelCount, type Dataset, type Split } from "../lib/data/dataset.ts";
 import { loadFashionMnist } from "../lib/data/fashion_mnist.ts";
 import { loadMnist } from "../lib/data/mnist.ts";
 import { loadCifar10, loadCifar100 } from "../lib/data/cifar.ts";
@@ -25,7 +25,13 @@ import type { MetricsLog } from "../lib/train/metrics_log.ts";
 import { recordedAccuracy } from "../lib/train/checkpoint.ts";
 import { checkRunDirFree, RunDirError } from "../lib/train/run_dir.ts";
 import type { Graph } from "../lib/graph/graph.ts";
-import { compileGraph, compileOptimizer, compileSchedule, totalSteps } from "./compile.ts";
+import {
+  checkClasses,
+  compileGraph,
+  compileOptimizer,
+  compileSchedule,
+  totalSteps,
+} from "./compile.ts";
 import { DATASETS, type RunSpec } from "./schema.ts";
 import {
   continueRunDir,
@@ -108,10 +114,10 @@ export async function loadDataset(spec: RunSpec, cacheDir?: string): Promise<Dat
   switch (d.dataset) {
     case "fashion-mnist":
       return d.path
-        ? await loadMnist({ dir: d.path, name: "fashion-mnist" })
+        ? await loadMnist({ dir: d.path, name: "fashion-mnist", prefix: d.idx_prefix })
         : await loadFashionMnist({ cacheDir });
     case "mnist":
-      return await loadMnist({ dir: d.path! });
+      return await loadMnist({ dir: d.path!, prefix: d.idx_prefix });
     case "cifar10":
       return await loadCifar10({ dir: d.path! });
     case "cifar100":
@@ -160,7 +166,7 @@ export interface InputPipeline {
 export function inputPipeline(spec: RunSpec, dataset: Dataset): InputPipeline {
   const shape = dataset.inputShape;
   const size = shape.reduce((a, b) => a * b, 1);
-  const channels = shape.length === 3 ? shape[2] : 1;
+  const channels = channelCount(shape);
   const info = DATASETS[spec.data.dataset];
   const norm = spec.data.normalize ?? { mean: info.mean ?? [0], std: info.std ?? [1] };
   const expand = (
@@ -197,6 +203,7 @@ export async function train(spec: RunSpec, opts: TrainOptions = {}): Promise<Tra
   else if (writeRunDir) await checkRunDirFree(spec.run.out_dir, opts.overwrite);
   const evalSplit = evalSplitOf(spec);
   const dataset = opts.dataset ?? await loadDataset(spec, opts.cacheDir);
+  checkClasses(graph, dataset.classes, dataset.name); // a dataset given by the caller may differ
   const sampleShape = dataset.inputShape;
   const { size: sample, channels, normalization } = inputPipeline(spec, dataset);
   let trainSplit = dataset.train;
@@ -246,6 +253,7 @@ export async function train(spec: RunSpec, opts: TrainOptions = {}): Promise<Tra
   if (resume) resumeNotes(resume, total, stepsPerEpoch).forEach(note);
 
   const gpu = opts.gpu ?? await acquireGpu(opts.acquire);
+  note(`training ${spec.run.name} → ${spec.run.out_dir} on ${describeAdapter(gpu.adapter)}`);
   const batch = spec.data.batch_size;
   const { plan } = await buildTunedPlan(gpu, graph, {
     batch,

@@ -125,7 +125,7 @@ export async function loadResumeSpec(
 ): Promise<RunSpec> {
   await findResumePoint(dir); // a missing run or checkpoint is the first thing to hear about
   const specPath = runPaths(dir).spec;
-  const sets = [...overrides, { path: ["run", "out_dir"], value: dir }];
+  const sets = [...overrides, { path: ["run", "out_dir"], value: dir, source: `--resume ${dir}` }];
   try {
     await Deno.stat(specPath);
   } catch (e) {

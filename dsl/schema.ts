@@ -19,6 +19,7 @@ import {
   SpecError,
   type ZodIssueLike,
 } from "./errors.ts";
+import { layerNameString, PATH_RULES, pathString, runNameString } from "./strings.ts";
 
 // ---------------------------------------------------------------- primitives
 
@@ -43,12 +44,7 @@ const nonNegIntOrPair = z.union([nonNegInt, z.tuple([nonNegInt, nonNegInt])], {
 });
 
 /** Layer names become parameter-name segments (`block1.conv.weight`): identifiers only. */
-const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const layerName = z
-  .string()
-  .regex(NAME_RE, {
-    error: "a layer name must be an identifier (letters, digits, _; not starting with a digit)",
-  })
+const layerName = layerNameString
   .optional()
   .describe(
     "Name used in parameter and checkpoint keys (`block1.conv.weight`); unique among siblings. " +
@@ -290,11 +286,15 @@ export interface SequentialLayer {
   layers: Layer[];
 }
 
+/** Most layers in one list (a YAML file cannot hold more entries in any list either). */
+const MAX_LAYERS_PER_LIST = 1000;
+
 /** A list of layers whose names are unique among the siblings. */
 function layerList(what: string): z.ZodType<Layer[], LayerInput[]> {
   return z
     .array(z.lazy(() => LayerSchema))
     .min(1)
+    .max(MAX_LAYERS_PER_LIST)
     .superRefine((layers, ctx) => {
       const seen = new Map<string, number>();
       layers.forEach((l, i) => {
@@ -471,10 +471,13 @@ const augmentSchema = z
   })
   .describe("Training-time augmentation (never applied to evaluation data).");
 
+/** Most values the synthetic training split may hold (the generator keeps them in one float32 array). */
+const MAX_SYNTHETIC_VALUES = 2 ** 28;
+
 const syntheticSchema = z
   .strictObject({
     samples: posInt.describe("Number of training samples."),
-    classes: z.int().min(2).describe("Number of classes."),
+    classes: z.int().min(2).max(256).describe("Number of classes (labels are stored as bytes)."),
     shape: z
       .array(posInt)
       .refine((s) => s.length === 1 || s.length === 3, {
@@ -483,14 +486,48 @@ const syntheticSchema = z
       .describe("Sample shape, [height, width, channels] or [features]."),
     seed: nonNegInt.default(0).describe("Generator seed (independent of run.seed)."),
   })
-  .describe("Random labelled data, for tests and benchmarks.");
+  .superRefine((v, ctx) => {
+    if (!clean(ctx)) return;
+    const values = v.samples * v.shape.reduce((a, b) => a * b, 1);
+    if (values > MAX_SYNTHETIC_VALUES) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["samples"],
+        message: `${v.samples} samples of shape ${JSON.stringify(v.shape)} are ${
+          (values * 4 / 2 ** 30).toFixed(1)
+        } GiB of float32 values; at most ${MAX_SYNTHETIC_VALUES * 4 / 2 ** 30} GiB`,
+      });
+    }
+  })
+  .describe(
+    "Random labelled data, for tests and benchmarks (samples × values per sample at most 2²⁸, 1 GiB).",
+  );
+
+/** A file-name stem: letters, digits, `.`, `_`, `-`; no directory part. */
+const fileStem = z.string().regex(/^(?!\.\.?$)[\w.-]{1,200}$/, {
+  error: "expected a file-name stem (letters, digits, . _ -; at most 200 characters, no /)",
+});
+
+const idxPrefixSchema = z
+  .strictObject({
+    train: fileStem.default("train").describe(
+      "Training files: <train>-images-idx3-ubyte and <train>-labels-idx1-ubyte.",
+    ),
+    test: fileStem.default("t10k").describe(
+      "Test files: <test>-images-idx3-ubyte and <test>-labels-idx1-ubyte.",
+    ),
+  })
+  .describe(
+    "Names of IDX files in path, e.g. {train: emnist-digits-train, test: emnist-digits-test}. Each file may also be gzipped (.gz) or spelled <prefix>-images.idx3-ubyte.",
+  );
 
 /** The data section. */
 export const DataSchema = z
   .strictObject({
     dataset: z.enum(DATASET_NAMES).describe("Which dataset (see the dataset table below)."),
-    path: z.string().min(1).optional().describe(
-      "Directory holding the dataset files; required for mnist, cifar10 and cifar100.",
+    path: pathString.optional().describe(
+      "Directory holding the dataset files; required for mnist, cifar10 and cifar100. " +
+        PATH_RULES,
     ),
     batch_size: posInt.default(128).describe("Samples per training step."),
     shuffle: z.boolean().default(true).describe(
@@ -505,6 +542,9 @@ export const DataSchema = z
     augment: augmentSchema.optional().describe("Training-time augmentation; none when absent."),
     synthetic: syntheticSchema.optional().describe(
       "Required when dataset is synthetic, rejected otherwise.",
+    ),
+    idx_prefix: idxPrefixSchema.optional().describe(
+      "IDX file names in path (mnist, or fashion-mnist with a path). Default: train-* and t10k-*, as MNIST and Fashion-MNIST ship them.",
     ),
   })
   .superRefine((v, ctx) => {
@@ -527,6 +567,14 @@ export const DataSchema = z
         code: "custom",
         path: ["synthetic"],
         message: "dataset synthetic needs a synthetic section {samples, classes, shape}",
+      });
+    }
+    const idx = v.dataset === "mnist" || (v.dataset === "fashion-mnist" && v.path !== undefined);
+    if (v.idx_prefix !== undefined && !idx) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["idx_prefix"],
+        message: "idx_prefix names IDX files in path: only for mnist, or fashion-mnist with a path",
       });
     }
     if (v.dataset !== "synthetic" && v.synthetic !== undefined) {
@@ -968,12 +1016,7 @@ export const ScheduleSchema = z
 /** The run section. */
 export const RunOptionsSchema = z
   .strictObject({
-    name: z
-      .string()
-      .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, {
-        error:
-          "a run name may hold letters, digits, _, . and - (and starts with a letter or digit)",
-      })
+    name: runNameString
       .default("run")
       .describe("Run name, used in logs and the default out_dir."),
     seed: z.int().min(0).max(0xffffffff).default(0).describe(
@@ -981,8 +1024,9 @@ export const RunOptionsSchema = z
     ),
     eval_every: posInt.default(1).describe("Evaluate every this many epochs (and after the last)."),
     log_every: posInt.default(50).describe("Log training metrics every this many steps."),
-    out_dir: z.string().min(1).optional().describe(
-      "Directory for the resolved spec, metrics, checkpoints and plots. Default: `runs/<name>`.",
+    out_dir: pathString.optional().describe(
+      "Directory for the resolved spec, metrics, checkpoints and plots. Default: `runs/<name>`. " +
+        PATH_RULES,
     ),
     tune: z.enum(["auto", "off", "exhaustive"]).default("auto").describe(
       "Kernel tuning when the plan is built: `auto` times the plan's uncached kernel problems " +

@@ -23,14 +23,20 @@ import {
   visit,
   type YAMLError,
 } from "yaml";
-import { formatPath, type PathIssue, SpecError, type SpecIssue } from "./errors.ts";
+import { modelIssues } from "./compile.ts";
+import { clip, formatPath, type PathIssue, SpecError, type SpecIssue } from "./errors.ts";
+import { applyOverrides, attributeIssue, type Override } from "./overrides.ts";
 import { type RunSpec, safeParseRunSpec } from "./schema.ts";
+import { structureIssues } from "./yaml_limits.ts";
+
+export { type Override, parseOverride } from "./overrides.ts";
 
 /** Error codes after which the tree is still what the user wrote, so schema checks stay meaningful. */
 const TREE_INTACT = new Set(["DUPLICATE_KEY", "TAG_RESOLVE_FAILED"]);
 
 /**
- * Parses and validates a run spec written in YAML.
+ * Parses and validates a run spec written in YAML, with `overrides` (from
+ * `--set`) laid over it first.
  * @param text the YAML source.
  * @param file the name used in messages.
  * @throws {SpecError} with every syntax and schema issue, each with line and column.
@@ -40,15 +46,21 @@ export function parseRunSpecYaml(
   file = "<input>",
   overrides: readonly Override[] = [],
 ): RunSpec {
+  // Hostile structure (thousands of aliases or keys) is refused before the
+  // document is built, which would take quadratic time on it.
+  const limits = yamlEnv(() => structureIssues(text));
+  if (limits.length) throw new SpecError(limits, file);
   const lineCounter = new LineCounter();
-  const doc = parseYaml(text, {
-    lineCounter,
-    uniqueKeys: true,
-    schema: "core",
-    merge: false, // `<<` is a YAML 1.1 feature; here it is an ordinary (unknown) key
-    prettyErrors: true,
-    strict: true,
-  });
+  const doc = yamlEnv(() =>
+    parseDocument(text, {
+      lineCounter,
+      uniqueKeys: true,
+      schema: "core",
+      merge: false, // `<<` is a YAML 1.1 feature; here it is an ordinary (unknown) key
+      prettyErrors: true,
+      strict: true,
+    })
+  );
   const at = (offset: number) => lineCounter.linePos(offset);
 
   // A tab in the indentation derails the parser and every later message is a
@@ -60,58 +72,32 @@ export function parseRunSpecYaml(
   const intact = problems.every((e) => TREE_INTACT.has(e.code)) &&
     syntax.length === problems.length;
   if (!intact) throw new SpecError(sortIssues(syntax), file);
-  for (const o of overrides) {
-    // Empty intermediate maps are created as needed; the schema judges the result.
-    doc.setIn(o.path, doc.createNode(o.value));
-  }
+  const unapplied = applyOverrides(doc, overrides);
+  if (unapplied.length) throw new SpecError([...sortIssues(syntax), ...unapplied], file);
 
   let value: unknown;
   try {
     value = doc.toJS({ maxAliasCount: 100 });
   } catch (e) {
-    // e.g. an alias bomb: yaml refuses to expand it.
-    const message = (e as Error).message;
+    // An alias bomb: a few aliases that expand to a huge tree; yaml refuses it.
+    const message = /alias/i.test((e as Error).message)
+      ? "aliases expand to too large a document (each alias of a list or mapping copies it)"
+      : (e as Error).message;
     throw new SpecError([...syntax, { path: "", message, line: 1, col: 1 }], file);
   }
   const result = safeParseRunSpec(value);
-  if (result.success && syntax.length === 0) return result.data;
+  // Shape errors (and a last layer that does not fit the classes) point at the layer too.
+  const found = result.success ? modelIssues(result.data) : result.issues;
+  if (result.success && found.length === 0 && syntax.length === 0) return result.data;
 
-  const schema = result.success ? [] : result.issues.map((i) => placeIssue(doc, i, at));
+  const schema = found.map((i) =>
+    attributeIssue(doc, overrides, i.segments, placeIssue(doc, i, at))
+  );
   // A value with a rejected tag also fails the schema (it was read as a
   // string); one message per line is enough.
   const taken = new Set(syntax.map((s) => s.line));
-  const issues = [...syntax, ...schema.filter((s) => !taken.has(s.line))];
+  const issues = [...syntax, ...schema.filter((s) => s.line === undefined || !taken.has(s.line))];
   throw new SpecError(sortIssues(issues), file);
-}
-
-/** A value set on top of the file, e.g. from `--set optimizer.lr=0.01`. */
-export interface Override {
-  /** Keys (and list indices) from the root. */
-  path: (string | number)[];
-  /** The new value. */
-  value: unknown;
-}
-
-/**
- * Parses `key.path=value` (value read as YAML: numbers, booleans, lists).
- * @throws {SpecError} when the text has no `=` or an empty key.
- */
-export function parseOverride(text: string): Override {
-  const eq = text.indexOf("=");
-  const key = eq > 0 ? text.slice(0, eq).trim() : "";
-  if (!key || key.split(".").some((k) => k === "")) {
-    throw new SpecError(
-      [{ path: "", message: `--set expects key.path=value, got "${text}"` }],
-      "--set",
-    );
-  }
-  const path = key.split(".").map((k) => (/^\d+$/.test(k) ? Number(k) : k));
-  const raw = text.slice(eq + 1);
-  let value: unknown = raw;
-  try {
-    value = parseDocument(raw, { schema: "core" }).toJS();
-  } catch { /* keep the string */ }
-  return { path, value: value ?? raw };
 }
 
 /**
@@ -134,13 +120,13 @@ export async function loadRunSpecFile(
 }
 
 /**
- * `parseDocument`, with a pointer to the fix when permissions are missing:
+ * Runs a yaml parse, with a pointer to the fix when permissions are missing:
  * the yaml package reads the variables LOG_TOKENS and LOG_STREAM while
  * parsing, which Deno refuses without `--allow-env` or `--ignore-env`.
  */
-function parseYaml(text: string, options: Parameters<typeof parseDocument>[1]): Document {
+function yamlEnv<T>(parse: () => T): T {
   try {
-    return parseDocument(text, options);
+    return parse();
   } catch (e) {
     if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
       throw new Deno.errors.NotCapable(
@@ -180,7 +166,9 @@ function syntaxIssue(e: YAMLError, text: string, at: LinePosOf): SpecIssue {
     default:
       message = message.charAt(0).toLowerCase() + message.slice(1);
   }
-  return { path: "", message, line, col };
+  // Messages quoting the source (`unexpected scalar token in YAML stream: "…"`)
+  // would copy a whole line of junk.
+  return { path: "", message: clip(message, 120), line, col };
 }
 
 /** `*name` with no `&name` before it: yaml only notices when converting, so look for them first. */

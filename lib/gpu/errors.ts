@@ -39,3 +39,25 @@ export class GpuOperationError extends Error {
     this.name = "GpuOperationError";
   }
 }
+
+/** Bytes for messages: `1.50 GiB (1,610,612,736 bytes)`. */
+export function formatBytes(bytes: number): string {
+  const units = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+  let k = 0;
+  while (k + 1 < units.length && bytes >= 1024 ** (k + 1)) k++;
+  const exact = `${bytes.toLocaleString("en")} bytes`;
+  return k === 0 ? exact : `${(bytes / 1024 ** k).toFixed(2)} ${units[k]} (${exact})`;
+}
+
+/**
+ * Memory a plan asks for cannot be had: a tensor larger than the adapter
+ * allows in one buffer, or more than the device or host can allocate. The
+ * message names the tensor (and the layer, where one owns it) and the bytes.
+ */
+export class AllocationError extends Error {
+  /** Creates the error; `tensor` and `bytes` are what was asked for. */
+  constructor(readonly tensor: string, readonly bytes: number, message: string) {
+    super(message);
+    this.name = "AllocationError";
+  }
+}

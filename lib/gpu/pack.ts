@@ -11,7 +11,15 @@
  * @module
  */
 
-import { type BufferArena, numel, roundUp, shapeStr, type Tensor, TENSOR_USAGE } from "./tensor.ts";
+import {
+  type BufferArena,
+  maxTensorBytes,
+  numel,
+  roundUp,
+  shapeStr,
+  type Tensor,
+  TENSOR_USAGE,
+} from "./tensor.ts";
 
 /** Byte alignment of every packed tensor (the largest storage offset alignment WebGPU allows). */
 export const PACK_ALIGN = 256;
@@ -95,7 +103,7 @@ export function packTensors(
  * and allocatable.
  */
 export function packLimit(limits: GPUSupportedLimits): number {
-  const bytes = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+  const bytes = maxTensorBytes(limits);
   return bytes - (bytes % PACK_ALIGN);
 }
 

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { AllocationError, formatBytes } from "./errors.ts";
 import { releaseTextures } from "./texture_cache.ts";
 
 /** A row-major f32 tensor stored in a GPU storage buffer. */
@@ -45,17 +46,52 @@ export const TENSOR_USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC |
   GPUBufferUsage.COPY_DST;
 
 /**
+ * The most bytes one tensor may take on a device: every tensor is bound whole
+ * as a storage buffer by some kernel, so both the buffer and the binding
+ * limit apply.
+ */
+export function maxTensorBytes(limits: GPUSupportedLimits): number {
+  return Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize);
+}
+
+/** The limits behind {@link maxTensorBytes}, in words for messages. */
+export function tensorLimitText(limits: GPUSupportedLimits): string {
+  return `this adapter allows ${
+    formatBytes(limits.maxStorageBufferBindingSize)
+  } per storage binding (maxStorageBufferBindingSize) and ${
+    formatBytes(limits.maxBufferSize)
+  } per buffer (maxBufferSize)`;
+}
+
+/** Bytes an arena tensor of `shape` takes (f32, rounded up to 16 bytes). */
+export function tensorBytes(shape: readonly number[]): number {
+  return roundUp(numel(shape) * 4, 16);
+}
+
+/** Reports a buffer the device could not allocate (out of memory). */
+export type AllocationFailureHandler = (error: AllocationError) => void;
+
+/**
  * Owns every buffer of a plan. Allocation happens while a plan is built;
  * `bytes` reports the total for memory summaries.
+ *
+ * A tensor past the device's per-buffer limits is refused before any
+ * allocation ({@link AllocationError} naming it and the bytes). WebGPU
+ * reports running out of memory asynchronously; given `onOutOfMemory`, each
+ * buffer is created inside its own error scope so that such a failure is
+ * reported with the buffer's name and size.
  */
 export class BufferArena {
   readonly #device: GPUDevice;
   readonly #buffers: GPUBuffer[] = [];
+  readonly #onOutOfMemory: AllocationFailureHandler | undefined;
+  #pending: Promise<void>[] = [];
   #bytes = 0;
 
   /** Creates an empty arena on `device`. */
-  constructor(device: GPUDevice) {
+  constructor(device: GPUDevice, onOutOfMemory?: AllocationFailureHandler) {
     this.#device = device;
+    this.#onOutOfMemory = onOutOfMemory;
   }
 
   /** Total bytes allocated. */
@@ -74,16 +110,57 @@ export class BufferArena {
       }
     }
     const size = numel(shape);
-    const buffer = this.raw(name, roundUp(size * 4, 16), TENSOR_USAGE);
+    const bytes = tensorBytes(shape);
+    const limits = this.#device.limits;
+    if (bytes > maxTensorBytes(limits)) {
+      throw new AllocationError(
+        name,
+        bytes,
+        `tensor "${name}" ${shapeStr(shape)} needs ${formatBytes(bytes)}; ${
+          tensorLimitText(limits)
+        }`,
+      );
+    }
+    const buffer = this.raw(name, bytes, TENSOR_USAGE);
     return { buffer, offset: 0, shape: [...shape], size, name };
   }
 
   /** Allocates a raw buffer with explicit usage (uniforms, staging, queries). */
   raw(label: string, bytes: number, usage: GPUBufferUsageFlags): GPUBuffer {
-    const buffer = this.#device.createBuffer({ label, size: Math.max(16, bytes), usage });
+    const size = Math.max(16, bytes);
+    const max = this.#device.limits.maxBufferSize;
+    if (size > max) {
+      throw new AllocationError(
+        label,
+        size,
+        `buffer "${label}" needs ${formatBytes(size)}; this adapter allows ${
+          formatBytes(max)
+        } per buffer (maxBufferSize)`,
+      );
+    }
+    const report = this.#onOutOfMemory;
+    if (report) this.#device.pushErrorScope("out-of-memory");
+    const buffer = this.#device.createBuffer({ label, size, usage });
+    if (report) {
+      const what = `out of GPU memory allocating "${label}" (${formatBytes(size)}, after ${
+        formatBytes(this.#bytes)
+      } for the buffers before it)`;
+      this.#pending.push(
+        this.#device.popErrorScope().then((e) => {
+          if (e) report(new AllocationError(label, size, `${what}: ${e.message}`));
+        }),
+      );
+    }
     this.#buffers.push(buffer);
     this.#bytes += buffer.size;
     return buffer;
+  }
+
+  /** Resolves once every allocation so far has been judged (failures reported to the handler). */
+  async settled(): Promise<void> {
+    const pending = this.#pending;
+    this.#pending = [];
+    await Promise.all(pending);
   }
 
   /** Destroys every buffer this arena allocated, and their cached textures. */

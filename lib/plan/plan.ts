@@ -14,10 +14,10 @@ import { add } from "../kernels/elementwise/elementwise.ts";
 import { clipGradNorm } from "../kernels/reduce/clip.ts";
 import { type Graph, GRAPH_INPUT, type GraphNode } from "../graph/graph.ts";
 import { buildCrossEntropy } from "../ops/cross_entropy.ts";
-import { initialValues } from "../ops/init.ts";
 import type { BuildContext, KroneckerTaps, OpInstance, Param, StateBuffer } from "../ops/types.ts";
 import type { OptimizerFactory, OptimizerInstance } from "../optim/types.ts";
 import { EVERY_STEP, type Stage } from "../gpu/stage.ts";
+import { checkPlanSizes, initialParamValues } from "./memory.ts";
 
 /** Options for {@link buildPlan}. */
 export interface PlanOptions {
@@ -81,7 +81,8 @@ export interface Plan {
 /** Allocates and builds everything for `graph` at `opts.batch`. */
 export function buildPlan(gpu: Gpu, graph: Graph, opts: PlanOptions): Plan {
   const { batch } = opts;
-  const arena = new BufferArena(gpu.device);
+  checkPlanSizes(graph, batch, gpu.limits); // before anything is allocated
+  const arena = new BufferArena(gpu.device, (e) => gpu.reportFailure(e));
   const step = new Uniforms(gpu, "step", [["seed", "u32"]] as const);
   const ctx: BuildContext = { gpu, arena, batch, step };
   const nodes = graph.nodes;
@@ -163,7 +164,7 @@ export function buildPlan(gpu: Gpu, graph: Graph, opts: PlanOptions): Plan {
     const ps = n.params.map((spec) => {
       const value = values[nextParam];
       const grad = grads[nextParam++];
-      writeTensor(gpu, value, initialValues(spec.init, value.size, opts.seed, spec.name));
+      writeTensor(gpu, value, initialParamValues(n, spec, value.size, opts.seed));
       const p: Param = { name: spec.name, value, grad, role: spec.role };
       params.push(p);
       return p;
@@ -276,6 +277,16 @@ export function buildPlan(gpu: Gpu, graph: Graph, opts: PlanOptions): Plan {
     init,
     flopsPerStep: built.reduce((s, b) => s + b.flops, 0),
   };
+}
+
+/**
+ * Waits until WebGPU has judged every buffer of `plan` and throws the first
+ * failure (an `AllocationError` naming the buffer that did not fit in
+ * the device's memory), so a plan is known to be whole before it is used.
+ */
+export async function checkAllocated(plan: Plan): Promise<void> {
+  await plan.arena.settled();
+  plan.gpu.checkAlive();
 }
 
 /**

@@ -22,7 +22,7 @@ import { tuningEnabled } from "../kernels/tune/cache.ts";
 import { type KernelChoice, recordChoices } from "../kernels/tune/choose.ts";
 import type { TimerFactory } from "../kernels/tune/measure.ts";
 import { tuneRequests, type TuneResult, tuneSummary } from "../kernels/tune/tuner.ts";
-import { buildPlan, type Plan, type PlanOptions } from "./plan.ts";
+import { buildPlan, checkAllocated, type Plan, type PlanOptions } from "./plan.ts";
 
 /** How a plan chooses its kernel variants. */
 export type TuneMode = "auto" | "off" | "exhaustive";
@@ -84,6 +84,7 @@ export async function buildTunedPlan(
   const policy = { useCache: tuning.mode !== "off" };
   const build = () => recordChoices(policy, () => buildPlan(gpu, graph, opts));
   let { result: plan, choices } = build();
+  await checkAllocated(plan); // out of memory: said before any tuning or training
   if (!tunesOn(gpu, tuning.mode)) return { plan, choices, results: [], rebuilt: false };
   const now = tuning.now ?? (() => performance.now());
   const t0 = now();
@@ -109,6 +110,7 @@ export async function buildTunedPlan(
   if (changed) {
     plan.arena.dispose();
     ({ result: plan, choices } = build());
+    await checkAllocated(plan);
   }
   return { plan, choices, results, summary, rebuilt: changed };
 }

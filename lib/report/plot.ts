@@ -8,8 +8,10 @@
  * @module
  */
 
-import * as Plot from "@observablehq/plot";
-import { parseHTML } from "linkedom";
+// deno-lint-ignore no-import-prefix -- kept out of the import map, whose packages every task installs
+import * as Plot from "npm:@observablehq/plot@0.6.17";
+// deno-lint-ignore no-import-prefix -- kept out of the import map, whose packages every task installs
+import { parseHTML } from "npm:linkedom@0.18.15";
 import type { Band } from "./aggregate.ts";
 
 /** What to draw. */

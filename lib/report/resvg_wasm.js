@@ -5,6 +5,7 @@
  * not parse `import source` yet; the types come from resvg_wasm.d.ts.
  * @module
  */
-import source resvgWasm from "@resvg/resvg-wasm/index_bg.wasm";
+// deno-lint-ignore no-import-prefix -- kept out of the import map, whose packages every task installs
+import source resvgWasm from "npm:@resvg/resvg-wasm@2.6.2/index_bg.wasm";
 
 export default resvgWasm;

@@ -83,6 +83,8 @@ Deno.test(
     ]);
     assertEquals(a.code, 0, a.err);
     assert(/final test accuracy \d+\.\d+%/.test(a.out), a.out);
+    // The header names the run directory, the adapter and the backend, also with --quiet.
+    assert(/^training tiny → \.cache\/cli-test\/tiny on .+ via (Vulkan|GL)/m.test(a.err), a.err);
     const files = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
     assertEquals(files, ["best", "checkpoints", "metrics.jsonl", "spec.json"]);
     const latest = JSON.parse(Deno.readTextFileSync(`${dir}/checkpoints/latest.json`));

@@ -104,6 +104,7 @@ Deno.test(
     ]);
     assertEquals(r.code, 0, r.err);
     assert(r.err.includes("sgdm does not take optimizer field(s) stat_every, root_every"), r.err);
+    assert(/^compare: 4 runs on .+ via (Vulkan|GL)/m.test(r.err), r.err);
     for (const line of ["[1/4] sgdm seed 0: start (lr 0.05)", "[4/4] adamw_bk seed 1: done"]) {
       assert(r.err.includes(line), `progress line "${line}" in:\n${r.err}`);
     }

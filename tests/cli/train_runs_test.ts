@@ -206,8 +206,9 @@ Deno.test(
     assertEquals(Deno.readTextFileSync(`${dir}/metrics.jsonl`), log);
 
     // A changed model is refused; other changes are reported, one line each, and applied.
-    const d = await run(["train", "--resume", dir, "--set", "model.layers.3.out=5"]);
-    expectOneLineError(d, `cannot resume ${dir}`, "model.layers[3].out: 3 → 5");
+    // (The conv's width: the last layer's must match the 3 classes, which loading checks first.)
+    const d = await run(["train", "--resume", dir, "--set", "model.layers.0.out=5"]);
+    expectOneLineError(d, `cannot resume ${dir}`, "model.layers[0].out: 4 → 5");
     const e = await run([
       "train",
       "--quiet",

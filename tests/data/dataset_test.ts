@@ -1,8 +1,8 @@
 import { assertEquals, assertThrows } from "../assert.ts";
 import {
   channelStats,
-  imageSize,
   NORMALIZATION,
+  sampleSize,
   type Split,
   validateSplit,
 } from "../../lib/data/dataset.ts";
@@ -35,7 +35,7 @@ Deno.test("channelStats equals a two-pass float64 mean/std per channel", () => {
   assertEquals(flat, { mean: [2], std: [0] });
 });
 
-Deno.test("validateSplit and imageSize reject inconsistent data", () => {
+Deno.test("validateSplit and sampleSize reject inconsistent data", () => {
   const split: Split = { images: new Uint8Array(12), labels: Uint8Array.from([1, 2, 3]), count: 3 };
   validateSplit("ok", split, [2, 2, 1], 4);
   assertThrows(
@@ -53,8 +53,10 @@ Deno.test("validateSplit and imageSize reject inconsistent data", () => {
     DataError,
     "2 labels for 3",
   );
-  assertThrows(() => imageSize([2, 0, 1]), RangeError, "[H, W, C]");
-  assertEquals(imageSize([28, 28, 1]), 784);
+  assertThrows(() => sampleSize([2, 0, 1]), RangeError, "[H, W, C]");
+  assertThrows(() => sampleSize([28, 28]), RangeError, "[H, W, C] or [features]");
+  assertEquals(sampleSize([28, 28, 1]), 784);
+  assertEquals(sampleSize([784]), 784);
 });
 
 Deno.test("default normalisations have one mean and one positive std per channel", () => {

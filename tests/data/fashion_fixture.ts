@@ -16,6 +16,7 @@
  * @module
  */
 import { hash3 } from "../../lib/util/rng.ts";
+import { childEnv } from "../../lib/util/subprocess.ts";
 
 /** Folder of the committed fixtures. */
 export const FIXTURE_DIR = "tests/fixtures/data";
@@ -47,7 +48,13 @@ export function fixtureJson(k: number): string {
 }
 
 async function run(cmd: string, args: string[], cwd: string): Promise<void> {
-  const out = await new Deno.Command(cmd, { args, cwd, stdout: "piped", stderr: "piped" }).output();
+  const out = await new Deno.Command(cmd, {
+    args,
+    cwd,
+    env: childEnv(),
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
   if (!out.success) {
     throw new Error(`${cmd} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
   }

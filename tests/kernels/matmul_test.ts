@@ -13,8 +13,6 @@ import {
 import { gpuTest, randn, testGpu, upload, withArena } from "../util.ts";
 import type { Command } from "../../lib/gpu/commands.ts";
 import { submit } from "../../lib/gpu/commands.ts";
-import type { Gpu } from "../../lib/gpu/device.ts";
-import type { BufferArena } from "../../lib/gpu/tensor.ts";
 import { readTensors } from "../../lib/gpu/transfer.ts";
 import {
   ACTIVATIONS,
@@ -24,143 +22,24 @@ import {
   matmulVariants,
   textureMirror,
 } from "../../lib/kernels/matmul/matmul.ts";
-import { MATMUL_VARIANTS } from "../../lib/kernels/matmul/variants.ts";
-import { type MatmulArgs, resolveMatmul } from "../../lib/kernels/matmul/types.ts";
+import { findMatmulVariant, MATMUL_VARIANTS } from "../../lib/kernels/matmul/variants.ts";
+import { resolveMatmul } from "../../lib/kernels/matmul/types.ts";
 import { buildTexMatmul } from "../../lib/kernels/matmul/tex.ts";
 import { buildTiledMatmul } from "../../lib/kernels/matmul/tiled.ts";
 import { buildSplitKMatmul } from "../../lib/kernels/matmul/splitk.ts";
-
-const U = 2 ** -24; // f32 unit roundoff
-
-/**
- * Per-element error bound for an fp32 result of the reference's formula:
- * a k-term dot product in any summation order errs by at most γ_k·Σ|terms|
- * (γ_k ≈ k·u); alpha, beta·c0 and bias add ≤ 4 more roundings of the same
- * scale; the activation's slope is ≤ 1.13 (gelu), so the whole bound is
- * doubled. The 4e-6·(1 + |ref|) term covers the GPU's own exp/tanh, which
- * Vulkan only requires accurate to a few ulp (plus tiny absolute error).
- */
-function bounds(abs: Float64Array, ref: Float64Array, k: number): Float64Array {
-  return abs.map((s, i) => 2 * (k + 4) * U * s + 4e-6 * (1 + Math.abs(ref[i])));
-}
-
-/** Asserts |actual − expected| ≤ bound elementwise; names the worst element. */
-function assertWithin(
-  actual: ArrayLike<number>,
-  expected: Float64Array,
-  bound: Float64Array,
-  what: string,
-) {
-  assertEquals(actual.length, expected.length, `${what}: length`);
-  let worst = -1;
-  let worstRatio = 1;
-  for (let i = 0; i < expected.length; i++) {
-    const r = Math.abs(actual[i] - expected[i]) / bound[i];
-    if (!(r <= worstRatio)) { // NaN fails too
-      worst = i;
-      worstRatio = Number.isNaN(r) ? Infinity : r;
-    }
-  }
-  if (worst >= 0) {
-    throw new Error(
-      `${what}: element ${worst} is ${actual[worst]}, expected ${expected[worst]} ` +
-        `(bound ${bound[worst].toExponential(2)}, ${worstRatio.toFixed(1)}x over)`,
-    );
-  }
-}
-
-interface Case extends MatmulProblem {
-  alpha?: number;
-  beta?: number;
-  bias?: boolean;
-  activation?: RefActivation;
-}
-
-/** Builds commands for validated arguments (default: `matmul` itself). */
-type Builder = (gpu: Gpu, args: MatmulArgs) => Command[];
-
-/** Uploads the operands of `c`, builds `variant`, returns what to check. */
-function setup(
-  gpu: Gpu,
-  arena: BufferArena,
-  c: Case,
-  variant: string | undefined,
-  seed: number,
-  build: Builder,
-) {
-  const { m, n, k } = c;
-  const batch = c.batch ?? 1;
-  const bBatch = c.bBroadcast ? 1 : batch;
-  const a = Float32Array.from(randn(seed, batch * m * k));
-  const b = Float32Array.from(randn(seed + 1, bBatch * k * n));
-  const bias = c.bias ? Float32Array.from(randn(seed + 2, n)) : undefined;
-  const c0 = Float32Array.from(randn(seed + 3, batch * m * n));
-  const aT = upload(gpu, arena, "a", c.transA ? [batch, k, m] : [batch, m, k], a);
-  const bT = upload(gpu, arena, "b", c.transB ? [bBatch, n, k] : [bBatch, k, n], b);
-  const outT = upload(gpu, arena, "out", [batch, m, n], c0);
-  const biasT = bias ? upload(gpu, arena, "bias", [n], bias) : undefined;
-  const cmds = build(gpu, {
-    ...c,
-    a: aT,
-    b: bT,
-    out: outT,
-    bias: biasT,
-    variant,
-    label: `case_${variant}`,
-  });
-  const o: RefMatmulOpts = { ...c, c0, bias };
-  const ref = matmulRef(a, b, o);
-  return { cmds, out: outT, ref, bound: bounds(matmulAbsRef(a, b, o), ref, k) };
-}
-
-/** Runs several cases in one submit and one readback, then checks each. */
-async function runCases(
-  gpu: Gpu,
-  arena: BufferArena,
-  cases: { c: Case; variant?: string; what: string; build?: Builder }[],
-) {
-  const built = cases.map((x, i) => ({
-    ...x,
-    ...setup(gpu, arena, x.c, x.variant, 100 + 7 * i, x.build ?? matmul),
-  }));
-  submit(gpu, built.flatMap((x) => x.cmds));
-  const outs = await readTensors(gpu, built.map((x) => x.out));
-  built.forEach((x, i) => assertWithin(outs[i], x.ref, x.bound, x.what));
-}
-
-const TRANSPOSES = [[false, false], [false, true], [true, false], [true, true]] as const;
-
-// Awkward shapes: 1×1×1, primes (nothing divides a tile or 4: scalar reads,
-// shifted edge tiles), k = 1, n = 10 (logits), batch with a shared b, and
-// multiples of 4 that are not multiples of any tile (vector reads with
-// shifted edge tiles), with and without a per-batch b.
-const SHAPES: MatmulProblem[] = [
-  { m: 1, n: 1, k: 1 },
-  { m: 7, n: 13, k: 5 },
-  { m: 33, n: 65, k: 17 },
-  { m: 9, n: 6, k: 1 },
-  { m: 20, n: 10, k: 36 },
-  { m: 5, n: 12, k: 8, batch: 3, bBroadcast: true },
-  { m: 36, n: 44, k: 20 },
-  { m: 12, n: 8, k: 24, batch: 2 },
-];
-
-/** A different epilogue per case index, so every option meets every variant. */
-function epilogueFor(i: number): Pick<Case, "alpha" | "beta" | "bias" | "activation"> {
-  return {
-    activation: ACTIVATIONS[i % ACTIVATIONS.length],
-    bias: i % 2 === 0,
-    beta: i % 3 === 0 ? 0.5 : 0,
-    alpha: i % 4 === 1 ? 0.75 : 1,
-  };
-}
-
-function shapeName(c: Case): string {
-  const t = `${c.transA ? "T" : "N"}${c.transB ? "T" : "N"}`;
-  const bt = c.batch ? ` batch ${c.batch}${c.bBroadcast ? " shared b" : ""}` : "";
-  return `${c.m}x${c.n}x${c.k} ${t}${bt} ${c.activation}${c.bias ? "+bias" : ""}` +
-    `${c.beta ? " beta" : ""}${c.alpha !== 1 ? " alpha" : ""}`;
-}
+import {
+  assertWithin,
+  bounds,
+  type Case,
+  epilogueFor,
+  regShapes,
+  regTileOf,
+  runCases,
+  shapeName,
+  type ShapePlan,
+  SHAPES,
+  TRANSPOSES,
+} from "./matmul_cases.ts";
 
 // The 32-row tiles take seconds each to compile on llvmpipe, so they skip the
 // mid-sized aligned shapes, keeping the small ones and 33×65×17 (full tiles,
@@ -170,6 +49,25 @@ function shapeName(c: Case): string {
 const BIG_TILES = new Set(["tex_32x32", "tex_32x16"]);
 const BIG_TILE_SHAPES = SHAPES.filter((s) => s.m <= 12 || s.n <= 12 || s.k === 17);
 const BIG_TILE_ALIGNED: MatmulProblem = { m: 40, n: 20, k: 12 };
+const ALL_LAYOUTS = TRANSPOSES;
+const NN_TT = [TRANSPOSES[0], TRANSPOSES[3]];
+
+// Register-blocked kernels compile in 1–6 s per shape on llvmpipe: each runs
+// the shapes reaching every path of their shared generator (regShapes), and
+// the cheapest to compile runs every awkward shape too.
+const REG_FULL_COVERAGE = "reg_64x64x16_4x4";
+
+/** The shapes and layouts variant `name` is checked on. */
+function planFor(name: string): ShapePlan[] {
+  const every = (shapes: MatmulProblem[]) =>
+    shapes.map((shape) => ({ shape, layouts: ALL_LAYOUTS }));
+  const reg = regTileOf(name);
+  if (reg) return [...(name === REG_FULL_COVERAGE ? every(SHAPES) : []), ...regShapes(reg)];
+  if (BIG_TILES.has(name)) {
+    return [...every(BIG_TILE_SHAPES), { shape: BIG_TILE_ALIGNED, layouts: NN_TT }];
+  }
+  return every(SHAPES);
+}
 
 for (const v of MATMUL_VARIANTS) {
   Deno.test(
@@ -177,18 +75,11 @@ for (const v of MATMUL_VARIANTS) {
     gpuTest,
     () =>
       withArena(async (gpu, arena) => {
-        const big = BIG_TILES.has(v.name);
         const cases = [];
         let i = 0;
-        for (const s of big ? BIG_TILE_SHAPES : SHAPES) {
-          for (const [transA, transB] of TRANSPOSES) {
-            const c: Case = { ...s, transA, transB, ...epilogueFor(i++) };
-            cases.push({ c, variant: v.name, what: `${v.name} ${shapeName(c)}` });
-          }
-        }
-        if (big) {
-          for (const t of [false, true]) {
-            const c: Case = { ...BIG_TILE_ALIGNED, transA: t, transB: t, ...epilogueFor(i++) };
+        for (const { shape, layouts } of planFor(v.name)) {
+          for (const [transA, transB] of layouts) {
+            const c: Case = { ...shape, transA, transB, ...epilogueFor(i++) };
             cases.push({ c, variant: v.name, what: `${v.name} ${shapeName(c)}` });
           }
         }
@@ -386,8 +277,8 @@ Deno.test(
 Deno.test("matmul: variant listing and the adapter heuristic", gpuTest, async () => {
   const gpu = await testGpu();
   const names = matmulVariants(gpu, { m: 128, n: 256, k: 784, transB: true });
-  for (const family of ["tex_", "tiled_", "splitk"]) {
-    assert(names.some((n) => n.startsWith(family)), family);
+  for (const prefix of ["tex_", "tiled_", "splitk", "reg_", "reg_splitk"]) {
+    assert(names.some((n) => n.startsWith(prefix)), prefix);
   }
   const prev = Deno.env.get("ADABK_TUNE");
   Deno.env.set("ADABK_TUNE", "0"); // the heuristic alone, whatever is cached
@@ -395,12 +286,14 @@ Deno.test("matmul: variant listing and the adapter heuristic", gpuTest, async ()
     const choice = matmulChoice(gpu, { m: 512, n: 512, k: 512 });
     assertEquals(choice.source, "heuristic");
     // Software adapters must get a texture kernel, GPUs a workgroup-tiled one.
-    assert(
-      choice.variant.startsWith(gpu.adapter.isFallbackAdapter ? "tex_" : "tiled_"),
+    assertEquals(
+      findMatmulVariant(choice.variant)!.family,
+      gpu.adapter.isFallbackAdapter ? "tex" : "tiled",
       choice.variant,
     );
     // A tiny output with a long K splits K on any adapter.
-    assert(matmulChoice(gpu, { m: 4, n: 10, k: 4096 }).variant.startsWith("splitk"));
+    const split = matmulChoice(gpu, { m: 4, n: 10, k: 4096 }).variant;
+    assert(/^(reg_)?splitk/.test(split), split);
     assertEquals(
       matmulChoice(gpu, { m: 4, n: 4, k: 4, variant: "tex_8x8" } as MatmulProblem).source,
       "forced",

@@ -9,6 +9,7 @@ import { refKron, refPrecondition } from "../ref/adabk.ts";
 import { type RefState, sgdStep } from "../ref/optim.ts";
 import { assert } from "../assert.ts";
 import { assertClose, f32, gpuTest, randn } from "../util.ts";
+import { childEnv } from "../../lib/util/subprocess.ts";
 
 /** Fixed so the test task can grant exactly this address (see deno.json). */
 const PORT = 47831;
@@ -48,6 +49,7 @@ Deno.test(
           "tests/fixtures/url_import_child.ts",
           url,
         ],
+        env: childEnv(),
         stdout: "piped",
         stderr: "piped",
       }).output();

@@ -40,14 +40,23 @@ interface Tag {
   problem: string;
 }
 
-/** Every tagged dispatch of every stage. */
+/**
+ * Every tagged kernel of every stage: consecutive dispatches of one problem
+ * count once, since variants of a problem may record different numbers of
+ * dispatches (a product with or without its split-K reduction, a weight
+ * relayout before a texture kernel).
+ */
 function tags(plan: Plan): Tag[] {
-  return plan.stages.flatMap((s) =>
+  const all = plan.stages.flatMap((s) =>
     s.commands.flatMap((c) => {
       if (c.kind !== "dispatch" || !c.kernel) return [];
       const { variant, tuned, family, problem } = c.kernel;
       return [{ stage: s.name, label: c.label, variant, tuned, problem: `${family}|${problem}` }];
     })
+  );
+  return all.filter((t, i) =>
+    i === 0 || t.stage !== all[i - 1].stage || t.problem !== all[i - 1].problem ||
+    t.variant !== all[i - 1].variant
   );
 }
 

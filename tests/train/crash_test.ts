@@ -17,6 +17,7 @@ import { readLatestCheckpoint } from "../../lib/train/checkpoint.ts";
 import { Rng } from "../../lib/util/rng.ts";
 import { CRASH_TENSORS, crashValue } from "../fixtures/cli/checkpoint_writer.ts";
 import { assert, assertEquals } from "../assert.ts";
+import { childEnv } from "../../lib/util/subprocess.ts";
 
 const DIR = ".cache/crash-test";
 /** At least this many kills, and more (up to MAX_ROUNDS) until two landed mid-file-write. */
@@ -70,6 +71,7 @@ Deno.test("a checkpoint writer killed with SIGKILL at random moments always leav
         "tests/fixtures/cli/checkpoint_writer.ts",
         DIR,
       ],
+      env: childEnv(),
       stdout: "piped",
       stderr: "null",
     }).spawn();

@@ -11,6 +11,7 @@ import { main } from "../../cli/main.ts";
 import { buildPlan } from "../../lib/plan/plan.ts";
 import { profilePlan } from "../../lib/train/profile.ts";
 import { profileMarkdown, topKernels } from "../../lib/train/profile_report.ts";
+import { childEnv } from "../../lib/util/subprocess.ts";
 
 const FILE = "tests/fixtures/cli/tiny.yaml";
 
@@ -95,6 +96,7 @@ Deno.test(
           "bench/profile.ts",
           ...args,
         ],
+        env: childEnv(),
         stdout: "piped",
         stderr: "piped",
       }).output();

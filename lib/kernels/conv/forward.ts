@@ -10,11 +10,14 @@ import type { Tensor } from "../../gpu/tensor.ts";
 import { type Command, dispatch, grid2d } from "../../gpu/commands.ts";
 import type { ConvDims } from "./geometry.ts";
 import { mirrorOf } from "./operands.ts";
-import { relayoutShape, relayoutWeight } from "./relayout.ts";
+import { relayoutShape, relayoutWeight, relayoutWgsl } from "./relayout.ts";
 import { gatherGemmInvocations, type GatherGemmSpec, gatherGemmWgsl } from "./tex_gather.ts";
 import { tiledGrid, type TiledSpec, tiledWgsl } from "./tiled.ts";
 import { rowWindowInvocations, type RowWindowSpec, rowWindowWgsl } from "./tex_rows.ts";
 import { patchElementWgsl } from "./elements.ts";
+import { forwardGemmPlan, recordPlan } from "./gemm_passes.ts";
+import { gemmTileFor } from "./gemm_tiles.ts";
+import { parseTexTile } from "./variants.ts";
 
 /** Tensors of a forward pass (shapes already checked). */
 export interface ForwardTensors {
@@ -137,4 +140,36 @@ export function forwardTiled(gpu: Gpu, d: ConvDims, t: ForwardTensors): Command[
   const spec = forwardTiledSpec(d, t.bias !== undefined);
   const bindings = t.bias ? [t.x, t.w, t.y, t.bias] : [t.x, t.w, t.y];
   return [dispatch(gpu, spec.label, tiledWgsl(spec), bindings, tiledGrid(spec))];
+}
+
+/** The WGSL modules `variant` (already validated) compiles for this forward pass. */
+export function forwardCodes(gpu: Gpu, d: ConvDims, bias: boolean, variant: string): string[] {
+  const tile = gemmTileFor(gpu, variant);
+  if (tile) return forwardGemmPlan(gpu, d, bias, tile).steps.map((s) => s.code);
+  if (variant === "tiled") return [tiledWgsl(forwardTiledSpec(d, bias))];
+  const [tp, tc] = parseTexTile(variant)!;
+  const rel = relayoutWgsl(d, "forward", relayoutShape(d, "forward", tc));
+  return [
+    rel,
+    d.cinG % 4 === 0
+      ? gatherGemmWgsl(forwardTexSpec(d, bias, tp, tc))
+      : rowWindowWgsl(forwardRowsSpec(d, bias, tp, tc)),
+  ];
+}
+
+/** Commands of the forward pass with `variant` (already validated). */
+export function forwardCommands(
+  gpu: Gpu,
+  d: ConvDims,
+  t: ForwardTensors,
+  variant: string,
+): Command[] {
+  const tile = gemmTileFor(gpu, variant);
+  if (tile) {
+    const plan = forwardGemmPlan(gpu, d, t.bias !== undefined, tile);
+    return recordPlan(gpu, plan, { x: t.x, w: t.w, y: t.y, bias: t.bias }, `${t.y.name}.scratch`);
+  }
+  if (variant === "tiled") return forwardTiled(gpu, d, t);
+  const [tp, tc] = parseTexTile(variant)!;
+  return forwardTex(gpu, d, t, tp, tc);
 }

@@ -12,11 +12,14 @@ import type { Tensor } from "../../gpu/tensor.ts";
 import { type Command, dispatch, grid2d } from "../../gpu/commands.ts";
 import type { ConvDims } from "./geometry.ts";
 import { mirrorOf } from "./operands.ts";
-import { relayoutShape, relayoutWeight } from "./relayout.ts";
+import { relayoutShape, relayoutWeight, relayoutWgsl } from "./relayout.ts";
 import { gatherGemmInvocations, type GatherGemmSpec, gatherGemmWgsl } from "./tex_gather.ts";
 import { tiledGrid, type TiledSpec, tiledWgsl } from "./tiled.ts";
 import { rowWindowInvocations, type RowWindowSpec, rowWindowWgsl } from "./tex_rows.ts";
 import { scatterElementWgsl } from "./elements.ts";
+import { inputGemmPlan, recordPlan } from "./gemm_passes.ts";
+import { gemmTileFor } from "./gemm_tiles.ts";
+import { parseTexTile } from "./variants.ts";
 
 /** Tensors of an input-gradient pass (shapes already checked). */
 export interface InputGradTensors {
@@ -96,7 +99,7 @@ export function inputTex(
   const { tex: dyt, copy } = mirrorOf(gpu, t.dy);
   const rel = relayoutWeight(gpu, d, t.w, "input", tc);
   const bindings = [dyt, rel.tex, t.dx];
-  if (d.coutG % 4 !== 0 && d.strideH === 1 && d.strideW === 1) {
+  if (usesRows(d)) {
     const spec = inputRowsSpec(d, tp, tc);
     const wg = Math.ceil(rowWindowInvocations(spec) / 8);
     return [
@@ -142,4 +145,39 @@ fn store(g: u32, s: u32, i: u32, j: u32, v: f32) {
 export function inputTiled(gpu: Gpu, d: ConvDims, t: InputGradTensors): Command[] {
   const spec = inputTiledSpec(d);
   return [dispatch(gpu, spec.label, tiledWgsl(spec), [t.dy, t.w, t.dx], tiledGrid(spec))];
+}
+
+/** True when the texture input gradient takes the row-window kernel. */
+function usesRows(d: ConvDims): boolean {
+  return d.coutG % 4 !== 0 && d.strideH === 1 && d.strideW === 1;
+}
+
+/** The WGSL modules `variant` (already validated) compiles for this input-gradient pass. */
+export function inputCodes(gpu: Gpu, d: ConvDims, variant: string): string[] {
+  const tile = gemmTileFor(gpu, variant);
+  if (tile) return inputGemmPlan(gpu, d, tile).steps.map((s) => s.code);
+  if (variant === "tiled") return [tiledWgsl(inputTiledSpec(d))];
+  const [tp, tc] = parseTexTile(variant)!;
+  const rel = relayoutWgsl(d, "input", relayoutShape(d, "input", tc));
+  return [
+    rel,
+    usesRows(d) ? rowWindowWgsl(inputRowsSpec(d, tp, tc)) : gatherGemmWgsl(inputTexSpec(d, tp, tc)),
+  ];
+}
+
+/** Commands of the input-gradient pass with `variant` (already validated). */
+export function inputCommands(
+  gpu: Gpu,
+  d: ConvDims,
+  t: InputGradTensors,
+  variant: string,
+): Command[] {
+  const tile = gemmTileFor(gpu, variant);
+  if (tile) {
+    const plan = inputGemmPlan(gpu, d, tile);
+    return recordPlan(gpu, plan, { dy: t.dy, w: t.w, dx: t.dx }, `${t.dx.name}.scratch`);
+  }
+  if (variant === "tiled") return inputTiled(gpu, d, t);
+  const [tp, tc] = parseTexTile(variant)!;
+  return inputTex(gpu, d, t, tp, tc);
 }

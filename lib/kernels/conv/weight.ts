@@ -16,6 +16,9 @@ import { outerInvocations, type OuterSpec, outerWgsl, type RowOperand } from "./
 import { tiledGrid, type TiledSpec, tiledWgsl } from "./tiled.ts";
 import { chooseSplits, patchElementWgsl } from "./elements.ts";
 import { type PartialShape, partialStoreWgsl, reduceWgsl } from "./reduce.ts";
+import { recordPlan, weightGemmPlan } from "./gemm_passes.ts";
+import { gemmTileFor } from "./gemm_tiles.ts";
+import { parseTexTile } from "./variants.ts";
 
 /** Tensors of a weight-gradient pass (shapes already checked). */
 export interface WeightGradTensors {
@@ -62,16 +65,8 @@ function finishCommands(
   return dispatch(gpu, label, code, bindings, grid2d(Math.ceil((p.groups * p.rows * p.cols) / 64)));
 }
 
-/** Texture variant: mirrors of dy and x, outer-product tiles ti × tj, split-K. */
-export function weightTex(
-  gpu: Gpu,
-  d: ConvDims,
-  t: WeightGradTensors,
-  ti: number,
-  tj: number,
-  arena?: BufferArena,
-): Command[] {
-  const bias = t.dbias !== undefined;
+/** The texture variant's outer-product spec and partial shape (pure). */
+function weightTexSpec(d: ConvDims, bias: boolean, ti: number, tj: number) {
   const a: RowOperand = {
     kind: "dense",
     cols: d.coutG,
@@ -93,9 +88,6 @@ export function weightTex(
     partialFloats: d.groups * I * J,
   });
   const p: PartialShape = { splits, groups: d.groups, rows: I, cols: J, upper: false };
-  const part = splits > 1
-    ? scratchTensor(gpu, arena, `${t.dw.name}.partials`, splits * d.groups * I * J)
-    : undefined;
   const spec: OuterSpec = {
     label: `conv_dw_tex_${ti}x${tj}`,
     rows,
@@ -107,8 +99,25 @@ export function weightTex(
     ti,
     tj,
     splits,
-    epilogue: part ? partialStoreWgsl(p, 2) : weightFinishWgsl(d, bias, 2) + DIRECT_STORE,
+    epilogue: splits > 1 ? partialStoreWgsl(p, 2) : weightFinishWgsl(d, bias, 2) + DIRECT_STORE,
   };
+  return { spec, p };
+}
+
+/** Texture variant: mirrors of dy and x, outer-product tiles ti × tj, split-K. */
+export function weightTex(
+  gpu: Gpu,
+  d: ConvDims,
+  t: WeightGradTensors,
+  ti: number,
+  tj: number,
+  arena?: BufferArena,
+): Command[] {
+  const bias = t.dbias !== undefined;
+  const { spec, p } = weightTexSpec(d, bias, ti, tj);
+  const part = p.splits > 1
+    ? scratchTensor(gpu, arena, `${t.dw.name}.partials`, p.splits * d.groups * p.rows * p.cols)
+    : undefined;
   const dyM = mirrorOf(gpu, t.dy);
   const xM = mirrorOf(gpu, t.x);
   const outs = part ? [part] : bias ? [t.dw, t.dbias!] : [t.dw];
@@ -127,14 +136,8 @@ export function weightTex(
   return cmds;
 }
 
-/** Storage-buffer variant: tiled GEMM Dᵀ·[X̃ | 1] with split-K. */
-export function weightTiled(
-  gpu: Gpu,
-  d: ConvDims,
-  t: WeightGradTensors,
-  arena?: BufferArena,
-): Command[] {
-  const bias = t.dbias !== undefined;
+/** The storage-buffer tiled variant's spec and partial shape (pure). */
+function weightTiledSpec(d: ConvDims, bias: boolean) {
   const K = d.kpos * d.cinG;
   const I = d.coutG;
   const J = K + (bias ? 1 : 0);
@@ -149,12 +152,9 @@ export function weightTiled(
     partialFloats: d.groups * I * J,
   });
   const p: PartialShape = { splits, groups: d.groups, rows: I, cols: J, upper: false };
-  const part = splits > 1
-    ? scratchTensor(gpu, arena, `${t.dw.name}.partials`, splits * d.groups * I * J)
-    : undefined;
   const readers = `@group(0) @binding(0) var<storage, read> dy: array<f32>;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-${part ? partialStoreWgsl(p, 2) : weightFinishWgsl(d, bias, 2) + DIRECT_STORE}
+${splits > 1 ? partialStoreWgsl(p, 2) : weightFinishWgsl(d, bias, 2) + DIRECT_STORE}
 ${patchElementWgsl(d, "im2col_at", "x")}
 fn lda(g: u32, m: u32, k: u32) -> f32 {
   return dy[k * ${d.outC}u + g * ${d.coutG}u + m];
@@ -173,10 +173,61 @@ fn ldb(g: u32, k: u32, n: u32) -> f32 {
     symmetric: false,
     readers,
   };
+  return { spec, p };
+}
+
+/** Storage-buffer variant: tiled GEMM Dᵀ·[X̃ | 1] with split-K. */
+export function weightTiled(
+  gpu: Gpu,
+  d: ConvDims,
+  t: WeightGradTensors,
+  arena?: BufferArena,
+): Command[] {
+  const bias = t.dbias !== undefined;
+  const { spec, p } = weightTiledSpec(d, bias);
+  const part = p.splits > 1
+    ? scratchTensor(gpu, arena, `${t.dw.name}.partials`, p.splits * d.groups * p.rows * p.cols)
+    : undefined;
   const outs = part ? [part] : bias ? [t.dw, t.dbias!] : [t.dw];
   const cmds: Command[] = [
     dispatch(gpu, spec.label, tiledWgsl(spec), [t.dy, t.x, ...outs], tiledGrid(spec)),
   ];
   if (part) cmds.push(finishCommands(gpu, d, t, p, part, "conv_dw_reduce"));
   return cmds;
+}
+
+/** The WGSL modules `variant` (already validated) compiles for this weight-gradient pass. */
+export function weightCodes(gpu: Gpu, d: ConvDims, bias: boolean, variant: string): string[] {
+  const tile = gemmTileFor(gpu, variant);
+  if (tile) return weightGemmPlan(gpu, d, bias, tile, weightFinishWgsl).steps.map((s) => s.code);
+  let main: string;
+  let p: PartialShape;
+  if (variant === "tiled") {
+    const t = weightTiledSpec(d, bias);
+    [main, p] = [tiledWgsl(t.spec), t.p];
+  } else {
+    const [ti, tj] = parseTexTile(variant)!;
+    const t = weightTexSpec(d, bias, ti, tj);
+    [main, p] = [outerWgsl(t.spec), t.p];
+  }
+  return p.splits > 1 ? [main, reduceWgsl(p, weightFinishWgsl(d, bias, 1))] : [main];
+}
+
+/** Commands of the weight-gradient pass with `variant` (already validated). */
+export function weightCommands(
+  gpu: Gpu,
+  d: ConvDims,
+  t: WeightGradTensors,
+  variant: string,
+  arena?: BufferArena,
+): Command[] {
+  const tile = gemmTileFor(gpu, variant);
+  if (tile) {
+    const plan = weightGemmPlan(gpu, d, t.dbias !== undefined, tile, weightFinishWgsl);
+    const tensors = { dy: t.dy, x: t.x, dw: t.dw, dbias: t.dbias };
+    return recordPlan(gpu, plan, tensors, `${t.dw.name}.partials`, arena);
+  }
+  if (variant === "tiled") return weightTiled(gpu, d, t, arena);
+  const [ti, tj] = parseTexTile(variant)!;
+  return weightTex(gpu, d, t, ti, tj, arena);
 }

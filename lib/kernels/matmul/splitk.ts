@@ -3,9 +3,10 @@
  * [out, in] = Dᵀ·X whose k is the number of batch rows (or pixels, for
  * convolutions), or logits with n = 10.
  *
- * Pass 1 runs the texture-tiled kernel once per K slice, writing raw partial
- * sums to a scratch tensor laid out [slice][batch][m][n]; pass 2 adds the
- * slices in order (deterministic, unlike atomics) and applies the epilogue.
+ * Pass 1 runs a tiled kernel (the texture kernel, or on GPUs the
+ * register-blocked one) once per K slice, writing raw partial sums to a
+ * scratch tensor laid out [slice][batch][m][n]; pass 2 adds the slices in
+ * order (deterministic, unlike atomics) and applies the epilogue.
  * The scratch is allocated when the commands are built, never during a step.
  * @module
  */
@@ -14,6 +15,7 @@ import { type Command, dispatch, grid2d } from "../../gpu/commands.ts";
 import type { Gpu } from "../../gpu/device.ts";
 import { type Tensor, TENSOR_USAGE } from "../../gpu/tensor.ts";
 import { wgslEpilogueDecls, wgslEpilogueStore } from "./epilogue.ts";
+import { buildRegMatmul, regKSplit, type RegTile } from "./reg.ts";
 import { buildTexMatmul, type KSplit, type TexTile } from "./tex.ts";
 import type { Epilogue, ResolvedMatmul, ResolvedProblem } from "./types.ts";
 
@@ -67,6 +69,32 @@ function scratch(gpu: Gpu, r: ResolvedMatmul, size: number): Tensor {
 }
 
 /**
+ * Both passes around a first pass `pass1(part)` that writes the partial sums
+ * of `split` into `part`.
+ */
+function buildSplitK(
+  gpu: Gpu,
+  r: ResolvedMatmul,
+  split: KSplit,
+  variant: string,
+  maxGrid: number,
+  pass1: (part: Tensor) => Command[],
+): Command[] {
+  const total = r.batch * r.m * r.n;
+  const part = scratch(gpu, r, split.slices * total);
+  const { out, bias } = r.args;
+  const code = splitKReduceWgsl(r, split.slices, r.epilogue, maxGrid);
+  const pass2 = dispatch(
+    gpu,
+    `${r.label}:${variant}.reduce`,
+    code,
+    [part, out, ...(bias ? [bias] : [])],
+    grid2d(Math.ceil(total / REDUCE_WORKGROUP), maxGrid),
+  );
+  return [...pass1(part), pass2];
+}
+
+/**
  * Builds both passes for at most `maxSlices` K slices with texture tile
  * `tile`. `maxGrid` (workgroups per dimension before wrapping to 2-D)
  * defaults to the device limit; tests lower it.
@@ -80,20 +108,44 @@ export function buildSplitKMatmul(
   maxGrid = gpu.limits.maxComputeWorkgroupsPerDimension,
 ): Command[] {
   const split = kSplit(r.k, maxSlices);
-  const total = r.batch * r.m * r.n;
-  const part = scratch(gpu, r, split.slices * total);
-  const { out, bias } = r.args;
-  const pass1 = buildTexMatmul(gpu, r, tile, `${variant}.partial`, {
-    partial: { out: part, split },
-    maxGrid,
-  });
-  const code = splitKReduceWgsl(r, split.slices, r.epilogue, maxGrid);
-  const pass2 = dispatch(
+  return buildSplitK(
     gpu,
-    `${r.label}:${variant}.reduce`,
-    code,
-    [part, out, ...(bias ? [bias] : [])],
-    grid2d(Math.ceil(total / REDUCE_WORKGROUP), maxGrid),
+    r,
+    split,
+    variant,
+    maxGrid,
+    (part) =>
+      buildTexMatmul(gpu, r, tile, `${variant}.partial`, {
+        partial: { out: part, split },
+        maxGrid,
+      }),
   );
-  return [...pass1, pass2];
+}
+
+/**
+ * Builds both passes for at most `maxSlices` K slices with the
+ * register-blocked kernel of tile `tile` (storage buffers only: the GPU
+ * form). `maxGrid` defaults to the device limit; tests lower it.
+ */
+export function buildRegSplitKMatmul(
+  gpu: Gpu,
+  r: ResolvedMatmul,
+  tile: RegTile,
+  maxSlices: number,
+  variant: string,
+  maxGrid = gpu.limits.maxComputeWorkgroupsPerDimension,
+): Command[] {
+  const split = regKSplit(r.k, maxSlices, tile.bk);
+  return buildSplitK(
+    gpu,
+    r,
+    split,
+    variant,
+    maxGrid,
+    (part) =>
+      buildRegMatmul(gpu, r, tile, `${variant}.partial`, {
+        partial: { out: part, split },
+        maxGrid,
+      }),
+  );
 }

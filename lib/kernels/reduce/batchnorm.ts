@@ -20,25 +20,12 @@
 import type { Gpu } from "../../gpu/device.ts";
 import type { Command } from "../../gpu/commands.ts";
 import type { BufferArena, Tensor } from "../../gpu/tensor.ts";
-import {
-  checkDims,
-  checkSize,
-  mapKernel,
-  pickWidth,
-  type WidthChoice,
-} from "../elementwise/elementwise.ts";
+import { checkSize, mapKernel, pickWidth, type WidthChoice } from "../elementwise/elementwise.ts";
 import { activationExpr, f32Lit } from "../wgsl.ts";
-import { axisReduce, type ReduceVariant } from "./reduce.ts";
+import { axisReduce } from "./reduce.ts";
+import { type BatchNormVariants, checkCommon } from "./batchnorm_common.ts";
 
-/** Variant overrides for tests and benchmarks. */
-export interface BatchNormVariants {
-  /** Reduction strategy (default by adapter). */
-  variant?: ReduceVariant;
-  /** Width of the elementwise step (default vec4 when C % 4 = 0). */
-  width?: WidthChoice;
-  /** Rows per invocation of the elementwise step (default by adapter). */
-  rowsPerInvocation?: number;
-}
+export type { BatchNormVariants } from "./batchnorm_common.ts";
 
 /** A ReLU fused after the affine step (forward passes). */
 export interface FusedRelu {
@@ -99,19 +86,6 @@ export interface BatchNormEvalArgs extends BatchNormVariants, FusedRelu {
   runningVar: Tensor;
   /** Output [rows, channels] (may be x). */
   y: Tensor;
-}
-
-/** Checks rows × channels of `x` and the per-channel tensors (RangeError naming the bad one). */
-export function checkCommon(
-  label: string,
-  x: Tensor,
-  rows: number,
-  C: number,
-  perChannel: [string, Tensor][],
-): void {
-  checkDims(label, rows, C);
-  checkSize(label, "x", x, rows * C, `rows ${rows} × channels ${C}`);
-  for (const [what, t] of perChannel) checkSize(label, what, t, C, `channels`);
 }
 
 function checkEps(label: string, eps: number): void {

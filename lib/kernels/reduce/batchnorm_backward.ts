@@ -12,7 +12,7 @@ import type { BufferArena, Tensor } from "../../gpu/tensor.ts";
 import { checkSize, mapKernel, pickWidth } from "../elementwise/elementwise.ts";
 import { activationGradExpr, f32Lit } from "../wgsl.ts";
 import { axisReduce } from "./reduce.ts";
-import { type BatchNormVariants, checkCommon } from "./batchnorm.ts";
+import { type BatchNormVariants, checkCommon } from "./batchnorm_common.ts";
 
 /** Arguments of {@link batchNormBackward}. */
 export interface BatchNormBackwardArgs extends BatchNormVariants {

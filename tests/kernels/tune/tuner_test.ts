@@ -28,6 +28,7 @@ import {
   tempTunePath,
   withTuneEnv,
 } from "./fakes.ts";
+import { childEnv } from "../../../lib/util/subprocess.ts";
 
 const gpu = fakeGpu();
 const MS: Record<string, number> = { a: 3, b: 1, c: 2, d: 1.5 };
@@ -258,7 +259,7 @@ Deno.test("ADABK_TUNE=0 disables tuning and cached choices (in a child process)"
       "--allow-env=ADABK_TUNE",
       "tests/kernels/tune/tune_off_child.ts",
     ],
-    env: { ADABK_TUNE: "0" },
+    env: childEnv({ ADABK_TUNE: "0" }),
     stdout: "piped",
     stderr: "piped",
   }).output();

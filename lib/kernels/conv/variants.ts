@@ -1,0 +1,153 @@
+/**
+ * Conv variant names, which are valid for a problem on a device, and the
+ * untuned choice.
+ *
+ * - `tex_<a>x<b>`: texture operands, 8-lane workgroups, a×b register tile
+ *   per invocation; fastest on software adapters (platform notes §5).
+ * - `tiled`: the first storage-buffer kernel, 64×64 workgroup tiles (kept
+ *   for comparison; slow on narrow channel counts).
+ * - `wg<bm>x<bn>x<bk>_r<tm>x<tn>[_z<ks>]`: the register-tiled implicit GEMM
+ *   (gemm.ts) for real GPUs, tiles from gemm_tiles.ts.
+ * @module
+ */
+
+import type { Gpu } from "../../gpu/device.ts";
+import type { ConvDims } from "./geometry.ts";
+import { fitsTexture } from "./operands.ts";
+import { relayoutShape } from "./relayout.ts";
+import {
+  gemmCandidates,
+  gemmHeuristic,
+  type GemmKind,
+  gemmTileFor,
+  gemmTileNames,
+} from "./gemm_tiles.ts";
+
+/** Which pass a variant list is for. */
+export type ConvPass = "forward" | "input" | "weight";
+
+/**
+ * Register tiles offered by the texture variants, largest first ("rows x
+ * columns"). Few on purpose: each is a separate unrolled shader, and big
+ * tiles take seconds to compile the first time (Mesa caches them on disk).
+ * 16×4 serves passes with few output channels (e.g. Cin = 1 input gradients).
+ */
+const TEX_TILES: readonly (readonly [number, number])[] = [
+  [16, 32],
+  [16, 16],
+  [8, 8],
+  [16, 4],
+  [4, 4],
+];
+
+/** Pass sizes the variant choice depends on: GEMM rows and columns per group. */
+function passSizes(d: ConvDims, which: ConvPass, bias = false): { rows: number; cols: number } {
+  if (which === "forward") return { rows: d.batch * d.outH * d.outW, cols: d.coutG };
+  if (which === "input") return { rows: d.batch * d.inH * d.inW, cols: d.cinG };
+  // Weight gradient: tiles over (Cout_g) × (kh·kw·Cin_g + bias column).
+  return { rows: d.coutG, cols: d.kpos * d.cinG + (bias ? 1 : 0) };
+}
+
+function texFits(gpu: Gpu, d: ConvDims, which: ConvPass, tc: number): boolean {
+  const xFloats = d.batch * d.inH * d.inW * d.inC;
+  const yFloats = d.batch * d.outH * d.outW * d.outC;
+  if (which === "weight") return fitsTexture(gpu, xFloats) && fitsTexture(gpu, yFloats);
+  const rel = relayoutShape(d, which, tc);
+  const src = which === "forward" ? xFloats : yFloats;
+  return fitsTexture(gpu, src) && fitsTexture(gpu, d.groups * rel.rows * rel.cols);
+}
+
+/** Texture tiles that make sense for this pass (no tile wider than the padded output). */
+function texTiles(d: ConvDims, which: ConvPass): (readonly [number, number])[] {
+  const { rows, cols } = passSizes(d, which, true);
+  const cols4 = Math.ceil(cols / 4) * 4;
+  return TEX_TILES.filter(([a, b]) => {
+    if (b > Math.max(4, cols4)) return false;
+    // Weight-gradient tiles are over channels: rows are multiples of 4 too.
+    if (which === "weight") return a <= Math.max(4, Math.ceil(rows / 4) * 4);
+    return a <= Math.max(4, rows);
+  });
+}
+
+/** The (rows, columns) of a `tex_<a>x<b>` name, or undefined. */
+export function parseTexTile(v: string): [number, number] | undefined {
+  const m = /^tex_(\d+)x(\d+)$/.exec(v);
+  return m ? [Number(m[1]), Number(m[2])] : undefined;
+}
+
+function gemmKind(which: ConvPass): GemmKind {
+  return which === "weight" ? "weight" : "pixels";
+}
+
+function texNames(gpu: Gpu, d: ConvDims, which: ConvPass): string[] {
+  return texTiles(d, which)
+    .filter(([, tc]) => texFits(gpu, d, which, tc))
+    .map(([a, b]) => `tex_${a}x${b}`);
+}
+
+/**
+ * Names of the variants valid for `which` pass of `d` on this device, the
+ * untuned default first. (`wg…` names not listed are still accepted when
+ * forced, if they fit the device: every tile computes every problem.)
+ */
+export function convVariantList(gpu: Gpu, d: ConvDims, which: ConvPass, bias = false): string[] {
+  const tex = texNames(gpu, d, which);
+  const { rows, cols } = passSizes(d, which, bias);
+  const wg = gemmTileNames(gpu, gemmKind(which), rows, cols);
+  const def = convHeuristic(gpu, d, which, bias);
+  return [def, ...[...tex, "tiled", ...wg].filter((v) => v !== def)];
+}
+
+/** True when `v` is a variant that can run `which` pass of `d` here. */
+export function convVariantValid(gpu: Gpu, d: ConvDims, which: ConvPass, v: string): boolean {
+  if (v === "tiled") return true;
+  if (v.startsWith("wg")) return gemmTileFor(gpu, v) !== undefined;
+  return texNames(gpu, d, which).includes(v);
+}
+
+/**
+ * The untuned choice. Software adapters: a texture tile — among tiles that
+ * waste at most 20 % of their columns to padding (all, if none do), the
+ * largest, except that the pixel passes step down until there are enough
+ * invocations to keep every core busy (the weight gradient gets its
+ * parallelism from split-K instead). Hardware: the `wg` tile of least
+ * estimated cost (gemm_tiles.ts).
+ */
+export function convHeuristic(gpu: Gpu, d: ConvDims, which: ConvPass, bias = false): string {
+  const { rows, cols } = passSizes(d, which, bias);
+  if (!gpu.adapter.isFallbackAdapter) {
+    return gemmHeuristic(gpu, gemmKind(which), rows, cols, d.groups) ?? "tiled";
+  }
+  const tex = texNames(gpu, d, which);
+  if (tex.length === 0) return "tiled";
+  const texCols = passSizes(d, which, true).cols;
+  const efficiency = (v: string) => {
+    const [a, b] = parseTexTile(v)!;
+    return which === "weight"
+      ? (rows * texCols) / (Math.ceil(rows / a) * a * Math.ceil(texCols / b) * b)
+      : cols / (Math.ceil(cols / b) * b);
+  };
+  const lean = tex.filter((v) => efficiency(v) >= 0.8);
+  const pool = lean.length > 0 ? lean : tex;
+  if (which === "weight") return pool[0];
+  for (const v of pool) {
+    const [a, b] = parseTexTile(v)!;
+    // 16 workgroups of 8 lanes: enough for llvmpipe's threads to balance.
+    if (Math.ceil(rows / a) * Math.ceil(cols / b) * d.groups >= 128) return v;
+  }
+  return pool[pool.length - 1];
+}
+
+/**
+ * Variants worth timing: on software adapters the texture tiles (storage
+ * kernels are ~100× slower there); on hardware a short list of `wg` tiles.
+ */
+export function convCandidates(gpu: Gpu, d: ConvDims, which: ConvPass, bias = false): string[] {
+  if (gpu.adapter.isFallbackAdapter) {
+    const tex = texNames(gpu, d, which);
+    return tex.length > 0 ? tex : ["tiled"];
+  }
+  const { rows, cols } = passSizes(d, which, bias);
+  const wg = gemmCandidates(gpu, gemmKind(which), rows, cols, d.groups);
+  return wg.length > 0 ? wg : ["tiled"];
+}
