@@ -217,6 +217,16 @@ export function markdownTable(rows: readonly BenchRow[]): string {
   return lines.join("\n") + "\n";
 }
 
+/**
+ * A short file-name form of the adapter: its description up to the first
+ * parenthesis, lower-cased, non-alphanumerics as dashes ("NVIDIA H200" →
+ * "nvidia-h200", "llvmpipe (LLVM 15.0.6, 256 bits)" → "llvmpipe").
+ */
+export function adapterSlug(gpu: Gpu): string {
+  const head = gpu.adapter.description.split("(")[0].toLowerCase();
+  return head.replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "").slice(0, 40) || "adapter";
+}
+
 /** Writes `bench/results/<name>.json` and `.md` with the adapter recorded. */
 export async function writeResults(
   gpu: Gpu,

@@ -62,6 +62,15 @@ function planCommands(gpu: Gpu, graph: Graph, batch: number, factory: OptimizerF
   };
 }
 
+/**
+ * Timing of root chains: single runs on software adapters (seconds each);
+ * batches of runs per wait on hardware, where one run is far shorter than
+ * Deno's ~10 ms queue poll.
+ */
+function rootTiming(gpu: Gpu) {
+  return gpu.adapter.isFallbackAdapter ? { samples: 3, minBatchMs: 1, warmup: 1 } : { samples: 3 };
+}
+
 /** Rows for AdamW_BK vs AdamW on `graph` at `batch`. */
 export async function optimSection(
   gpu: Gpu,
@@ -92,7 +101,7 @@ export async function optimSection(
     regular: bkRegular,
     stats: await timeCommands(gpu, b.stats, opts),
     precondition: await timeCommands(gpu, b.precondition, opts),
-    roots: await timeCommands(gpu, b.roots, { samples: 3, minBatchMs: 1, warmup: 1 }),
+    roots: await timeCommands(gpu, b.roots, rootTiming(gpu)),
   };
   const taps = b.plan.taps;
   const factors = b.plan.optimizer!.state.filter((t) => /\.kron\.[LR]$/.test(t.name))
@@ -185,7 +194,7 @@ export async function optimSection(
         workspaces: new RootWorkspaces(arena),
         label: `bench${d}`,
       });
-      const ms = await timeCommands(gpu, rc.commands, { samples: 3, minBatchMs: 1, warmup: 1 });
+      const ms = await timeCommands(gpu, rc.commands, rootTiming(gpu));
       const peerMs = tf && method === "reference" ? await peerNewtonSchulz(tf, A, d) : undefined;
       rows.push({
         group: "inverse root",

@@ -2,7 +2,9 @@
  * The AdaBK family and its Kronecker relatives as optimizer factories:
  * a Kronecker engine (lib/optim/kronecker.ts) in front of a base update.
  *
- * Defaults follow the authors' code (spec §5–6). Note SGDM_BK's momentum:
+ * Defaults follow the authors' published code (AdaBK/optimizer/AdaBK.py)
+ * and the paper's experiments (Yong, Sun & Zhang, CVPR 2023, Section 5: α = 0.9,
+ * T_s = 200, T_ir = 2000, ε = 1e-5). Note SGDM_BK's momentum:
  * buf ← μ·buf + d, without the paper's (1 − β) factor, so the code's lr 0.05
  * equals the paper-form lr 0.5.
  * @module
@@ -41,7 +43,11 @@ function engine(defaults: KroneckerOptions, c: KroneckerCommon): KroneckerOption
   };
 }
 
-/** AdaBK's engine defaults (spec §2–4). */
+/**
+ * AdaBK's engine defaults: EMA statistics and roots as in the paper's Alg. 2,
+ * relative dampening ε·λ_max with λ_max by Eq. 18, K = 10 Newton–Schulz
+ * steps of Eq. 17, norm recovery of Eq. 19.
+ */
 export const ADABK_ENGINE: KroneckerOptions = {
   statistics: "activations",
   sides: "both",
@@ -57,7 +63,10 @@ export const ADABK_ENGINE: KroneckerOptions = {
   normRecovery: true,
 };
 
-/** WSGDM/WAdam's engine defaults (input side only; spec §6). */
+/**
+ * WSGDM/WAdam's engine defaults (input side only; Yong & Zhang, ECCV 2022,
+ * the AdaBK paper's baselines): α 0.95, ε 1e-3, T_s 50, T_ir 500.
+ */
 export const WHITENING_ENGINE: KroneckerOptions = {
   ...ADABK_ENGINE,
   sides: "input",

@@ -1,14 +1,17 @@
 /**
  * Inverse square roots (and square roots) of symmetric positive
- * semi-definite factors, recorded as GPU commands: power iteration for λ̂,
- * relative damping, then a coupled polynomial iteration.
+ * semi-definite factors, recorded as GPU commands: power iteration for λ̂
+ * (the paper's Eq. 18), relative damping A_d = A + ε·λ̂·I, then a coupled
+ * polynomial iteration (Eq. 17). Equal-size factors are computed as one
+ * batch (lib/kernels/linalg/chain.ts).
  *
  * Methods:
  * - `reference`: the published AdaBK code exactly: λ̂ from 10 power
- *   iterations from the all-ones vector, A_d = A + ε·λ̂·I, τ = tr(A_d),
- *   10 coupled Newton–Schulz steps T = ½(3I − Z·Y), Y ← Y·T, Z ← T·Z,
- *   root = Z/√τ. No convergence test (10 steps do not converge for small
- *   eigenvalues: the truncation acts as extra damping, see the spec §3).
+ *   iterations from the all-ones vector, τ = tr(A_d), 10 coupled
+ *   Newton–Schulz steps T = ½(3I − Z·Y), Y ← Y·T, Z ← T·Z, root = Z/√τ. No
+ *   convergence test: 10 steps do not converge for small eigenvalues, so the
+ *   truncation acts as extra damping (per eigenvalue s = σ/τ the gain is
+ *   capped at 1.5¹⁰ ≈ 57.7).
  * - `converged`: normalise by a guaranteed upper bound c ≥ λ_max(A_d), run the
  *   per-iteration minimax polynomials of root_polynomials.ts designed for the
  *   spectrum interval [ε·λ̂/c, 1], check the residual ‖Z·Y − I‖ and finiteness,
@@ -19,18 +22,14 @@
 import type { Gpu } from "../gpu/device.ts";
 import type { Command } from "../gpu/commands.ts";
 import type { BufferArena, Tensor } from "../gpu/tensor.ts";
-import { fill } from "../kernels/elementwise/elementwise.ts";
-import {
-  normalizeVector,
-  polyCombine,
-  rootCommit,
-  rootNormaliser,
-  rootStart,
-  S_LAMBDA,
-  SCALAR_SLOTS,
-} from "../kernels/linalg/linalg.ts";
-import { matmul } from "../kernels/matmul/matmul.ts";
+import { recordRootChain, RootWorkspaces } from "../kernels/linalg/chain.ts";
+import { ROOT_CHAIN, type RootChainProblem } from "../kernels/linalg/chain_family.ts";
+import { SCALAR_SLOTS } from "../kernels/linalg/linalg.ts";
+import type { MatmulProblem } from "../kernels/matmul/types.ts";
+import { explainChoice, tagKernel } from "../kernels/tune/choose.ts";
 import { designRootSchedule, type RootStep } from "./root_polynomials.ts";
+
+export { RootWorkspaces };
 
 /** How roots are computed. */
 export type RootMethod = "reference" | "converged";
@@ -58,48 +57,16 @@ export const ROOT_DEFAULTS: RootOptions = {
   tolerance: 0.05,
 };
 
-/** Scratch shared by every factor of one size (roots run one after another). */
-export class RootWorkspaces {
-  readonly #arena: BufferArena;
-  readonly #bySize = new Map<number, Record<string, Tensor>>();
-
-  /** Allocates lazily from `arena`. */
-  constructor(arena: BufferArena) {
-    this.#arena = arena;
-  }
-
-  /** Workspace tensors for d×d factors. */
-  get(
-    d: number,
-  ): Record<"u" | "v" | "w" | "Y" | "Z" | "Y2" | "Z2" | "T" | "M" | "M2" | "rows", Tensor> {
-    let ws = this.#bySize.get(d);
-    if (!ws) {
-      const t = (name: string, shape: number[]) => this.#arena.tensor(`root${d}.${name}`, shape);
-      ws = {
-        u: t("u", [d, 1]),
-        v: t("v", [d, 1]),
-        w: t("w", [d, 1]),
-        Y: t("Y", [d, d]),
-        Z: t("Z", [d, d]),
-        Y2: t("Y2", [d, d]),
-        Z2: t("Z2", [d, d]),
-        T: t("T", [d, d]),
-        M: t("M", [d, d]),
-        M2: t("M2", [d, d]),
-        rows: t("rows", [d, 2]),
-      };
-      this.#bySize.set(d, ws);
-    }
-    return ws as ReturnType<RootWorkspaces["get"]>;
-  }
-}
-
-/** A root computation: its commands and where its diagnostics live. */
+/** A root computation: its commands and what it costs. */
 export interface RootCommands {
-  /** Commands computing the root into the output tensor. */
+  /** Commands computing the roots into the output tensors. */
   commands: Command[];
   /** Iterations used. */
   iterations: number;
+  /** The `root.chain` variant recorded. */
+  variant: string;
+  /** Every matrix product recorded (FLOPs: 2·m·n·k·batch each). */
+  products: MatmulProblem[];
 }
 
 /** Allocates the scalars tensor a factor's roots report into. */
@@ -115,9 +82,77 @@ export function convergedSchedule(d: number, damping: number): RootStep[] {
   return designRootSchedule(xMin, 1e-6).steps;
 }
 
+/** Arguments of {@link batchedRoots}. */
+export interface BatchedRootArgs {
+  /** Equal-size factors and where each one's root goes. */
+  factors: readonly { A: Tensor; out: Tensor }[];
+  /** Size of every factor. */
+  d: number;
+  /** A_d^(−1/2) or A_d^(1/2). */
+  which: "inverse_sqrt" | "sqrt";
+  /** Method and constants. */
+  options: RootOptions;
+  /** Fix λ̂ (absolute damping: A + γ·I with γ = damping·λ̂) instead of power iteration. */
+  fixedLambda?: number;
+  /** [count, SCALAR_SLOTS]: per-factor λ̂, normaliser, residual, flags. */
+  scalars: Tensor;
+  /** Shared scratch. */
+  workspaces: RootWorkspaces;
+  /** Label prefix. */
+  label: string;
+  /** Force a `root.chain` variant (default: the tuned choice or the heuristic). */
+  variant?: string;
+}
+
+/** The `root.chain` problem of a batch (what the tuner keys its choice on). */
+export function rootChainProblem(
+  d: number,
+  count: number,
+  which: "inverse_sqrt" | "sqrt",
+  options: RootOptions,
+): RootChainProblem {
+  const reference = options.method === "reference";
+  const steps = reference ? options.referenceSteps : convergedSchedule(d, options.damping).length;
+  return { d, count, steps, quintic: !reference, checked: !reference, which };
+}
+
+/** Records the roots of equal-size factors as one batch. */
+export function batchedRoots(gpu: Gpu, a: BatchedRootArgs): RootCommands {
+  const { d, options: o } = a;
+  const reference = o.method === "reference";
+  const steps: RootStep[] = reference
+    ? Array.from({ length: o.referenceSteps }, () => [1.5, -0.5, 0] as const)
+    : convergedSchedule(d, o.damping);
+  const problem = rootChainProblem(d, a.factors.length, a.which, o);
+  const choice = a.variant === undefined
+    ? explainChoice(gpu, ROOT_CHAIN, problem)
+    : { family: ROOT_CHAIN, key: ROOT_CHAIN.key(problem), variant: a.variant, tuned: false };
+  const variant = choice.variant;
+  const chain = recordRootChain(gpu, {
+    factors: a.factors,
+    d,
+    which: a.which,
+    steps,
+    powerRounds: o.powerIterations,
+    fixedLambda: a.fixedLambda,
+    damping: o.damping,
+    normaliser: reference ? "trace" : "upper_bound",
+    tolerance: reference ? undefined : o.tolerance,
+    scalars: a.scalars,
+    workspaces: a.workspaces,
+    label: a.label,
+    variant,
+  });
+  // The chain's own dispatches carry its choice; its products keep matmul's.
+  const commands = chain.commands.map((c) =>
+    c.kind === "dispatch" && c.kernel === undefined ? tagKernel([c], choice)[0] : c
+  );
+  return { commands, iterations: chain.iterations, variant, products: chain.products };
+}
+
 /**
  * Records the computation of A^(−1/2) (`which` = "inverse_sqrt") or A^(1/2)
- * (`which` = "sqrt") of the d×d matrix A into `out`.
+ * (`which` = "sqrt") of the d×d matrix A into `out` (a batch of one).
  */
 export function matrixRoot(
   gpu: Gpu,
@@ -130,81 +165,11 @@ export function matrixRoot(
     scalars: Tensor;
     workspaces: RootWorkspaces;
     label: string;
+    variant?: string;
   },
 ): RootCommands {
-  const { A, d, options: o } = a;
-  if (A.size !== d * d || a.out.size !== d * d) {
-    throw new RangeError(`${a.label}: factor and root must be ${d}x${d}`);
+  if (a.A.size !== a.d * a.d || a.out.size !== a.d * a.d) {
+    throw new RangeError(`${a.label}: factor and root must be ${a.d}x${a.d}`);
   }
-  const ws = a.workspaces.get(d);
-  const mm = (x: Tensor, y: Tensor, out: Tensor, n = d, alpha = 1) =>
-    matmul(gpu, { a: x, b: y, out, m: d, n, k: d, alpha, label: `${a.label}.mm` });
-  const cmds: Command[] = [];
-
-  // λ̂ exactly as the reference's max_eignvalue: v = 1; repeat: u = A·v/‖A·v‖; v = A·u; λ̂ = ‖v‖.
-  cmds.push(...fill(gpu, { value: 1, out: ws.v }));
-  for (let r = 0; r < o.powerIterations; r++) {
-    cmds.push(...mm(A, ws.v, ws.w, 1));
-    cmds.push(
-      ...normalizeVector(gpu, {
-        v: ws.w,
-        u: ws.u,
-        scalars: a.scalars,
-        slot: 7,
-        label: "power_normalize",
-      }),
-    );
-    cmds.push(...mm(A, ws.u, ws.v, 1));
-    cmds.push(
-      ...normalizeVector(gpu, {
-        v: ws.v,
-        scalars: a.scalars,
-        slot: S_LAMBDA,
-        label: "power_lambda",
-      }),
-    );
-  }
-
-  const method = o.method;
-  cmds.push(...rootNormaliser(gpu, {
-    A,
-    d,
-    damping: o.damping,
-    scalars: a.scalars,
-    kind: method === "reference" ? "trace" : "upper_bound",
-    rowScratch: ws.rows,
-  }));
-  cmds.push(...rootStart(gpu, { A, Y: ws.Y, Z: ws.Z, d, damping: o.damping, scalars: a.scalars }));
-
-  const steps: RootStep[] = method === "reference"
-    ? Array.from({ length: o.referenceSteps }, () => [1.5, -0.5, 0] as const)
-    : convergedSchedule(d, o.damping);
-  let [Y, Z, Y2, Z2] = [ws.Y, ws.Z, ws.Y2, ws.Z2];
-  for (const [c0, c1, c2] of steps) {
-    cmds.push(...mm(Z, Y, ws.M));
-    if (c2 !== 0) cmds.push(...mm(ws.M, ws.M, ws.M2));
-    cmds.push(
-      ...polyCombine(gpu, { M: ws.M, M2: c2 !== 0 ? ws.M2 : undefined, out: ws.T, d, c0, c1, c2 }),
-    );
-    cmds.push(...mm(Y, ws.T, Y2));
-    cmds.push(...mm(ws.T, Z, Z2));
-    [Y, Y2] = [Y2, Y];
-    [Z, Z2] = [Z2, Z];
-  }
-  const X = a.which === "inverse_sqrt" ? Z : Y;
-  const power = a.which === "inverse_sqrt" ? -0.5 : 0.5;
-  if (method === "reference") {
-    cmds.push(...rootCommit(gpu, { X, root: a.out, d, power, scalars: a.scalars }));
-  } else {
-    cmds.push(...mm(Z, Y, ws.M));
-    cmds.push(...rootCommit(gpu, {
-      X,
-      root: a.out,
-      d,
-      power,
-      scalars: a.scalars,
-      check: { M: ws.M, tolerance: o.tolerance, rowScratch: ws.rows },
-    }));
-  }
-  return { commands: cmds, iterations: steps.length };
+  return batchedRoots(gpu, { ...a, factors: [{ A: a.A, out: a.out }] });
 }

@@ -1,113 +1,54 @@
 /**
  * The Kronecker engine: one machinery for AdaBK, WSGDM/WAdam, Shampoo and
  * K-FAC. Each is a choice of statistic source, sides, root exponent,
- * accumulation and damping rule.
+ * accumulation and damping rule. Equation numbers refer to the AdaBK paper
+ * (Yong, Sun & Zhang, CVPR 2023), "Alg. 2" to its one-step algorithm.
  *
- * Per preconditioned layer it records three cadenced stages:
- * - `statistics` (every T_s steps from k = 0): R ← α·R + (1−α)·X̃ᵀX̃/N and
- *   L ← α·L + (1−α)·DᵀD (activations), or L, R from the packed gradient
- *   (gradients: Shampoo);
- * - `roots` (every T_ir steps from k = 0, optionally staggered across layers):
- *   L̂ = L_d^(−1/p), R̂ = R_d^(−1/p);
- * - `precondition` (every step): Ĝ = L̂·G·R̂ with norm recovery, written back
- *   into the gradients for the base optimizer.
+ * {@link buildKronecker} records three cadenced stages, in this order:
+ * - `statistics` per layer (every T_s steps from k = 0; Alg. 2 lines 1–3):
+ *   R ← α·R + (1−α)·X̃ᵀX̃/N and L ← α·L + (1−α)·DᵀD from the layer's input
+ *   and output gradient, or L, R from the packed gradient (Shampoo);
+ * - `roots` (every T_ir steps from k = 0, optionally staggered across layers;
+ *   Alg. 2 lines 7–9): L̂ = L_d^(−1/p), R̂ = R_d^(−1/p), equal-size factors
+ *   of one cadence computed as one batch (kronecker_roots.ts);
+ * - `precondition` (every step; Alg. 2 lines 13–14): Ĝ = L̂·G·R̂ with the
+ *   norm recovery of Eq. 19, written back into the gradients for the base
+ *   optimizer.
  * Layers without taps, and grouped convolutions, are left to the base
- * optimizer (reported by `describe`).
+ * optimizer (reported in `treatment`).
  * @module
  */
 
 import type { Gpu } from "../gpu/device.ts";
 import type { Command } from "../gpu/commands.ts";
-import type { BufferArena, Tensor } from "../gpu/tensor.ts";
-import { gramConvPatches, gramDense } from "../kernels/gram/gram.ts";
-import { packGradient, unpackGradient } from "../kernels/gram/kron_pack.ts";
-import { matmul } from "../kernels/matmul/matmul.ts";
-import { reduceAll } from "../kernels/reduce/reduce.ts";
-import { setIdentity, setScalar } from "../kernels/linalg/linalg.ts";
-import type { Cadence, Stage } from "../gpu/stage.ts";
+import type { BufferArena } from "../gpu/tensor.ts";
+import { packGradient } from "../kernels/gram/kron_pack.ts";
+import { setIdentity } from "../kernels/linalg/linalg.ts";
+import type { Stage } from "../gpu/stage.ts";
 import { EVERY_STEP } from "../gpu/stage.ts";
-import {
-  matrixRoot,
-  ROOT_DEFAULTS,
-  type RootOptions,
-  rootScalars,
-  RootWorkspaces,
-} from "./inverse_root.ts";
+import { type FactorRoot, rootStages } from "./kronecker_roots.ts";
+import { preconditionCommands, statisticsCommands } from "./kronecker_steps.ts";
+import type {
+  KroneckerInstance,
+  KroneckerLayer,
+  KroneckerOptions,
+  LayerFactors,
+  RootBatch,
+} from "./kronecker_types.ts";
 import type { OptimizerState, ParamSlot } from "./types.ts";
 
-/** What a Kronecker-factored preconditioner is made of. */
-export interface KroneckerOptions {
-  /** Where L and R come from: layer inputs and output gradients, or the weight gradient. */
-  statistics: "activations" | "gradients";
-  /** Both factors, or the input side (R) only (WSGDM/WAdam). */
-  sides: "both" | "input";
-  /** Root exponent p: the preconditioner uses A^(−1/p) (2 AdaBK, 4 Shampoo, 1 K-FAC). */
-  exponent: 1 | 2 | 4;
-  /** "ema": A ← α·A + (1−α)·S; "sum": A ← A + S (Shampoo). */
-  accumulate: "ema" | "sum";
-  /** α of the EMA. */
-  statDecay: number;
-  /** "relative": A + ε·λ̂·I (AdaBK); "absolute": A + γ·I (K-FAC). */
-  dampingKind: "relative" | "absolute";
-  /** ε or γ. */
-  damping: number;
-  /** T_s. */
-  statEvery: number;
-  /** T_ir. */
-  rootEvery: number;
-  /** Spread root refreshes of different layers over the T_ir period. */
-  stagger: boolean;
-  /** Root method and its details. */
-  root: Pick<RootOptions, "method" | "powerIterations" | "referenceSteps" | "tolerance">;
-  /** Rescale Ĝ to the norm of G (spec §4). */
-  normRecovery: boolean;
-}
+export type { KroneckerInstance, KroneckerLayer, KroneckerOptions, LayerFactors, RootBatch };
 
-/** What the engine built. */
-export interface KroneckerInstance {
-  /** statistics, roots and precondition stages, in that order. */
-  stages: Stage[];
-  /** Factor statistics and roots, to checkpoint. */
-  state: OptimizerState[];
-  /** One-time commands: roots start as identity (a rejected first root then means "no preconditioning"). */
-  init: Command[];
-  /** Slots whose gradient the engine replaces (weights and their biases). */
-  preconditioned: Set<ParamSlot>;
-  /** Treatment per slot name. */
-  treatment: Map<string, string>;
-  /** Per-layer scalars tensors (λ̂, normaliser, residual, accept flag, rejections). */
-  diagnostics: { layer: string; side: "L" | "R"; scalars: Tensor }[];
-}
-
-interface Layer {
-  name: string;
-  weight: ParamSlot;
-  bias?: ParamSlot;
-  out: number;
-  inF: number;
-  cols: number;
-}
-
-/** Builds the engine's stages for `slots`. */
-export function buildKronecker(
-  gpu: Gpu,
-  arena: BufferArena,
+/** The layers the engine preconditions, and the treatment of slots it leaves alone. */
+export function findLayers(
   slots: readonly ParamSlot[],
-  o: KroneckerOptions,
-): KroneckerInstance {
-  const state: OptimizerState[] = [];
-  const preconditioned = new Set<ParamSlot>();
-  const treatment = new Map<string, string>();
-  const diagnostics: KroneckerInstance["diagnostics"] = [];
-  const workspaces = new RootWorkspaces(arena);
-  const rootOptions: RootOptions = { ...ROOT_DEFAULTS, ...o.root, damping: o.damping };
+): { layers: KroneckerLayer[]; treatment: Map<string, string> } {
   const byValue = new Map(slots.map((s) => [s.value, s]));
-
-  const layers: Layer[] = [];
+  const layers: KroneckerLayer[] = [];
+  const treatment = new Map<string, string>();
   for (const s of slots) {
     const taps = s.taps;
     if (!taps) continue;
-    const name = s.name.replace(/\.weight$/, "");
     if (taps.groups !== 1) {
       treatment.set(
         s.name,
@@ -117,226 +58,93 @@ export function buildKronecker(
     }
     const bias = taps.bias ? byValue.get(taps.bias.value) : undefined;
     const inF = taps.inFeatures;
-    layers.push({ name, weight: s, bias, out: taps.outFeatures, inF, cols: inF + (bias ? 1 : 0) });
+    layers.push({
+      name: s.name.replace(/\.weight$/, ""),
+      index: layers.length,
+      weight: s,
+      bias,
+      out: taps.outFeatures,
+      inF,
+      cols: inF + (bias ? 1 : 0),
+    });
   }
+  return { layers, treatment };
+}
 
-  const init: Command[] = [];
-  const stats: Stage[] = [];
-  const roots: Stage[] = [];
-  const precondition: Command[] = [];
-  const keep = (name: string, t: Tensor) => {
-    state.push({ name, tensor: t });
+/**
+ * Allocates a layer's statistics and roots (kept as optimizer state) and
+ * records the roots' start as identity into `init`.
+ */
+function allocateFactors(
+  gpu: Gpu,
+  arena: BufferArena,
+  layer: KroneckerLayer,
+  o: KroneckerOptions,
+  state: OptimizerState[],
+  init: Command[],
+): LayerFactors {
+  const keep = (suffix: string, shape: number[]) => {
+    const t = arena.tensor(`${layer.name}.${suffix}`, shape);
+    state.push({ name: `${layer.name}.kron.${suffix}`, tensor: t });
     return t;
   };
-  const ema = o.accumulate === "ema" ? o.statDecay : undefined;
+  const { out, cols } = layer;
+  const both = o.sides === "both";
+  const L = both ? keep("L", [out, out]) : undefined;
+  const R = keep("R", [cols, cols]);
+  const Lhat = both ? keep("L_root", [out, out]) : undefined;
+  const Rhat = keep("R_root", [cols, cols]);
+  if (Lhat) init.push(...setIdentity(gpu, { X: Lhat, d: out }));
+  init.push(...setIdentity(gpu, { X: Rhat, d: cols }));
+  // A conv weight gradient [out, C_in, kh, kw] is already U₁(W_grad), the
+  // [out, C_in·kh·kw] im2col layout: only a bias column needs a copy.
+  if (!layer.bias) return { L, R, Lhat, Rhat, G: layer.weight.grad, pack: [] };
+  const G = arena.tensor(`${layer.name}.G`, [out, cols]);
+  const pack = packGradient(gpu, {
+    wGrad: layer.weight.grad,
+    bGrad: layer.bias.grad,
+    G,
+    out,
+    inF: layer.inF,
+  });
+  return { L, R, Lhat, Rhat, G, pack };
+}
 
-  layers.forEach((layer, index) => {
-    const { out, cols } = layer;
-    const taps = layer.weight.taps!;
-    const useL = o.sides === "both";
-    const L = useL
-      ? keep(`${layer.name}.kron.L`, arena.tensor(`${layer.name}.L`, [out, out]))
-      : undefined;
-    const R = keep(`${layer.name}.kron.R`, arena.tensor(`${layer.name}.R`, [cols, cols]));
-    const Lhat = L
-      ? keep(`${layer.name}.kron.L_root`, arena.tensor(`${layer.name}.L_root`, [out, out]))
-      : undefined;
-    const Rhat = keep(
-      `${layer.name}.kron.R_root`,
-      arena.tensor(`${layer.name}.R_root`, [cols, cols]),
-    );
-    if (Lhat) init.push(...setIdentity(gpu, { X: Lhat, d: out }));
-    init.push(...setIdentity(gpu, { X: Rhat, d: cols }));
-    const G = arena.tensor(`${layer.name}.G`, [out, cols]);
-    const pack = packGradient(gpu, {
-      wGrad: layer.weight.grad,
-      bGrad: layer.bias?.grad,
-      G,
-      out,
-      inF: layer.inF,
-    });
+/** Builds the engine's stages for `slots`. */
+export function buildKronecker(
+  gpu: Gpu,
+  arena: BufferArena,
+  slots: readonly ParamSlot[],
+  o: KroneckerOptions,
+): KroneckerInstance {
+  const { layers, treatment } = findLayers(slots);
+  const state: OptimizerState[] = [];
+  const init: Command[] = [];
+  const factors = layers.map((l) => allocateFactors(gpu, arena, l, o, state, init));
 
-    // Statistics.
-    const statCmds: Command[] = [];
-    if (o.statistics === "activations") {
-      const appendOnes = layer.bias !== undefined;
-      if (taps.kind === "conv2d") {
-        statCmds.push(
-          ...gramConvPatches(gpu, { geom: taps.geom!, x: taps.x, out: R, appendOnes, ema }),
-        );
-      } else {
-        statCmds.push(
-          ...gramDense(gpu, {
-            x: taps.x,
-            rows: taps.rows,
-            cols: layer.inF,
-            out: R,
-            appendOnes,
-            ema,
-          }),
-        );
-      }
-      if (L) {
-        statCmds.push(
-          ...gramDense(gpu, { x: taps.d, rows: taps.rows, cols: out, out: L, scale: 1, ema }),
-        );
-      }
-    } else {
-      statCmds.push(...pack);
-      const alpha = ema === undefined ? 1 : 1 - ema;
-      const beta = ema === undefined ? 1 : ema;
-      // R += Gᵀ·G ([cols, cols]); L += G·Gᵀ ([out, out]).
-      statCmds.push(
-        ...matmul(gpu, { a: G, b: G, out: R, m: cols, n: cols, k: out, transA: true, alpha, beta }),
-      );
-      if (L) {
-        statCmds.push(
-          ...matmul(gpu, {
-            a: G,
-            b: G,
-            out: L,
-            m: out,
-            n: out,
-            k: cols,
-            transB: true,
-            alpha,
-            beta,
-          }),
-        );
-      }
-    }
-    stats.push({
-      name: `statistics:${layer.name}`,
-      cadence: { every: o.statEvery, offset: 0 },
-      commands: statCmds,
-    });
+  const stats: Stage[] = layers.map((layer, i) => ({
+    name: `statistics:${layer.name}`,
+    cadence: { every: o.statEvery, offset: 0 },
+    commands: statisticsCommands(gpu, layer, factors[i], o),
+  }));
 
-    // Roots.
-    const rootCmds: Command[] = [];
-    const side = (A: Tensor, root: Tensor, d: number, which: "L" | "R") => {
-      const scalars = rootScalars(arena, `${layer.name}.${which}`);
-      diagnostics.push({ layer: layer.name, side: which, scalars });
-      if (o.dampingKind === "absolute") {
-        // A + γ·I: λ̂ fixed at 1 and no power iteration.
-        rootCmds.push(...setScalar(gpu, { scalars, slot: 0, value: 1 }));
-      }
-      const opts = {
-        ...rootOptions,
-        powerIterations: o.dampingKind === "absolute" ? 0 : rootOptions.powerIterations,
-      };
-      const label = `${layer.name}.${which}`;
-      if (o.exponent === 2) {
-        rootCmds.push(
-          ...matrixRoot(gpu, {
-            A,
-            out: root,
-            d,
-            which: "inverse_sqrt",
-            options: opts,
-            scalars,
-            workspaces,
-            label,
-          }).commands,
-        );
-        return;
-      }
-      const half = arena.tensor(`${label}.half_root`, [d, d]);
-      rootCmds.push(
-        ...matrixRoot(gpu, {
-          A,
-          out: half,
-          d,
-          which: "inverse_sqrt",
-          options: opts,
-          scalars,
-          workspaces,
-          label,
-        }).commands,
-      );
-      if (o.exponent === 1) {
-        rootCmds.push(
-          ...matmul(gpu, {
-            a: half,
-            b: half,
-            out: root,
-            m: d,
-            n: d,
-            k: d,
-            label: `${label}.square`,
-          }),
-        );
-      } else {
-        // A^(−1/4) = (A^(−1/2))^(1/2); the inner matrix is already damped.
-        const inner = rootScalars(arena, `${label}.quarter`);
-        rootCmds.push(
-          ...matrixRoot(gpu, {
-            A: half,
-            out: root,
-            d,
-            which: "sqrt",
-            options: { ...rootOptions, damping: 0 },
-            scalars: inner,
-            workspaces,
-            label: `${label}.quarter`,
-          }).commands,
-        );
-      }
-    };
-    if (L && Lhat) side(L, Lhat, out, "L");
-    side(R, Rhat, cols, "R");
-    const offset = o.stagger ? Math.floor((index * o.rootEvery) / layers.length) : 0;
-    const cadence: Cadence = { every: o.rootEvery, offset, atStart: true };
-    roots.push({ name: `roots:${layer.name}`, cadence, commands: rootCmds });
+  const requests: FactorRoot[] = layers.flatMap((layer, i) => {
+    const f = factors[i];
+    const sides: FactorRoot[] = [];
+    if (f.L && f.Lhat) sides.push({ layer, side: "L", A: f.L, root: f.Lhat, d: layer.out });
+    sides.push({ layer, side: "R", A: f.R, root: f.Rhat, d: layer.cols });
+    return sides;
+  });
+  const roots = rootStages(gpu, arena, requests, layers.length, o);
 
-    // Precondition.
-    const Ghat = arena.tensor(`${layer.name}.G_hat`, [out, cols]);
-    precondition.push(...pack);
-    let right: Tensor = G;
-    if (Lhat) {
-      const tmp = arena.tensor(`${layer.name}.LG`, [out, cols]);
-      precondition.push(
-        ...matmul(gpu, {
-          a: Lhat,
-          b: G,
-          out: tmp,
-          m: out,
-          n: cols,
-          k: out,
-          label: `${layer.name}.LG`,
-        }),
-      );
-      right = tmp;
-    }
-    precondition.push(
-      ...matmul(gpu, {
-        a: right,
-        b: Rhat,
-        out: Ghat,
-        m: out,
-        n: cols,
-        k: cols,
-        label: `${layer.name}.GR`,
-      }),
-    );
-    let norms: { gsq: Tensor; hsq: Tensor } | undefined;
-    if (o.normRecovery) {
-      norms = {
-        gsq: arena.tensor(`${layer.name}.gsq`, [1]),
-        hsq: arena.tensor(`${layer.name}.hsq`, [1]),
-      };
-      precondition.push(...reduceAll(gpu, { op: "sumsq", x: G, out: norms.gsq, arena }));
-      precondition.push(...reduceAll(gpu, { op: "sumsq", x: Ghat, out: norms.hsq, arena }));
-    }
-    precondition.push(...unpackGradient(gpu, {
-      Ghat,
-      wGrad: layer.weight.grad,
-      bGrad: layer.bias?.grad,
-      out,
-      inF: layer.inF,
-      norms,
-    }));
+  const precondition: Command[] = [];
+  const preconditioned = new Set<ParamSlot>();
+  layers.forEach((layer, i) => {
+    precondition.push(...preconditionCommands(gpu, arena, layer, factors[i], o));
     preconditioned.add(layer.weight);
-    const shape = `${useL ? `L ${out}×${out}, ` : ""}R ${cols}×${cols}`;
+    const shape = `${
+      factors[i].L ? `L ${layer.out}×${layer.out}, ` : ""
+    }R ${layer.cols}×${layer.cols}`;
     treatment.set(layer.weight.name, `kronecker (${shape})`);
     if (layer.bias) {
       preconditioned.add(layer.bias);
@@ -347,13 +155,14 @@ export function buildKronecker(
   return {
     stages: [
       ...stats,
-      ...roots,
+      ...roots.stages,
       { name: "precondition", cadence: EVERY_STEP, commands: precondition },
     ],
     state,
     init,
     preconditioned,
     treatment,
-    diagnostics,
+    diagnostics: roots.diagnostics,
+    rootBatches: roots.batches,
   };
 }

@@ -30,6 +30,9 @@ export type TuneMode = "auto" | "off" | "exhaustive";
 /** Every mode, for validation and help texts. */
 export const TUNE_MODES: readonly TuneMode[] = ["auto", "off", "exhaustive"];
 
+/** Tuning passes at most (a pass tunes the problems a rebuild brought in). */
+const MAX_TUNE_PASSES = 3;
+
 /** The time `auto` may spend timing on a hardware adapter, ms. */
 export const AUTO_TUNE_BUDGET_MS = 3000;
 
@@ -73,7 +76,8 @@ export function tunesOn(gpu: Gpu, mode: TuneMode): boolean {
  * Builds the plan of `graph` under `tuning`: records the kernel choices of a
  * first build, tunes their problems (see the module doc for each mode), and
  * rebuilds (disposing the first plan's buffers) only when the tuner picked a
- * variant the first build did not record.
+ * variant the first build did not record; problems that first appear in a
+ * rebuild are tuned in turn (up to {@link MAX_TUNE_PASSES} passes).
  */
 export async function buildTunedPlan(
   gpu: Gpu,
@@ -89,28 +93,42 @@ export async function buildTunedPlan(
   const now = tuning.now ?? (() => performance.now());
   const t0 = now();
   const exhaustive = tuning.mode === "exhaustive";
-  const results = await tuneRequests(gpu, choices, {
-    exhaustive,
-    budgetMs: tuning.budgetMs ?? (exhaustive ? Infinity : AUTO_TUNE_BUDGET_MS),
-    path: tuning.path,
-    timer: tuning.timer,
-    now,
-  });
-  const summary = results.length > 0 ? tuneSummary(results, now() - t0) : undefined;
-  if (summary) tuning.log?.(summary);
-  // Only timed or cached decisions are what a rebuild would record.
-  const decided = new Map(
-    results.filter((r) => r.source === "timed" || r.source === "cached")
-      .map((r) => [`${r.family}\u0000${r.key}`, r.variant]),
-  );
-  const changed = choices.some((c) => {
-    const v = decided.get(`${c.family.id}\u0000${c.key}`);
-    return v !== undefined && v !== c.variant;
-  });
-  if (changed) {
+  const budgetMs = tuning.budgetMs ?? (exhaustive ? Infinity : AUTO_TUNE_BUDGET_MS);
+  const id = (family: string, key: string) => `${family}\u0000${key}`;
+  const results: TuneResult[] = [];
+  let rebuilt = false;
+  // A choice can bring new problems with it (a root-chain variant records
+  // different matrix products), so a rebuild's new problems are tuned too:
+  // a few passes at most, each problem decided once, one budget for all.
+  for (let pass = 0; pass < MAX_TUNE_PASSES; pass++) {
+    const seen = new Set(results.map((r) => id(r.family, r.key)));
+    const fresh = choices.filter((c) => !seen.has(id(c.family.id, c.key)));
+    if (fresh.length === 0) break;
+    results.push(
+      ...await tuneRequests(gpu, fresh, {
+        exhaustive,
+        budgetMs: Math.max(0, budgetMs - (now() - t0)),
+        path: tuning.path,
+        timer: tuning.timer,
+        now,
+      }),
+    );
+    // Only timed or cached decisions are what a rebuild would record.
+    const decided = new Map(
+      results.filter((r) => r.source === "timed" || r.source === "cached")
+        .map((r) => [id(r.family, r.key), r.variant]),
+    );
+    const changed = choices.some((c) => {
+      const v = decided.get(id(c.family.id, c.key));
+      return v !== undefined && v !== c.variant;
+    });
+    if (!changed) break;
     plan.arena.dispose();
     ({ result: plan, choices } = build());
     await checkAllocated(plan);
+    rebuilt = true;
   }
-  return { plan, choices, results, summary, rebuilt: changed };
+  const summary = results.length > 0 ? tuneSummary(results, now() - t0) : undefined;
+  if (summary) tuning.log?.(summary);
+  return { plan, choices, results, summary, rebuilt };
 }

@@ -40,7 +40,7 @@ Deno.test(
         const sum = p.dispatches.filter((d) => d.stage === s.stage).reduce((a, d) => a + d.ms, 0);
         assert(Math.abs(s.ms - sum) < 1e-9, `${s.stage} total`);
       }
-      const roots = p.stages.find((s) => s.stage === "roots:fc")!;
+      const roots = p.stages.find((s) => s.stage === "roots:conv+fc")!;
       assertEquals([roots.group, roots.every], ["roots", 4]);
       const amortised = p.stages.reduce((a, s) => a + s.ms / s.every, 0);
       assert(Math.abs(p.gpuStepMs - amortised) < 1e-9 && p.gpuStepMs > 0);
