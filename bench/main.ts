@@ -66,4 +66,9 @@ console.log(markdownTable(rows));
 console.error(`done in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 const date = new Date().toISOString().slice(0, 10);
 const suffix = `${quick ? "-quick" : ""}${onlyArg ? `-${only.join("+")}` : ""}`;
-await writeResults(gpu, `${date}-${adapterSlug(gpu)}${suffix}`, `deno task bench ${args.join(" ")}`.trim(), rows);
+await writeResults(
+  gpu,
+  `${date}-${adapterSlug(gpu)}${suffix}`,
+  `deno task bench ${args.join(" ")}`.trim(),
+  rows,
+);
