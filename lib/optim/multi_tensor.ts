@@ -91,6 +91,18 @@ function span(tensors: readonly Tensor[], align: number, name: string): Tensor {
   return { buffer: tensors[0].buffer, offset: start, shape: [size], size, name };
 }
 
+/** Unrolled bisection steps over `entries` sorted first-workgroup values. */
+function bisection(entries: number): string {
+  const steps: string[] = [];
+  for (let step = 1 << Math.floor(Math.log2(Math.max(1, entries - 1))); step >= 1; step >>= 1) {
+    if (step >= entries) continue;
+    steps.push(
+      `  if (lo + ${step}u < ${entries}u) { if (tab[lo + ${step}u].a.x <= wg) { lo += ${step}u; } }`,
+    );
+  }
+  return steps.join("\n");
+}
+
 /** WGSL of one dispatch over `entries` table rows and `workgroups` workgroups. */
 export function elementwiseUpdateWgsl(
   rule: ElementwiseRule,
@@ -113,23 +125,25 @@ ${state}
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let wg = wid.x + wid.y * ${gridX}u;
   if (wg >= ${workgroups}u) { return; }
-  // The last entry whose first workgroup is at most wg (entry 0 starts at 0).
+  // The last entry whose first workgroup is at most wg (entry 0 starts at 0),
+  // by bisection with fixed, unrolled steps (no data-dependent loop).
   var lo = 0u;
-  var hi = ${entries - 1}u;
-  loop {
-    if (lo >= hi) { break; }
-    let mid = (lo + hi + 1u) >> 1u;
-    if (tab[mid].a.x <= wg) { lo = mid; } else { hi = mid - 1u; }
-  }
+${bisection(entries)}
   let e = tab[lo];
   let first = (wg - e.a.x) * ${CHUNK}u + lid;
-  for (var r = 0u; r < ${PER_THREAD}u; r++) {
-    let j = first + r * ${WG}u;
-    if (j >= e.a.y) { break; }
-    let pi = e.a.z + j;
-    let gi = e.a.w + j;
-    let si = e.b.x + j;
+  let len = e.a.y;
+  let p0 = e.a.z;
+  let g0 = e.a.w;
+  let s0 = e.b.x;
+${
+    Array.from({ length: PER_THREAD }, (_, r) =>
+      `  if (first + ${r * WG}u < len) {
+    let j = first + ${r * WG}u;
+    let pi = p0 + j;
+    let gi = g0 + j;
+    let si = s0 + j;
 ${rule.body}
+  }`).join("\n")
   }
 }
 `;
