@@ -179,9 +179,28 @@ export function buildElementwiseUpdate(
     })
   );
 
-  // Group by (value buffer, gradient buffer, state buffer), in slot order.
+  // Group by (value buffer, gradient buffer, state buffer), in slot order;
+  // a group closes at MAX_ENTRIES tensors or when one of its bound ranges
+  // would pass the storage binding limit.
   const groups: Entry[][] = [];
   const open = new Map<string, Entry[]>();
+  const bounds = new Map<Entry[], { start: number; end: number }[]>();
+  const tensorsOf = (e: Entry) => [e.slot.value, e.slot.grad, ...packs.map((p) => p[e.index])];
+  const fits = (group: Entry[], e: Entry) =>
+    tensorsOf(e).every((t, k) => {
+      const b = bounds.get(group)![k];
+      return Math.max(b.end, t.offset + t.size * 4) - Math.min(b.start, t.offset) <= limit;
+    });
+  const add = (group: Entry[], e: Entry) => {
+    const ts = tensorsOf(e);
+    const b = bounds.get(group) ?? ts.map(() => ({ start: Infinity, end: 0 }));
+    ts.forEach((t, k) => {
+      b[k].start = Math.min(b[k].start, t.offset);
+      b[k].end = Math.max(b[k].end, t.offset + t.size * 4);
+    });
+    bounds.set(group, b);
+    group.push(e);
+  };
   const ids = new Map<GPUBuffer, number>();
   const id = (b: GPUBuffer | undefined) => {
     if (!b) return -1;
@@ -195,13 +214,14 @@ export function buildElementwiseUpdate(
       );
     }
     const key = [slot.value.buffer, slot.grad.buffer, packs[0]?.[index].buffer].map(id).join(",");
+    const entry = { slot, index };
     let group = open.get(key);
-    if (!group || group.length === MAX_ENTRIES) {
+    if (!group || group.length === MAX_ENTRIES || !fits(group, entry)) {
       group = [];
       open.set(key, group);
       groups.push(group);
     }
-    group.push({ slot, index });
+    add(group, entry);
   });
 
   const align = gpu.limits.minStorageBufferOffsetAlignment;
