@@ -37,7 +37,7 @@ for s in "${steps[@]}"; do
   profile-cnn) step profile-cnn 45 deno run $perm bench/profile.ts examples/fashion_cnn.yaml \
     --json "$out/profile-cnn.json" --md "$out/profile-cnn.md" ;;
   profile-resnet) step profile-resnet 45 deno run $perm bench/profile.ts examples/fashion_resnet.yaml \
-    --set optimizer.name=sgdm_bk \
+    --set 'optimizer={name: sgdm_bk, lr: 0.1, weight_decay: 5.0e-4}' \
     --json "$out/profile-resnet.json" --md "$out/profile-resnet.md" ;;
   conv) step conv 60 deno run $perm bench/sections/conv.ts --no-peer --variants --quick ;;
   matmul) step matmul 75 deno run $perm bench/main.ts --only=matmul ;;

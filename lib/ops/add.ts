@@ -3,14 +3,15 @@
  * @module
  */
 
-import { add } from "../kernels/elementwise/elementwise.ts";
+import { add, reluBackwardFromOutput } from "../kernels/elementwise/elementwise.ts";
 import type { Command } from "../gpu/commands.ts";
-import { fmtShape, type OpKind, ShapeError } from "./types.ts";
+import { fmtShape, type FusedReluConfig, type OpKind, ShapeError } from "./types.ts";
 
 /** The Add op kind (two inputs). */
-export const addOp: OpKind<Record<string, never>> = {
+export const addOp: OpKind<FusedReluConfig> = {
   type: "add",
   arity: 2,
+  fusesRelu: true,
   outputShape(_cfg, [a, b], name) {
     if (a.length !== b.length || a.some((d, i) => d !== b[i])) {
       throw new ShapeError(
@@ -23,14 +24,20 @@ export const addOp: OpKind<Record<string, never>> = {
     return [...a];
   },
   paramSpecs: () => [],
-  build(ctx, _cfg, io) {
+  build(ctx, cfg, io) {
     const [a, b] = io.xs;
-    const forward = add(ctx.gpu, { x: a, y: b, out: io.y });
-    // d(a+b)/da = d(a+b)/db = identity: both input gradients are copies of dy.
-    const backward: Command[] = [];
-    io.dxs.forEach((dx, i) => {
-      if (dx) backward.push({ kind: "copyTensor", label: `${io.name}.d${i}`, src: io.dy, dst: dx });
-    });
+    const forward = add(ctx.gpu, { x: a, y: b, out: io.y, relu: cfg.relu });
+    const dxs = io.dxs.flatMap((dx, i) => (dx ? [{ dx, i }] : []));
+    // d(a+b)/da = d(a+b)/db = identity: both input gradients are dy (masked by
+    // y > 0 when a ReLU is fused: then one kernel writes both).
+    const backward: Command[] = cfg.relu && dxs.length
+      ? reluBackwardFromOutput(ctx.gpu, { y: io.y, dy: io.dy, outs: dxs.map((d) => d.dx) })
+      : dxs.map(({ dx, i }) => ({
+        kind: "copyTensor",
+        label: `${io.name}.d${i}`,
+        src: io.dy,
+        dst: dx,
+      }));
     return { forward, evalForward: forward, backward, state: [], flops: a.size };
   },
 };

@@ -13,10 +13,10 @@ import {
   batchNormTrainForward,
 } from "../kernels/reduce/batchnorm.ts";
 import { fill } from "../kernels/elementwise/elementwise.ts";
-import { type OpKind, ShapeError } from "./types.ts";
+import { type FusedReluConfig, type OpKind, ShapeError } from "./types.ts";
 
 /** Batch-norm configuration. */
-export interface BatchNormConfig {
+export interface BatchNormConfig extends FusedReluConfig {
   /** Added to the variance before the square root. */
   eps: number;
   /** Weight of the new batch statistic in the running averages. */
@@ -27,6 +27,7 @@ export interface BatchNormConfig {
 export const batchNorm2dOp: OpKind<BatchNormConfig> = {
   type: "batchnorm2d",
   arity: 1,
+  fusesRelu: true,
   outputShape(cfg, [input], name) {
     if (!(cfg.eps > 0)) {
       throw new ShapeError(name, "batchnorm2d", `eps must be > 0, got ${cfg.eps}`);
@@ -55,7 +56,16 @@ export const batchNorm2dOp: OpKind<BatchNormConfig> = {
     const saveMean = arena.tensor(`${io.name}.save_mean`, [channels]);
     const saveInvStd = arena.tensor(`${io.name}.save_invstd`, [channels]);
     // Running variance starts at 1 (PyTorch); the init commands run once at plan start.
-    const common = { x, rows, channels, gamma: gamma.value, beta: beta.value, eps: cfg.eps };
+    const relu = cfg.relu ?? false;
+    const common = {
+      x,
+      rows,
+      channels,
+      gamma: gamma.value,
+      beta: beta.value,
+      eps: cfg.eps,
+      relu,
+    };
     const forward = batchNormTrainForward(gpu, {
       ...common,
       momentum: cfg.momentum,
@@ -79,6 +89,7 @@ export const batchNorm2dOp: OpKind<BatchNormConfig> = {
       dgamma: gamma.grad,
       dbeta: beta.grad,
       arena,
+      reluOutput: relu ? io.y : undefined,
     });
     return {
       forward,

@@ -21,6 +21,8 @@ export interface CrossEntropyIO {
   lossSum: Tensor;
   /** [1]: += number of correct predictions (metrics). */
   correct: Tensor;
+  /** [classes]: receives Σ_rows dLogits in training (the head's bias gradient), when given. */
+  dLogitsColSum?: Tensor;
 }
 
 /** Commands of the loss head in training (with gradient) and evaluation. */
@@ -52,7 +54,12 @@ export function buildCrossEntropy(
     arena: ctx.arena,
   };
   return {
-    train: softmaxCrossEntropy(ctx.gpu, { ...common, dLogits: io.dLogits, labelSmoothing }),
+    train: softmaxCrossEntropy(ctx.gpu, {
+      ...common,
+      dLogits: io.dLogits,
+      dLogitsColSum: io.dLogitsColSum,
+      labelSmoothing,
+    }),
     eval: softmaxCrossEntropy(ctx.gpu, common),
   };
 }

@@ -67,9 +67,11 @@ export const linearOp: OpKind<LinearConfig> = {
       k: batch,
       transA: true,
     });
-    if (b) {
-      backward.push(
-        ...reduceCols(gpu, {
+    // db = Σ_rows dy: the plan records it, or lets the loss kernel write it.
+    const dyColumnSums = b && {
+      out: b.grad,
+      commands: () =>
+        reduceCols(gpu, {
           op: "sum",
           x: io.dy,
           rows: batch,
@@ -77,8 +79,7 @@ export const linearOp: OpKind<LinearConfig> = {
           out: b.grad,
           arena: ctx.arena,
         }),
-      );
-    }
+    };
     if (dx) {
       // dx[B, in] = dy[B, out] · W[out, in]
       backward.push(...matmul(gpu, {
@@ -97,6 +98,7 @@ export const linearOp: OpKind<LinearConfig> = {
       evalForward: forward,
       backward,
       state: [],
+      dyColumnSums,
       taps: {
         kind: "linear",
         weight: w,

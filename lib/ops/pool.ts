@@ -13,10 +13,10 @@ import {
   type Pool2dGeometry,
   poolOutputSize,
 } from "../kernels/pool/pool.ts";
-import { fmtShape, type OpKind, requireImage, ShapeError } from "./types.ts";
+import { fmtShape, type FusedReluConfig, type OpKind, requireImage, ShapeError } from "./types.ts";
 
-/** Window pooling configuration. */
-export interface Pool2dConfig {
+/** Window pooling configuration (`relu`: max pooling only). */
+export interface Pool2dConfig extends FusedReluConfig {
   /** Window [kh, kw]. */
   kernel: [number, number];
   /** Stride [sh, sw]. */
@@ -49,6 +49,7 @@ function windowOp(type: "maxpool2d" | "avgpool2d"): OpKind<Pool2dConfig> {
   return {
     type,
     arity: 1,
+    fusesRelu: type === "maxpool2d",
     outputShape(cfg, [input], name) {
       requireImage(type, input, name);
       const [ph, pw] = cfg.padding;
@@ -71,7 +72,8 @@ function windowOp(type: "maxpool2d" | "avgpool2d"): OpKind<Pool2dConfig> {
       const flops = io.y.size * cfg.kernel[0] * cfg.kernel[1] * 2;
       if (type === "maxpool2d") {
         const argmax = arena.tensor(`${io.name}.argmax`, io.y.shape);
-        const forward = maxPool2dForward(gpu, { geom, x, y: io.y, argmax });
+        // A fused ReLU marks zeroed windows in argmax: the backward stays the same.
+        const forward = maxPool2dForward(gpu, { geom, x, y: io.y, argmax, relu: cfg.relu });
         // Evaluation needs no argmax, but recording it costs little and keeps one kernel.
         const backward = dx ? maxPool2dBackward(gpu, { geom, dy: io.dy, argmax, dx }) : [];
         return { forward, evalForward: forward, backward, state: [], flops };

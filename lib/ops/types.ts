@@ -94,6 +94,12 @@ export interface BuildContext {
   step: Uniforms<"seed">;
 }
 
+/** Config of an op that may run a following ReLU itself (see {@link OpKind.fusesRelu}). */
+export interface FusedReluConfig {
+  /** Apply max(y, 0) to the output (set by the plan, never by model files). */
+  relu?: boolean;
+}
+
 /** The tensors the plan gives an op (batch dimension first). */
 export interface OpIO {
   /** Full layer name, e.g. "block1.conv". */
@@ -124,6 +130,13 @@ export interface OpInstance {
   init?: Command[];
   /** Kronecker taps (Linear and Conv2d). */
   taps?: KroneckerTaps;
+  /**
+   * Column sums of the output gradient the op needs but does not record
+   * itself (a linear layer's bias gradient Σ_rows dy into `out`): the plan
+   * has the producer of dy write them when it can (the loss kernel) and
+   * otherwise records `commands()` at the start of the op's backward.
+   */
+  dyColumnSums?: { out: Tensor; commands: () => Command[] };
   /** FLOPs of one training step (forward + backward), for `inspect`. */
   flops: number;
 }
@@ -134,6 +147,13 @@ export interface OpKind<C> {
   readonly type: string;
   /** Number of inputs (1, or 2 for Add). */
   readonly arity: 1 | 2;
+  /**
+   * True when the op can apply a ReLU to its own output: the plan then
+   * builds it with `relu: true` in its config in place of a ReLU op that
+   * alone reads its output, and the op's backward applies the ReLU's
+   * gradient (from its output: y > 0). Results equal the two separate ops.
+   */
+  readonly fusesRelu?: boolean;
   /**
    * True when the output is the input reinterpreted (Flatten): the plan makes
    * y a reshape of x and dx a reshape of dy; the op records no commands.

@@ -9,15 +9,13 @@
  */
 
 import type { Gpu } from "../gpu/device.ts";
-import { type Command, dispatch, grid2d } from "../gpu/commands.ts";
+import type { Command } from "../gpu/commands.ts";
 import { fill } from "../kernels/elementwise/elementwise.ts";
 import type { Tensor } from "../gpu/tensor.ts";
-import { Uniforms } from "../gpu/uniforms.ts";
 import { EVERY_STEP } from "../gpu/stage.ts";
 import { f32Lit } from "../kernels/wgsl.ts";
-import type { OptimizerFactory, OptimizerState } from "./types.ts";
-
-const WG = 256;
+import { buildElementwiseUpdate, type RuleFields } from "./multi_tensor.ts";
+import type { OptimizerFactory } from "./types.ts";
 
 /** Adagrad options (PyTorch defaults: lr 1e-2, lr_decay 0, eps 1e-10, wd 0). */
 export interface AdagradOptions {
@@ -59,18 +57,16 @@ export interface AdaBeliefOptions {
   weightDecay?: number;
 }
 
-type Fields = readonly (readonly [string, "f32" | "u32"])[];
-
 /**
- * Shared factory plumbing: one uniform block, per-slot state tensors and one
- * update dispatch per slot; `wgsl(size, gridX)` writes the kernel body.
+ * Shared factory plumbing: one uniform block, packed per-slot state and one
+ * multi-tensor update dispatch (multi_tensor.ts); `body` updates one element.
  */
 function elementwiseOptimizer(
   name: string,
   lr: number,
-  fields: Fields,
+  fields: RuleFields,
   stateNames: readonly string[],
-  wgsl: (size: number, gridX: number) => string,
+  body: string,
   scalars: (k: number, lr: number) => Record<string, number>,
   init?: (gpu: Gpu, t: Tensor) => Command[],
 ): OptimizerFactory {
@@ -78,45 +74,18 @@ function elementwiseOptimizer(
     name,
     lr,
     build(gpu, arena, slots) {
-      const u = new Uniforms(gpu, name, fields as never);
-      const state: OptimizerState[] = [];
-      const initCommands: Command[] = [];
-      const commands = slots.map((s) => {
-        const grid = grid2d(Math.ceil(s.value.size / WG));
-        const extra = stateNames.map((n) => {
-          const t = arena.tensor(`${s.name}.${n}`, s.value.shape);
-          state.push({ name: `${s.name}.${n}`, tensor: t });
-          if (init) initCommands.push(...init(gpu, t));
-          return t;
-        });
-        const code = `struct U { ${fields.map(([f, t]) => `${f}: ${t}`).join(", ")} }
-@group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read_write> p: array<f32>;
-@group(0) @binding(2) var<storage, read> g: array<f32>;
-${
-          stateNames.map((n, i) =>
-            `@group(0) @binding(${3 + i}) var<storage, read_write> ${n}: array<f32>;`
-          ).join("\n")
-        }
-@compute @workgroup_size(${WG}) fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let i = gid.x + gid.y * ${grid[0] * WG}u;
-  if (i >= ${s.value.size}u) { return; }
-${wgsl(s.value.size, grid[0])}
-}
-`;
-        return dispatch(
-          gpu,
-          `${name}:${s.name}`,
-          code,
-          [u.binding, s.value, s.grad, ...extra],
-          grid,
-        );
+      const update = buildElementwiseUpdate(gpu, arena, slots, {
+        name,
+        fields,
+        state: stateNames,
+        body,
+        init: init && ((g, _n, t) => init(g, t)),
       });
       return {
-        stages: [{ name: "update", cadence: EVERY_STEP, commands }],
-        init: [{ name: `${name}.init`, cadence: EVERY_STEP, commands: initCommands }],
-        state,
-        prepareStep: (k, lrNow) => (u as Uniforms<string>).set(scalars(k, lrNow)),
+        stages: [{ name: "update", cadence: EVERY_STEP, commands: update.commands }],
+        init: [{ name: `${name}.init`, cadence: EVERY_STEP, commands: update.init }],
+        state: update.state,
+        prepareStep: (k, lrNow) => update.uniforms.set(scalars(k, lrNow)),
         describe: () => slots.map((s) => ({ name: s.name, treatment: name })),
       };
     },
@@ -138,12 +107,11 @@ export function adagrad(options: AdagradOptions = {}): OptimizerFactory {
     o.lr,
     [["clr", "f32"]],
     ["sum"],
-    () =>
-      `  let w = p[i];
-  let grad = g[i]${o.weightDecay ? ` + ${f32Lit(o.weightDecay)} * w` : ""};
-  let acc = sum[i] + grad * grad;
-  sum[i] = acc;
-  p[i] = w - u.clr * grad / (sqrt(acc) + ${f32Lit(o.eps)});`,
+    `  let w = p[pi];
+  let grad = g[gi]${o.weightDecay ? ` + ${f32Lit(o.weightDecay)} * w` : ""};
+  let acc = sum[si] + grad * grad;
+  sum[si] = acc;
+  p[pi] = w - u.clr * grad / (sqrt(acc) + ${f32Lit(o.eps)});`,
     (k, lr) => ({ clr: lr / (1 + k * o.lrDecay) }),
     init0 === 0 ? undefined : (gpu, t) => fill(gpu, { value: init0, out: t }),
   );
@@ -166,24 +134,23 @@ export function radam(options: RadamOptions = {}): OptimizerFactory {
     o.lr,
     [["lr", "f32"], ["step_size", "f32"], ["rect", "f32"], ["bc2_sqrt", "f32"]],
     ["exp_avg", "exp_avg_sq"],
-    () =>
-      `  var w = p[i];
-  var grad = g[i];
+    `  var w = p[pi];
+  var grad = g[gi];
 ${
-        wd
-          ? (o.decoupled
-            ? `  w = w * (1.0 - u.lr * ${f32Lit(wd)});`
-            : `  grad = grad + ${f32Lit(wd)} * w;`)
-          : ""
-      }
-  let m = ${f32Lit(b1)} * exp_avg[i] + ${f32Lit(1 - b1)} * grad;
-  let v = ${f32Lit(b2)} * exp_avg_sq[i] + ${f32Lit(1 - b2)} * grad * grad;
-  exp_avg[i] = m;
-  exp_avg_sq[i] = v;
+      wd
+        ? (o.decoupled
+          ? `  w = w * (1.0 - u.lr * ${f32Lit(wd)});`
+          : `  grad = grad + ${f32Lit(wd)} * w;`)
+        : ""
+    }
+  let m = ${f32Lit(b1)} * exp_avg[si] + ${f32Lit(1 - b1)} * grad;
+  let v = ${f32Lit(b2)} * exp_avg_sq[si] + ${f32Lit(1 - b2)} * grad * grad;
+  exp_avg[si] = m;
+  exp_avg_sq[si] = v;
   if (u.rect > 0.0) {
-    p[i] = w - u.step_size * m * u.rect * u.bc2_sqrt / (sqrt(v) + ${f32Lit(o.eps)});
+    p[pi] = w - u.step_size * m * u.rect * u.bc2_sqrt / (sqrt(v) + ${f32Lit(o.eps)});
   } else {
-    p[i] = w - u.step_size * m;
+    p[pi] = w - u.step_size * m;
   }`,
     (k, lr) => {
       const t = k + 1;
@@ -215,16 +182,15 @@ export function adabelief(options: AdaBeliefOptions = {}): OptimizerFactory {
     o.lr,
     [["lr", "f32"], ["step_size", "f32"], ["bc2_sqrt", "f32"]],
     ["exp_avg", "exp_avg_var"],
-    () =>
-      `  var w = p[i];
-  let grad = g[i];
+    `  var w = p[pi];
+  let grad = g[gi];
 ${o.weightDecay ? `  w = w * (1.0 - u.lr * ${f32Lit(o.weightDecay)});` : ""}
-  let m = ${f32Lit(b1)} * exp_avg[i] + ${f32Lit(1 - b1)} * grad;
+  let m = ${f32Lit(b1)} * exp_avg[si] + ${f32Lit(1 - b1)} * grad;
   let diff = grad - m;
-  let s = ${f32Lit(b2)} * exp_avg_var[i] + ${f32Lit(1 - b2)} * diff * diff + ${f32Lit(o.eps)};
-  exp_avg[i] = m;
-  exp_avg_var[i] = s;
-  p[i] = w - u.step_size * m / (sqrt(s) / u.bc2_sqrt + ${f32Lit(o.eps)});`,
+  let s = ${f32Lit(b2)} * exp_avg_var[si] + ${f32Lit(1 - b2)} * diff * diff + ${f32Lit(o.eps)};
+  exp_avg[si] = m;
+  exp_avg_var[si] = s;
+  p[pi] = w - u.step_size * m / (sqrt(s) / u.bc2_sqrt + ${f32Lit(o.eps)});`,
     (k, lr) => {
       const t = k + 1;
       return { lr, step_size: lr / (1 - b1 ** t), bc2_sqrt: Math.sqrt(1 - b2 ** t) };

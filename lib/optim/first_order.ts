@@ -5,17 +5,15 @@
  *
  * Hyper-parameters that never change are baked into the WGSL; the learning
  * rate and the bias corrections (computed in float64 on the CPU, as PyTorch
- * does) come from a uniform block written once per step.
+ * does) come from a uniform block written once per step. Every parameter is
+ * updated by one multi-tensor dispatch per group of buffers (multi_tensor.ts).
  * @module
  */
 
-import type { Gpu } from "../gpu/device.ts";
-import { type Command, dispatch, grid2d } from "../gpu/commands.ts";
-import type { BufferArena, Tensor } from "../gpu/tensor.ts";
-import { Uniforms } from "../gpu/uniforms.ts";
 import { f32Lit } from "../kernels/wgsl.ts";
 import { EVERY_STEP } from "../gpu/stage.ts";
-import type { OptimizerFactory, OptimizerInstance, OptimizerState, ParamSlot } from "./types.ts";
+import { buildElementwiseUpdate } from "./multi_tensor.ts";
+import type { OptimizerFactory, OptimizerInstance } from "./types.ts";
 
 /** SGD hyper-parameters (PyTorch `torch.optim.SGD`). */
 export interface SgdOptions {
@@ -43,38 +41,21 @@ export interface AdamOptions {
   weightDecay?: number;
 }
 
-const WG = 256;
-
-/** Header every update kernel shares: linear index over a 2-D grid. */
-function indexHeader(size: number, gridX: number): string {
-  return `  let i = gid.x + gid.y * ${gridX * WG}u;
-  if (i >= ${size}u) { return; }`;
-}
-
-/** WGSL of the SGD update for a tensor of `size` elements. */
-export function wgslSgd(size: number, gridX: number, o: Required<SgdOptions>): string {
+/** WGSL updating element (pi, gi, si) with SGD (state: `momentum_buffer` when μ ≠ 0). */
+export function sgdBody(o: Required<SgdOptions>): string {
   const mom = o.momentum !== 0;
-  return `struct U { lr: f32, first: u32 }
-@group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read_write> p: array<f32>;
-@group(0) @binding(2) var<storage, read> g: array<f32>;
-${mom ? "@group(0) @binding(3) var<storage, read_write> buf: array<f32>;" : ""}
-@compute @workgroup_size(${WG}) fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-${indexHeader(size, gridX)}
-  var d = g[i]${o.weightDecay !== 0 ? ` + ${f32Lit(o.weightDecay)} * p[i]` : ""};
+  return `    var d = g[gi]${o.weightDecay !== 0 ? ` + ${f32Lit(o.weightDecay)} * p[pi]` : ""};
 ${
     mom
-      ? `  var b: f32;
-  if (u.first == 1u) { b = d; } else { b = ${f32Lit(o.momentum)} * buf[i] + ${
+      ? `    var b: f32;
+    if (u.first == 1u) { b = d; } else { b = ${f32Lit(o.momentum)} * momentum_buffer[si] + ${
         f32Lit(1 - o.dampening)
       } * d; }
-  buf[i] = b;
-  d = ${o.nesterov ? `d + ${f32Lit(o.momentum)} * b` : "b"};`
+    momentum_buffer[si] = b;
+    d = ${o.nesterov ? `d + ${f32Lit(o.momentum)} * b` : "b"};`
       : ""
   }
-  p[i] = p[i] - u.lr * d;
-}
-`;
+    p[pi] = p[pi] - u.lr * d;`;
 }
 
 /**
@@ -84,57 +65,27 @@ ${
  */
 export type AdamDecay = "l2" | "decoupled" | "bk";
 
-/** WGSL of an Adam-family update with decay mode `decay`. */
-export function wgslAdam(size: number, gridX: number, o: Required<AdamOptions>, decay: AdamDecay) {
+/** WGSL updating element (pi, gi, si) with an Adam-family rule (state: `exp_avg`, `exp_avg_sq`). */
+export function adamBody(o: Required<AdamOptions>, decay: AdamDecay): string {
   const [b1, b2] = o.betas;
   const wd = o.weightDecay;
-  return `struct U { lr: f32, step_size: f32, bc2_sqrt: f32, first: u32 }
-@group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read_write> p: array<f32>;
-@group(0) @binding(2) var<storage, read> g: array<f32>;
-@group(0) @binding(3) var<storage, read_write> m: array<f32>;
-@group(0) @binding(4) var<storage, read_write> v: array<f32>;
-@compute @workgroup_size(${WG}) fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-${indexHeader(size, gridX)}
-  var w = p[i];
-  var grad = g[i];
+  return `    var w = p[pi];
+    var grad = g[gi];
 ${
     wd === 0 || decay === "bk"
       ? ""
       : decay === "decoupled"
-      ? `  w = w * (1.0 - u.lr * ${f32Lit(wd)});`
-      : `  grad = grad + ${f32Lit(wd)} * w;`
+      ? `    w = w * (1.0 - u.lr * ${f32Lit(wd)});`
+      : `    grad = grad + ${f32Lit(wd)} * w;`
   }
-  let mi = ${f32Lit(b1)} * m[i] + ${f32Lit(1 - b1)} * grad;
-  let vi = ${f32Lit(b2)} * v[i] + ${f32Lit(1 - b2)} * grad * grad;
-  m[i] = mi;
-  v[i] = vi;
-  let denom = sqrt(vi) / u.bc2_sqrt + ${f32Lit(o.eps)};
-  p[i] = w - u.step_size * (mi / denom${decay === "bk" && wd !== 0 ? ` + ${f32Lit(wd)} * w` : ""});
-}
-`;
-}
-
-function updateCommand(
-  gpu: Gpu,
-  label: string,
-  code: string,
-  bindings: Tensor[],
-  u: Uniforms<string>,
-  size: number,
-): Command {
-  return dispatch(gpu, label, code, [u.binding, ...bindings], grid2d(Math.ceil(size / WG)));
-}
-
-function stateTensor(
-  arena: BufferArena,
-  slot: ParamSlot,
-  what: string,
-  state: OptimizerState[],
-): Tensor {
-  const t = arena.tensor(`${slot.name}.${what}`, slot.value.shape);
-  state.push({ name: `${slot.name}.${what}`, tensor: t });
-  return t;
+    let mi = ${f32Lit(b1)} * exp_avg[si] + ${f32Lit(1 - b1)} * grad;
+    let vi = ${f32Lit(b2)} * exp_avg_sq[si] + ${f32Lit(1 - b2)} * grad * grad;
+    exp_avg[si] = mi;
+    exp_avg_sq[si] = vi;
+    let denom = sqrt(vi) / u.bc2_sqrt + ${f32Lit(o.eps)};
+    p[pi] = w - u.step_size * (mi / denom${
+    decay === "bk" && wd !== 0 ? ` + ${f32Lit(wd)} * w` : ""
+  });`;
 }
 
 /** SGD with optional momentum/Nesterov (PyTorch semantics). */
@@ -155,26 +106,17 @@ export function sgd(options: SgdOptions): OptimizerFactory {
     name: o.momentum ? "sgdm" : "sgd",
     lr: o.lr,
     build(gpu, arena, slots): OptimizerInstance {
-      const u = new Uniforms(gpu, "sgd", [["lr", "f32"], ["first", "u32"]] as const);
-      const state: OptimizerState[] = [];
-      const commands = slots.map((s) => {
-        const [gx] = grid2d(Math.ceil(s.value.size / WG));
-        const bufs = [s.value, s.grad];
-        if (o.momentum) bufs.push(stateTensor(arena, s, "momentum_buffer", state));
-        return updateCommand(
-          gpu,
-          `sgd:${s.name}`,
-          wgslSgd(s.value.size, gx, o),
-          bufs,
-          u,
-          s.value.size,
-        );
+      const update = buildElementwiseUpdate(gpu, arena, slots, {
+        name: "sgd",
+        fields: [["lr", "f32"], ["first", "u32"]],
+        state: o.momentum ? ["momentum_buffer"] : [],
+        body: sgdBody(o),
       });
       return {
-        stages: [{ name: "update", cadence: EVERY_STEP, commands }],
+        stages: [{ name: "update", cadence: EVERY_STEP, commands: update.commands }],
         init: [],
-        state,
-        prepareStep: (k, lr) => u.set({ lr, first: k === 0 ? 1 : 0 }),
+        state: update.state,
+        prepareStep: (k, lr) => update.uniforms.set({ lr, first: k === 0 ? 1 : 0 }),
         describe: () =>
           slots.map((s) => ({ name: s.name, treatment: o.momentum ? "sgdm" : "sgd" })),
       };
@@ -196,37 +138,17 @@ export function adamFamily(options: AdamOptions, decay: AdamDecay, name: string)
     name,
     lr: o.lr,
     build(gpu, arena, slots): OptimizerInstance {
-      const u = new Uniforms(
-        gpu,
+      const update = buildElementwiseUpdate(gpu, arena, slots, {
         name,
-        [["lr", "f32"], ["step_size", "f32"], ["bc2_sqrt", "f32"], [
-          "first",
-          "u32",
-        ]] as const,
-      );
-      const state: OptimizerState[] = [];
-      const commands = slots.map((s) => {
-        const [gx] = grid2d(Math.ceil(s.value.size / WG));
-        const m = stateTensor(arena, s, "exp_avg", state);
-        const v = stateTensor(arena, s, "exp_avg_sq", state);
-        return updateCommand(
-          gpu,
-          `${name}:${s.name}`,
-          wgslAdam(s.value.size, gx, o, decay),
-          [
-            s.value,
-            s.grad,
-            m,
-            v,
-          ],
-          u,
-          s.value.size,
-        );
+        fields: [["lr", "f32"], ["step_size", "f32"], ["bc2_sqrt", "f32"], ["first", "u32"]],
+        state: ["exp_avg", "exp_avg_sq"],
+        body: adamBody(o, decay),
       });
+      const u = update.uniforms;
       return {
-        stages: [{ name: "update", cadence: EVERY_STEP, commands }],
+        stages: [{ name: "update", cadence: EVERY_STEP, commands: update.commands }],
         init: [],
-        state,
+        state: update.state,
         prepareStep(k, lr) {
           const t = k + 1;
           const bc1 = 1 - Math.pow(o.betas[0], t);

@@ -170,7 +170,7 @@ export function rootStages(
   const batches: RootBatch[] = [];
   const diagnostics: DiagnosticEntry[] = [];
   for (const wave of groupBy(factors, offsetOf)) {
-    const name = `roots:${[...new Set(wave.map((f) => f.layer.name))].join("+")}`;
+    const name = rootStageName([...new Set(wave.map((f) => f.layer.name))]);
     const commands: Command[] = [];
     for (const group of groupBy(wave, (f) => f.d)) {
       const r = recordBatch(c, group, name);
@@ -186,4 +186,10 @@ export function rootStages(
     2 * factors.find((f) => f.layer.name === e.layer)!.layer.index + (e.side === "L" ? 0 : 1);
   diagnostics.sort((a, b) => rank(a) - rank(b));
   return { stages, diagnostics, batches };
+}
+
+/** `roots:a+b+c`, or `roots:a+b+8 more` for longer lists (profile tables stay readable). */
+function rootStageName(layers: readonly string[]): string {
+  const shown = layers.length > 3 ? [...layers.slice(0, 2), `${layers.length - 2} more`] : layers;
+  return `roots:${shown.join("+")}`;
 }

@@ -80,16 +80,30 @@ export interface UserParam {
   layer?: UserLayer;
   /** For a bias: the name of the weight it belongs to (preconditioned together). */
   biasOf?: string;
+  /**
+   * Byte offset of the values in `value` (default 0; a multiple of the
+   * device's `minStorageBufferOffsetAlignment`). Parameters whose values
+   * share one buffer and whose gradients share another are updated by one
+   * dispatch per step.
+   */
+  valueOffset?: number;
+  /** Byte offset of the gradient in `grad` (default 0; aligned like `valueOffset`). */
+  gradOffset?: number;
 }
 
-function view(buffer: GPUBuffer, shape: number[], name: string): Tensor {
+function view(buffer: GPUBuffer, shape: number[], name: string, offset = 0, align = 4): Tensor {
   const size = numel(shape);
-  if (size * 4 > buffer.size) {
+  if (!Number.isInteger(offset) || offset < 0 || offset % align !== 0) {
     throw new RangeError(
-      `"${name}": buffer of ${buffer.size} bytes is too small for shape [${shape}]`,
+      `"${name}": offset ${offset} is not a non-negative multiple of ${align} (the storage offset alignment)`,
     );
   }
-  return { buffer, offset: 0, shape, size, name };
+  if (offset + size * 4 > buffer.size) {
+    throw new RangeError(
+      `"${name}": buffer of ${buffer.size} bytes is too small for shape [${shape}] at offset ${offset}`,
+    );
+  }
+  return { buffer, offset, shape, size, name };
 }
 
 /** An optimizer driving buffers owned by someone else's WebGPU code. */
@@ -124,14 +138,15 @@ export class Optimizer {
     );
     this.#arena = new BufferArena(device);
     this.#factory = factory;
+    const align = device.limits.minStorageBufferOffsetAlignment;
     const names = new Set<string>();
     const tensors = new Map<string, { value: Tensor; grad: Tensor }>();
     for (const p of params) {
       if (names.has(p.name)) throw new RangeError(`parameter "${p.name}" is registered twice`);
       names.add(p.name);
       tensors.set(p.name, {
-        value: view(p.value, p.shape, p.name),
-        grad: view(p.grad, p.shape, `${p.name}.grad`),
+        value: view(p.value, p.shape, p.name, p.valueOffset, align),
+        grad: view(p.grad, p.shape, `${p.name}.grad`, p.gradOffset, align),
       });
     }
     const slots: ParamSlot[] = params.map((p) => {

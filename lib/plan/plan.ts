@@ -8,10 +8,11 @@ import type { Gpu } from "../gpu/device.ts";
 import type { Command } from "../gpu/commands.ts";
 import { BufferArena, reshape, type Tensor } from "../gpu/tensor.ts";
 import { writeTensor } from "../gpu/transfer.ts";
+import { packBuffers, packLimit, packTensors } from "../gpu/pack.ts";
 import { Uniforms } from "../gpu/uniforms.ts";
 import { add } from "../kernels/elementwise/elementwise.ts";
 import { clipGradNorm } from "../kernels/reduce/clip.ts";
-import { type Graph, GRAPH_INPUT } from "../graph/graph.ts";
+import { type Graph, GRAPH_INPUT, type GraphNode } from "../graph/graph.ts";
 import { buildCrossEntropy } from "../ops/cross_entropy.ts";
 import type { BuildContext, KroneckerTaps, OpInstance, Param, StateBuffer } from "../ops/types.ts";
 import type { OptimizerFactory, OptimizerInstance } from "../optim/types.ts";
@@ -30,6 +31,13 @@ export interface PlanOptions {
   clipGradNorm?: number;
   /** Label smoothing of the training loss. */
   labelSmoothing?: number;
+  /**
+   * Fuse across ops, with the results of the separate ops: each ReLU runs
+   * inside the op before it when that op supports it (`OpKind.fusesRelu`)
+   * and nothing else reads that op's output, and the loss kernel writes the
+   * bias gradient of a linear layer that produces the logits. Default true.
+   */
+  fuse?: boolean;
 }
 
 /** A compiled training run. */
@@ -88,12 +96,21 @@ export function buildPlan(gpu: Gpu, graph: Graph, opts: PlanOptions): Plan {
     });
   }
 
+  // A fused ReLU records nothing: it aliases its producer, which applies it.
+  const fuse = opts.fuse ?? true;
+  const fused = fuse ? fusedRelus(nodes, consumers) : new Set<number>();
+  const isAlias = (n: GraphNode) => n.kind.alias === true || fused.has(n.id);
+  const configOf = (n: GraphNode) =>
+    consumers[n.id].length === 1 && fused.has(consumers[n.id][0].node)
+      ? { ...(n.config as object), relu: true }
+      : n.config;
+
   // Activations: one tensor per node output; aliases (flatten) reshape their input.
   const input = arena.tensor("input", [batch, ...graph.input]);
   const act: Tensor[] = [];
   const valueOf = (id: number) => (id === GRAPH_INPUT ? input : act[id]);
   for (const n of nodes) {
-    act[n.id] = n.kind.alias
+    act[n.id] = isAlias(n)
       ? reshape(valueOf(n.inputs[0]), [batch, ...n.shape], n.name)
       : arena.tensor(`${n.name}.out`, [batch, ...n.shape]);
   }
@@ -109,7 +126,7 @@ export function buildPlan(gpu: Gpu, graph: Graph, opts: PlanOptions): Plan {
     if (users.length <= 1) {
       const user = users[0] && nodes[users[0].node];
       // A single alias consumer (flatten) shares its gradient storage.
-      grad[id] = user?.kind.alias
+      grad[id] = user && isAlias(user)
         ? reshape(grad[user.id], [batch, ...n.shape], `${n.name}.grad`)
         : arena.tensor(`${n.name}.grad`, [batch, ...n.shape]);
       if (users[0]) parts[users[0].node][users[0].slot] = grad[id];
@@ -127,26 +144,34 @@ export function buildPlan(gpu: Gpu, graph: Graph, opts: PlanOptions): Plan {
     }
   }
 
-  // Parameters with seeded initial values.
+  // Parameters with seeded initial values, all packed into one buffer and
+  // their gradients into another, so the optimizer updates every parameter
+  // with one dispatch per rule (lib/optim/multi_tensor.ts).
+  const specs = nodes.flatMap((n) => n.params);
+  const limit = packLimit(gpu.limits);
+  const values = packTensors(arena, "parameters", specs, limit);
+  const grads = packTensors(
+    arena,
+    "gradients",
+    specs.map((s) => ({ name: `${s.name}.grad`, shape: s.shape })),
+    limit,
+  );
+  let nextParam = 0;
   const params: Param[] = [];
   const built: OpInstance[] = [];
   const init: Command[] = [];
   for (const n of nodes) {
     const ps = n.params.map((spec) => {
-      const value = arena.tensor(spec.name, spec.shape);
+      const value = values[nextParam];
+      const grad = grads[nextParam++];
       writeTensor(gpu, value, initialParamValues(n, spec, value.size, opts.seed));
-      const p: Param = {
-        name: spec.name,
-        value,
-        grad: arena.tensor(`${spec.name}.grad`, spec.shape),
-        role: spec.role,
-      };
+      const p: Param = { name: spec.name, value, grad, role: spec.role };
       params.push(p);
       return p;
     });
     const dxs = n.inputs.map((src, slot) => (src === GRAPH_INPUT ? undefined : parts[n.id][slot]));
     const aliasCopies: Command[] = [];
-    if (n.kind.alias) {
+    if (isAlias(n)) {
       // Storage is shared with the input, unless the input has other readers:
       // then this op's share of the input gradient is a copy of its own.
       const part = dxs[0];
@@ -159,16 +184,23 @@ export function buildPlan(gpu: Gpu, graph: Graph, opts: PlanOptions): Plan {
         });
       }
     }
-    const inst = n.kind.build(ctx, n.config, {
-      name: n.name,
-      xs: n.inputs.map(valueOf),
-      y: act[n.id],
-      dy: grad[n.id],
-      dxs,
-      params: ps,
-    });
+    const inst: OpInstance = fused.has(n.id)
+      // The ReLU op counts 2 FLOPs per element (ops/activation.ts).
+      ? { forward: [], evalForward: [], backward: [], state: [], flops: 2 * act[n.id].size }
+      : n.kind.build(ctx, configOf(n), {
+        name: n.name,
+        xs: n.inputs.map(valueOf),
+        y: act[n.id],
+        dy: grad[n.id],
+        dxs,
+        params: ps,
+      });
     if (inst.init) init.push(...inst.init);
-    built.push({ ...inst, backward: [...aliasCopies, ...inst.backward] });
+    // Column sums of the logits' gradient are left to the loss kernel.
+    const colSums = inst.dyColumnSums && !(fuse && n.id === graph.output)
+      ? inst.dyColumnSums.commands()
+      : [];
+    built.push({ ...inst, backward: [...aliasCopies, ...colSums, ...inst.backward] });
   }
 
   const metrics = {
@@ -183,6 +215,7 @@ export function buildPlan(gpu: Gpu, graph: Graph, opts: PlanOptions): Plan {
       labels,
       dLogits: grad[graph.output],
       ...metrics,
+      dLogitsColSum: fuse ? built[graph.output].dyColumnSums?.out : undefined,
     },
     classes,
     opts.labelSmoothing ?? 0,
@@ -199,7 +232,9 @@ export function buildPlan(gpu: Gpu, graph: Graph, opts: PlanOptions): Plan {
   ];
   const taps = built.flatMap((b) => (b.taps ? [b.taps] : []));
   if (opts.clipGradNorm !== undefined) {
-    const clip = clipGradNorm(gpu, arena, params.map((p) => p.grad), opts.clipGradNorm);
+    // Over the gradient pack as a whole: one norm and one scale, not one per tensor.
+    const packs = packBuffers(params.map((p) => p.grad));
+    const clip = clipGradNorm(gpu, arena, packs, opts.clipGradNorm);
     stages.push({ name: "clip", cadence: EVERY_STEP, commands: clip.commands });
   }
   let optimizer: OptimizerInstance | undefined;
@@ -252,4 +287,22 @@ export function buildPlan(gpu: Gpu, graph: Graph, opts: PlanOptions): Plan {
 export async function checkAllocated(plan: Plan): Promise<void> {
   await plan.arena.settled();
   plan.gpu.checkAlive();
+}
+
+/**
+ * Ids of the ReLU nodes the op before them can run: the producer supports it
+ * (`OpKind.fusesRelu`) and the ReLU is its only reader.
+ */
+function fusedRelus(
+  nodes: readonly GraphNode[],
+  consumers: readonly { node: number }[][],
+): Set<number> {
+  const out = new Set<number>();
+  for (const n of nodes) {
+    const src = n.inputs[0];
+    if (n.kind.type !== "relu" || src === GRAPH_INPUT) continue;
+    const producer = nodes[src];
+    if (producer.kind.fusesRelu && consumers[src].length === 1) out.add(n.id);
+  }
+  return out;
 }

@@ -88,12 +88,14 @@ interface Case {
   variant: ReduceVariant;
   width?: WidthChoice;
   rowsPerInvocation?: number;
+  /** Fuse a ReLU after the batch norm (forward `relu`, backward `reluOutput`). */
+  relu?: boolean;
 }
 
 async function checkTrainAndBackward(
   gpu: Gpu,
   arena: BufferArena,
-  { rows, C, variant, width, rowsPerInvocation }: Case,
+  { rows, C, variant, width, rowsPerInvocation, relu }: Case,
 ) {
   const seed = rows * 13 + C;
   const xv = f32(randn(seed, rows * C, 3).map((v) => v + 2));
@@ -126,12 +128,29 @@ async function checkTrainAndBackward(
       y,
       saveMean,
       saveInvStd,
+      relu,
     }),
-    ...batchNormBackward(gpu, { ...common, dy, saveMean, saveInvStd, dx, dgamma, dbeta }),
+    ...batchNormBackward(gpu, {
+      ...common,
+      dy,
+      saveMean,
+      saveInvStd,
+      dx,
+      dgamma,
+      dbeta,
+      reluOutput: relu ? y : undefined,
+    }),
   ]);
   const f = batchNormTrainRef(xv, rows, C, gv, bv, EPS, MOMENTUM, rmv, rvv);
-  const b = batchNormBackwardRef(xv, dyv, rows, C, gv, EPS);
-  const what = `${rows}x${C} ${variant} ${width ?? "auto"} R=${rowsPerInvocation ?? "auto"}`;
+  // With a fused ReLU: the reference is the batch norm, then the ReLU; its
+  // backward gets dy where the output is positive (the GPU output decides,
+  // so an output within rounding of 0 cannot flip the mask between the two).
+  const yGot = await download(gpu, y);
+  const dyIn = relu ? dyv.map((d, i) => (yGot[i] > 0 ? d : 0)) : dyv;
+  const b = batchNormBackwardRef(xv, dyIn, rows, C, gv, EPS);
+  const what = `${rows}x${C} ${variant} ${width ?? "auto"} R=${rowsPerInvocation ?? "auto"}${
+    relu ? " relu" : ""
+  }`;
 
   // D bounds the chain of f32 additions in a column sum (chunk + chunks) plus
   // a few roundings for the divisions, sqrt and affine step; each reduction
@@ -155,7 +174,8 @@ async function checkTrainAndBackward(
     `invStd ${what}`,
   );
   const yScale = maxAbs(xv) * s * maxAbs(gv) + maxAbs(bv);
-  assertClose(await download(gpu, y), f.y, { atol: 4 * D * U * yScale, rtol: 0 }, `y ${what}`);
+  const yWant = relu ? f.y.map((v) => Math.max(v, 0)) : f.y;
+  assertClose(yGot, yWant, { atol: 4 * D * U * yScale, rtol: 0 }, `y ${what}`);
   assertClose(await download(gpu, runningMean), f.runningMean, {
     atol: D * U * maxAbs(xv),
     rtol: 4 * U,
@@ -220,7 +240,112 @@ Deno.test(
 );
 
 Deno.test(
-  "batch-norm eval forward uses the running statistics; in place",
+  "batch norm with a fused ReLU: relu(bn(x)) and its gradients vs the reference",
+  gpuTest,
+  () =>
+    withArena(async (gpu, arena) => {
+      for (const variant of ["serial", "tree"] as ReduceVariant[]) {
+        for (const [rows, C] of [[7, 3], [513, 3], [8192, 8]]) {
+          await checkTrainAndBackward(gpu, arena, { rows, C, variant, relu: true });
+        }
+        await checkTrainAndBackward(gpu, arena, {
+          rows: 33,
+          C: 8,
+          variant,
+          width: "scalar",
+          relu: true,
+        });
+      }
+    }),
+);
+
+/**
+ * The naive one-pass variance E[x²] − E[x]² in f32 (what a single pass
+ * without shifts or Welford states would compute), for one channel.
+ */
+function naiveVarianceF32(x: ArrayLike<number>, rows: number, C: number, c: number): number {
+  let s1 = 0, s2 = 0;
+  for (let r = 0; r < rows; r++) {
+    const v = x[r * C + c];
+    s1 = Math.fround(s1 + v);
+    s2 = Math.fround(s2 + Math.fround(v * v));
+  }
+  return Math.fround(Math.fround(s2 / rows) - Math.fround(Math.fround(s1 / rows) ** 2));
+}
+
+Deno.test(
+  "batch-norm statistics in one pass stay accurate on data with a large mean (μ/σ = 1e5)",
+  gpuTest,
+  () =>
+    withArena(async (gpu, arena) => {
+      for (const variant of ["serial", "tree"] as ReduceVariant[]) {
+        for (const [rows, C] of [[1001, 3], [100352, 5]]) {
+          // Channel c has mean 1e5·(c + 1) and unit spread.
+          const xv = f32(randn(rows + C, rows * C).map((v, i) => v + 1e5 * (1 + (i % C))));
+          const ones = new Float64Array(C).fill(1);
+          const f = batchNormTrainRef(xv, rows, C, ones, new Float64Array(C), EPS, 0.5, ones, ones);
+          const x = upload(gpu, arena, "x", [rows, C], xv);
+          const per = (name: string, v: number) => upload(gpu, arena, name, [C], ones.map(() => v));
+          const saveMean = per("mean", 0);
+          const saveInvStd = per("istd", 0);
+          const runningVar = per("rv", 1);
+          submit(
+            gpu,
+            batchNormTrainForward(gpu, {
+              x,
+              rows,
+              channels: C,
+              gamma: per("g", 1),
+              beta: per("b", 0),
+              eps: EPS,
+              momentum: 0.5,
+              runningMean: per("rm", 1),
+              runningVar,
+              y: arena.tensor("y", [rows, C]),
+              saveMean,
+              saveInvStd,
+              arena,
+              variant,
+            }),
+          );
+          const what = `${rows}x${C} ${variant}`;
+          // The states see x − K with K the channel's first value, so every
+          // rounding is relative to R = max|x − K| (not to |x| ~ 1e5): a chain
+          // of D = chunk + chunks + 8 steps errs by ≤ D·2^-24·R² in Σ(x − x̄)²,
+          // i.e. relatively by D·2^-24·(R/σ)² in the variance and half that in
+          // 1/σ. The mean adds its own f32 rounding of |x̄|.
+          const p = planReduction(variant, C, rows, "m", true);
+          const D = p.chunk + p.splits + 8;
+          let R = 0;
+          for (let i = 0; i < rows * C; i++) R = Math.max(R, Math.abs(xv[i] - xv[i % C]));
+          const sigma2 = Math.min(...f.varBiased);
+          const rel = D * U * R * R / sigma2;
+          assertClose(await download(gpu, saveInvStd), f.invStd, { atol: 0, rtol: rel }, what);
+          assertClose(
+            await download(gpu, runningVar),
+            f.runningVar,
+            { atol: 0, rtol: rel },
+            `running var ${what}`,
+          );
+          assertClose(await download(gpu, saveMean), f.mean, {
+            atol: D * U * R,
+            rtol: U,
+          }, `mean ${what}`);
+          // The data is hard: the naive f32 one-pass variance misses by far more.
+          const naive = naiveVarianceF32(xv, rows, C, C - 1);
+          const varExact = f.varBiased[C - 1];
+          if (!(Math.abs(naive - varExact) > 1000 * rel * varExact)) {
+            throw new Error(
+              `${what}: naive variance ${naive} is unexpectedly close to ${varExact}`,
+            );
+          }
+        }
+      }
+    }),
+);
+
+Deno.test(
+  "batch-norm eval forward uses the running statistics; with a ReLU; in place",
   gpuTest,
   () =>
     withArena(async (gpu, arena) => {
@@ -249,6 +374,9 @@ Deno.test(
         const tol = { atol: 8 * U * scale, rtol: 0 };
         submit(gpu, batchNormEvalForward(gpu, args));
         assertClose(await download(gpu, args.y), want, tol, `eval ${rows}x${C}`);
+        submit(gpu, batchNormEvalForward(gpu, { ...args, relu: true }));
+        const relu = want.map((v) => Math.max(v, 0));
+        assertClose(await download(gpu, args.y), relu, tol, `eval with ReLU ${rows}x${C}`);
         submit(gpu, batchNormEvalForward(gpu, { ...args, y: x }));
         assertClose(await download(gpu, x), want, tol, `eval in place ${rows}x${C}`);
       }

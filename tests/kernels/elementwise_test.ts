@@ -6,6 +6,7 @@ import {
   addBias,
   axpy,
   fill,
+  reluBackwardFromOutput,
   scale,
   unary,
   unaryBackward,
@@ -152,6 +153,40 @@ Deno.test(
             `${op}'(${xv[i]})`,
           );
         }
+      }
+    }),
+);
+
+Deno.test(
+  "add with a fused ReLU and the ReLU gradient from the output into several tensors",
+  gpuTest,
+  () =>
+    withArena(async (gpu, arena) => {
+      for (const n of [1, 7, 1001, 4100]) {
+        const xv = f32(randn(5 * n, n));
+        const yv = f32(randn(5 * n + 1, n));
+        const gv = f32(randn(5 * n + 2, n));
+        const x = upload(gpu, arena, "x", [n], xv);
+        const y = upload(gpu, arena, "y", [n], yv);
+        const g = upload(gpu, arena, "g", [n], gv);
+        const out = arena.tensor("out", [n]);
+        const d0 = upload(gpu, arena, "d0", [n], xv);
+        const d1 = upload(gpu, arena, "d1", [n], yv);
+        submit(gpu, [
+          ...add(gpu, { x, y, out, relu: true }),
+          ...reluBackwardFromOutput(gpu, { y: out, dy: g, outs: [d0, d1] }),
+        ]);
+        const sum = await download(gpu, out);
+        // max(x + y, 0): one rounding of the sum, then an exact selection.
+        const want = addRef(xv, yv).map((v) => Math.max(v, 0));
+        assertClose(sum, want, ONE_ULP, `add relu n=${n}`);
+        // relu'(v) = 0 at v = 0 (PyTorch), decided on the output.
+        const grad = gv.map((d, i) => (sum[i] > 0 ? d : 0));
+        assertEquals(await download(gpu, d0), grad, `relu gradient into d0, n=${n}`);
+        assertEquals(await download(gpu, d1), grad, `relu gradient into d1, n=${n}`);
+        // In place over dy.
+        submit(gpu, reluBackwardFromOutput(gpu, { y: out, dy: g, outs: [g] }));
+        assertEquals(await download(gpu, g), grad, `in place, n=${n}`);
       }
     }),
 );

@@ -1,6 +1,7 @@
 import { assert, assertEquals, assertThrows } from "../assert.ts";
 import { submit } from "../../lib/gpu/commands.ts";
 import { softmaxCrossEntropy } from "../../lib/kernels/loss/loss.ts";
+import { FUSED_MAX_LOGITS, fusedFits } from "../../lib/kernels/loss/fused.ts";
 import type { ReduceVariant } from "../../lib/kernels/reduce/reduce.ts";
 import { numericGrad } from "../ref/finite_diff.ts";
 import { softmaxCrossEntropyRef } from "../ref/loss.ts";
@@ -99,6 +100,80 @@ Deno.test(
             rtol: 0,
           }, `lossSum ${what}`);
           assertEquals((await download(gpu, correct))[0], 2 * ref.correct, `correct ${what}`);
+        }
+      }
+    }),
+);
+
+Deno.test(
+  "softmax-CE in one dispatch and split: gradient, its column sums, metrics (odd shapes)",
+  gpuTest,
+  () =>
+    withArena(async (gpu, arena) => {
+      // One row; one class; rows not a multiple of 256 and above it (several
+      // rows per thread); more than 256 classes (columns strided over
+      // threads); and a batch too large for one workgroup (split only).
+      const shapes: [number, number][] = [[1, 1], [257, 1], [5, 13], [128, 10], [1000, 10], [
+        3,
+        300,
+      ], [300, 257]];
+      for (const [B, C] of shapes) {
+        const fits = fusedFits(B, C);
+        assertEquals(fits, B * C <= FUSED_MAX_LOGITS, `${B}x${C} fits`);
+        for (const fused of fits ? [true, false] : [false]) {
+          const zv = f32(randn(B * 7 + C, B * C, 3));
+          const yv = labelsFor(B + 3 * C, B, C).map((v, i) => (i % 11 === 10 ? -1 : v));
+          const logits = upload(gpu, arena, "logits", [B, C], zv);
+          const labels = upload(gpu, arena, "labels", [B], yv);
+          const dLogits = arena.tensor("dLogits", [B, C]);
+          // Stale values: the column sums must be overwritten, the metrics added to.
+          const colSum = upload(gpu, arena, "colSum", [C], new Float64Array(C).fill(7));
+          const lossSum = upload(gpu, arena, "lossSum", [1], [0.5]);
+          const correct = upload(gpu, arena, "correct", [1], [3]);
+          const cmds = softmaxCrossEntropy(gpu, {
+            logits,
+            labels,
+            batch: B,
+            classes: C,
+            dLogits,
+            dLogitsColSum: colSum,
+            lossSum,
+            correct,
+            arena,
+            fused,
+          });
+          // Split: the row kernel plus three reductions of one or two passes each.
+          assert(
+            fused ? cmds.length === 1 : cmds.length >= 4,
+            `${B}x${C}: ${cmds.length} dispatches`,
+          );
+          submit(gpu, cmds);
+          const ref = softmaxCrossEntropyRef(zv, yv, B, C);
+          const what = `${B}x${C} ${fused ? "fused" : "split"}`;
+          const gt = gradTol(B, C);
+          assertClose(await download(gpu, dLogits), ref.dLogits, gt, `dLogits ${what}`);
+          // Column sums: B gradient entries, each within the gradient tolerance,
+          // added in f32 (≤ B·2^-24·Σ|entries|).
+          const want = new Float64Array(C);
+          const absSum = new Float64Array(C);
+          ref.dLogits.forEach((v, i) => {
+            want[i % C] += v;
+            absSum[i % C] += Math.abs(v);
+          });
+          const colTol = B * (gt.atol + gt.rtol * maxAbs(ref.dLogits)) +
+            B * 2 ** -24 * maxAbs(absSum);
+          assertClose(
+            await download(gpu, colSum),
+            want,
+            { atol: colTol, rtol: 0 },
+            `column sums ${what}`,
+          );
+          const lt = lossTol(ref.loss, zv, C);
+          assertClose(await download(gpu, lossSum), [0.5 + ref.lossSum], {
+            atol: lt.atol + 2 ** -24 * (0.5 + ref.lossSum),
+            rtol: 0,
+          }, `lossSum ${what}`);
+          assertEquals((await download(gpu, correct))[0], 3 + ref.correct, `correct ${what}`);
         }
       }
     }),
@@ -306,6 +381,33 @@ Deno.test(
         () => softmaxCrossEntropy(gpu, { logits, labels, batch: 4, classes: 3, dLogits: labels }),
         RangeError,
         "dLogits",
+      );
+      assertThrows(
+        () =>
+          softmaxCrossEntropy(gpu, {
+            logits,
+            labels,
+            batch: 4,
+            classes: 3,
+            dLogitsColSum: arena.tensor("cs", [3]),
+            arena,
+          }),
+        RangeError,
+        "dLogitsColSum needs dLogits",
+      );
+      const big = { ...logits, shape: [1 << 10, 1 << 7], size: 1 << 17 };
+      assertThrows(
+        () =>
+          softmaxCrossEntropy(gpu, {
+            logits: big,
+            labels: { ...labels, shape: [1 << 10], size: 1 << 10 },
+            batch: 1 << 10,
+            classes: 1 << 7,
+            dLogits: big,
+            fused: true,
+          }),
+        RangeError,
+        "does not fit one workgroup",
       );
       return Promise.resolve();
     }),

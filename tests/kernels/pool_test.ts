@@ -53,6 +53,32 @@ const CASES: Record<string, Pool2dGeometry> = {
     strideW: 2,
     padH: 1,
   }),
+  // Channels in fours: the vec4 forward kernel; windows tiling the input: the
+  // per-window backward kernel (vec4 and scalar).
+  "2x2 stride 2 tiling 6x8, 8 channels (vec4, per-window backward)": pool({
+    channels: 8,
+    inH: 6,
+    inW: 8,
+    kh: 2,
+    kw: 2,
+  }),
+  "3x3 stride 3 tiling 6x9, 3 channels (per-window backward, scalar)": pool({
+    inH: 6,
+    inW: 9,
+    kh: 3,
+    kw: 3,
+  }),
+  "3x3 stride 2 pad 1, 4 channels (vec4 forward, gather backward)": pool({
+    channels: 4,
+    inH: 7,
+    inW: 6,
+    kh: 3,
+    kw: 3,
+    strideH: 2,
+    strideW: 2,
+    padH: 1,
+    padW: 1,
+  }),
   "5x5 stride 3 pad 2, 5 channels": pool({
     channels: 5,
     inH: 11,
@@ -240,6 +266,17 @@ Deno.test(
       submit(gpu, maxPool2dForward(gpu, { geom: g, x: X, y: Y, argmax: AM }));
       const [, am] = await readTensors(gpu, [Y, AM]);
       assertEquals(Float64Array.from(am), maxPoolRef(g, x).argmax);
+      // The same with 4 channels (the vec4 kernel decides ties per channel).
+      const g4 = CASES["3x3 stride 2 pad 1, 4 channels (vec4 forward, gather backward)"];
+      const [oh4, ow4] = poolOutRef(g4);
+      const n4 = g4.batch * g4.inH * g4.inW * g4.channels;
+      const x4 = Float64Array.from(randn(9, n4), (v) => Math.min(2, Math.floor(Math.abs(v) * 2)));
+      const X4 = upload(gpu, arena, "x4", [g4.batch, g4.inH, g4.inW, g4.channels], x4);
+      const Y4 = arena.tensor("y4", [g4.batch, oh4, ow4, g4.channels]);
+      const AM4 = arena.tensor("argmax4", [g4.batch, oh4, ow4, g4.channels]);
+      submit(gpu, maxPool2dForward(gpu, { geom: g4, x: X4, y: Y4, argmax: AM4 }));
+      const [am4] = await readTensors(gpu, [AM4]);
+      assertEquals(Float64Array.from(am4), maxPoolRef(g4, x4).argmax, "vec4 ties");
       // All-equal input: each window picks its top-left in-image element.
       const ones = upload(
         gpu,
@@ -292,3 +329,43 @@ Deno.test(
       }
     }),
 );
+
+for (const [name, g] of Object.entries(CASES)) {
+  Deno.test(
+    `max pool with a fused ReLU, ${name}: relu(maxpool) and its gradient`,
+    gpuTest,
+    () =>
+      withArena(async (gpu, arena) => {
+        const [oh, ow] = poolOutRef(g);
+        const xs = [g.batch, g.inH, g.inW, g.channels];
+        const ys = [g.batch, oh, ow, g.channels];
+        // Shifted so that about a third of the windows have a negative maximum.
+        const x = f32(randn(7, xs.reduce((a, b) => a * b)).map((v) => v - 1));
+        const dy = f32(randn(8, ys.reduce((a, b) => a * b)));
+        const X = upload(gpu, arena, "x", xs, x);
+        const DY = upload(gpu, arena, "dy", ys, dy);
+        const Y = upload(gpu, arena, "y", ys, dy);
+        const AM = upload(gpu, arena, "argmax", ys, dy);
+        const DX = upload(gpu, arena, "dx", xs, x);
+        submit(gpu, [
+          ...maxPool2dForward(gpu, { geom: g, x: X, y: Y, argmax: AM, relu: true }),
+          ...maxPool2dBackward(gpu, { geom: g, dy: DY, argmax: AM, dx: DX }),
+        ]);
+        const [y, dx] = await readTensors(gpu, [Y, DX]);
+        // The reference: max pooling, then a ReLU (relu'(0) = 0) on its output.
+        const ref = maxPoolRef(g, x);
+        const negative = ref.y.filter((v) => v <= 0).length;
+        assert(negative > 0 && negative < ref.y.length, "some windows are zeroed, some not");
+        assertEquals(Float64Array.from(y), ref.y.map((v) => Math.max(v, 0)), "relu(max)");
+        const masked = dy.map((d, o) => (ref.y[o] > 0 ? d : 0));
+        const over = Math.ceil(g.kh / g.strideH) * Math.ceil(g.kw / g.strideW);
+        assertSumBound(
+          dx,
+          maxPoolBackwardRef(g, masked, ref.argmax),
+          maxPoolBackwardRef(g, abs(masked), ref.argmax),
+          over,
+          "relu(max) backward",
+        );
+      }),
+  );
+}

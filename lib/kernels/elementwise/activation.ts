@@ -97,3 +97,38 @@ export function unaryBackward(gpu: Gpu, a: UnaryBackwardArgs): Command[] {
     },
   });
 }
+
+/** Arguments of {@link reluBackwardFromOutput}. */
+export interface ReluBackwardFromOutputArgs {
+  /** The ReLU's output (y > 0 exactly where its input was > 0). */
+  y: Tensor;
+  /** Gradient w.r.t. the output. */
+  dy: Tensor;
+  /** Tensors that each receive relu'·dy (one or more; any may be dy itself). */
+  outs: readonly Tensor[];
+  /** Force the scalar or vec4 kernel. */
+  variant?: WidthChoice;
+}
+
+/**
+ * The backward pass of a ReLU fused into the op before it, from the fused
+ * op's output: out = dy where y > 0, else 0, written to every tensor in
+ * `outs` by one kernel (e.g. both input gradients of a residual add).
+ */
+export function reluBackwardFromOutput(gpu: Gpu, a: ReluBackwardFromOutputArgs): Command[] {
+  const label = "relu_backward_from_output";
+  checkSize(label, "dy", a.dy, a.y.size, like("y", a.y));
+  if (a.outs.length === 0) throw new RangeError(`${label}: no output tensor`);
+  a.outs.forEach((t, j) => checkSize(label, `outs[${j}]`, t, a.y.size, like("y", a.y)));
+  const width = pickWidth(label, [a.y.size], a.variant);
+  const outs = a.outs.map((t, j) => ({ name: `out${j}`, tensor: t, write: true }));
+  return mapKernel(gpu, {
+    label: `${label}${a.outs.length}_w${width}`,
+    n: a.y.size,
+    width,
+    operands: [{ name: "y", tensor: a.y }, { name: "dy", tensor: a.dy }, ...outs],
+    body: (n) =>
+      `  let g = ${activationGradExpr("relu", `${n.y}[i]`, `${n.dy}[i]`)};\n` +
+      outs.map((o) => `  ${n[o.name]}[i] = g;`).join("\n"),
+  });
+}

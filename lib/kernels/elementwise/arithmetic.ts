@@ -1,12 +1,13 @@
 /**
- * Arithmetic map kernels: add, axpy, scale, fill, per-column bias.
+ * Arithmetic map kernels: add (optionally with a ReLU), axpy, scale, fill,
+ * per-column bias.
  * @module
  */
 
 import type { Gpu } from "../../gpu/device.ts";
 import type { Command } from "../../gpu/commands.ts";
 import type { Tensor } from "../../gpu/tensor.ts";
-import { f32Lit } from "../wgsl.ts";
+import { activationExpr, f32Lit } from "../wgsl.ts";
 import { mapKernel, pickWidth, type WidthChoice } from "./map.ts";
 import { checkDims, checkSize, like } from "./operands.ts";
 
@@ -18,18 +19,20 @@ export interface AddArgs {
   y: Tensor;
   /** Sum, same size (may be x or y). */
   out: Tensor;
+  /** Apply a ReLU to the sum (a residual join followed by a ReLU, in one kernel). */
+  relu?: boolean;
   /** Force the scalar or vec4 kernel. */
   variant?: WidthChoice;
 }
 
-/** out = x + y. */
+/** out = x + y, or max(x + y, 0) with `relu`. */
 export function add(gpu: Gpu, a: AddArgs): Command[] {
   const label = "add";
   checkSize(label, "y", a.y, a.x.size, like("x", a.x));
   checkSize(label, "out", a.out, a.x.size, like("x", a.x));
   const width = pickWidth(label, [a.x.size], a.variant);
   return mapKernel(gpu, {
-    label: `add_w${width}`,
+    label: `add${a.relu ? "_relu" : ""}_w${width}`,
     n: a.x.size,
     width,
     operands: [
@@ -37,7 +40,10 @@ export function add(gpu: Gpu, a: AddArgs): Command[] {
       { name: "y", tensor: a.y },
       { name: "out", tensor: a.out, write: true },
     ],
-    body: (n) => `  ${n.out}[i] = ${n.x}[i] + ${n.y}[i];`,
+    body: (n) =>
+      `  ${n.out}[i] = ${
+        a.relu ? activationExpr("relu", `${n.x}[i] + ${n.y}[i]`) : `${n.x}[i] + ${n.y}[i]`
+      };`,
   });
 }
 

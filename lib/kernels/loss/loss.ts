@@ -1,20 +1,31 @@
 /**
  * Fused softmax cross-entropy: per-sample loss, gradient of the batch mean,
- * and GPU-side metric accumulation (loss sum, correct count).
+ * GPU-side metric accumulation (loss sum, correct count) and, optionally,
+ * the column sums of the gradient (the bias gradient of the linear layer
+ * that produced the logits).
  *
  * One invocation handles one row of logits: max, then Σ exp(z − max), then
  * the gradient. Subtracting the row maximum keeps every exponent ≤ 0, so
- * logits of ±1e4 give finite losses and gradients. The metric sums go
- * through per-row scratch and the deterministic {@link reduceAll}.
+ * logits of ±1e4 give finite losses and gradients.
+ *
+ * When the batch is small enough for one workgroup (the training heads of
+ * classifiers), everything is one dispatch: 256 threads walk the rows, then
+ * sum the metrics and the gradient's columns in fixed-shape trees in
+ * workgroup memory. Otherwise the metric sums go through per-row scratch and
+ * the deterministic {@link reduceAll} (and the column sums through
+ * {@link reduceCols}). Either way results depend only on the shapes.
  * @module
  */
 
 import type { Gpu } from "../../gpu/device.ts";
 import { type Command, dispatch, grid2d } from "../../gpu/commands.ts";
-import { f32Lit } from "../wgsl.ts";
 import type { BufferArena, Tensor } from "../../gpu/tensor.ts";
 import { bindOperands, checkDims, checkSize, type Operand } from "../elementwise/elementwise.ts";
-import { LOOP_BUDGET, reduceAll, type ReduceVariant } from "../reduce/reduce.ts";
+import { LOOP_BUDGET, reduceAll, reduceCols, type ReduceVariant } from "../reduce/reduce.ts";
+import { fusedCrossEntropyWgsl, fusedFits } from "./fused.ts";
+import { crossEntropyRowFn, type CrossEntropyRowSpec } from "./row.ts";
+
+export { crossEntropyRowFn, type CrossEntropyRowSpec } from "./row.ts";
 
 /** Arguments of {@link softmaxCrossEntropy}. */
 export interface SoftmaxCrossEntropyArgs {
@@ -43,91 +54,41 @@ export interface SoftmaxCrossEntropyArgs {
   lossSum?: Tensor;
   /** [1]: += number of rows whose argmax equals the label; the first of tied maxima is the argmax. */
   correct?: Tensor;
-  /** Scratch for per-row values; required with `lossSum` or `correct`. */
+  /**
+   * [classes]: receives Σ_b dLogits[b, c] (overwritten), the bias gradient of
+   * a linear layer producing the logits; needs `dLogits`.
+   */
+  dLogitsColSum?: Tensor;
+  /**
+   * Scratch for per-row values; required with `lossSum` or `correct` (and
+   * `dLogitsColSum`), whichever kernel runs.
+   */
   arena?: BufferArena;
-  /** Variant of the metric reductions (default by adapter). */
+  /** Variant of the metric reductions when they are separate dispatches (default by adapter). */
   variant?: ReduceVariant;
+  /**
+   * One dispatch (true) or the per-row kernel plus reductions (false);
+   * default: one dispatch whenever the batch fits one workgroup.
+   */
+  fused?: boolean;
 }
 
-/** Options baked into the per-row kernel. */
-export interface CrossEntropyRowSpec {
-  /** Rows. */
-  batch: number;
-  /** Classes. */
-  classes: number;
-  /** Write the gradient. */
-  grad: boolean;
-  /** Write per-row loss. */
-  loss: boolean;
-  /** Write per-row correctness (0/1). */
-  correct: boolean;
-  /** Label smoothing ε (0: none). */
-  smoothing: number;
-}
-
-/** WGSL of the per-row kernel; `names` are the resolved operand variables. */
-export function crossEntropyRowWgsl(
-  spec: CrossEntropyRowSpec,
+/** WGSL of the per-row kernel: one invocation per row, writing per-row loss and correctness. */
+function perRowWgsl(
+  spec: CrossEntropyRowSpec & { correct: boolean },
   decls: string,
   n: Record<string, string>,
-): {
-  code: string;
-  grid: [number, number, number];
-} {
-  const { batch: B, classes: C } = spec;
-  const grid = grid2d(Math.ceil(B / 64));
-  const invB = f32Lit(1 / B);
+): { code: string; grid: [number, number, number] } {
+  const grid = grid2d(Math.ceil(spec.batch / 64));
   const code = `${decls}
-var<private> NAN_BITS: u32 = 0x7fc00000u;
+${crossEntropyRowFn(spec, n)}
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let b = gid.x + gid.y * ${grid[0] * 64}u;
-  if (b >= ${B}u) { return; }
-  let base = b * ${C}u;
-  let lf = ${n.labels}[b];
-  let valid = lf >= 0.0 && lf < ${C}.0 && floor(lf) == lf;
-  // A negative label is a padding row: no loss, no count, no gradient.
-  let is_pad = lf < 0.0;
-  // An out-of-range label matches no class.
-  let label = select(${C}u, u32(lf), valid);
-  // Row max and argmax; strict > keeps the first of tied maxima.
-  var mx = ${n.logits}[base];
-  var arg = 0u;
-  for (var c = 1u; c < ${C}u; c++) {
-    let z = ${n.logits}[base + c];
-    if (z > mx) {
-      mx = z;
-      arg = c;
-    }
-  }
-  var se = 0.0;
-  var sz = 0.0;
-  for (var c = 0u; c < ${C}u; c++) {
-    let zc = ${n.logits}[base + c] - mx;
-    se += exp(zc);
-    sz += zc;
-  }
-${
-    spec.loss
-      ? `  // loss = log Σ exp(z − max) − (z_label − max), both terms ≥ 0 and finite.
-  // With smoothing ε: (1 − ε)·(lse − z_label) + ε·mean_c(lse − z_c), shifted by max.
-  let zl = ${n.logits}[base + min(label, ${C - 1}u)];
-  let nll = log(se) - ${f32Lit(1 - spec.smoothing)} * (zl - mx) - ${
-        f32Lit(spec.smoothing / C)
-      } * sz;
-  ${n.rowLoss}[b] = select(select(bitcast<f32>(NAN_BITS), nll, valid), 0.0, is_pad);\n`
-      : ""
-  }${spec.correct ? `  ${n.rowCorrect}[b] = select(0.0, 1.0, arg == label && !is_pad);\n` : ""}${
-    spec.grad
-      ? `  let inv = 1.0 / se;
-  for (var c = 0u; c < ${C}u; c++) {
-    let p = exp(${n.logits}[base + c] - mx) * inv;
-    let tgt = select(0.0, ${f32Lit(1 - spec.smoothing)}, c == label) + ${
-        f32Lit(spec.smoothing / C)
-      };
-    ${n.dLogits}[base + c] = select((p - tgt) * ${invB}, 0.0, is_pad);
-  }\n`
-      : ""
+  if (b >= ${spec.batch}u) { return; }
+  let r = xent_row(b);
+${spec.loss ? `  ${n.rowLoss}[b] = r.x;\n` : ""}${
+    spec.correct ? `  ${n.rowCorrect}[b] = r.y;\n` : ""
   }}
 `;
   return { code, grid };
@@ -135,8 +96,8 @@ ${
 
 /**
  * Softmax cross-entropy over [batch, classes] logits, mean over the batch.
- * Writes `dLogits` (when given) and adds the batch's loss sum and correct
- * count to `lossSum` / `correct` (when given).
+ * Writes `dLogits` and its column sums `dLogitsColSum` (when given) and adds
+ * the batch's loss sum and correct count to `lossSum` / `correct` (when given).
  */
 export function softmaxCrossEntropy(gpu: Gpu, a: SoftmaxCrossEntropyArgs): Command[] {
   const label = "softmax_xent";
@@ -147,6 +108,10 @@ export function softmaxCrossEntropy(gpu: Gpu, a: SoftmaxCrossEntropyArgs): Comma
   if (a.dLogits) checkSize(label, "dLogits", a.dLogits, B * C, `batch ${B} × classes ${C}`);
   if (a.lossSum) checkSize(label, "lossSum", a.lossSum, 1);
   if (a.correct) checkSize(label, "correct", a.correct, 1);
+  if (a.dLogitsColSum) {
+    if (!a.dLogits) throw new RangeError(`${label}: dLogitsColSum needs dLogits`);
+    checkSize(label, "dLogitsColSum", a.dLogitsColSum, C, `classes ${C}`);
+  }
   if (gpu.adapter.isFallbackAdapter && 3 * C > LOOP_BUDGET) {
     throw new RangeError(
       `${label}: ${C} classes exceed what one llvmpipe invocation can loop over ` +
@@ -154,17 +119,16 @@ export function softmaxCrossEntropy(gpu: Gpu, a: SoftmaxCrossEntropyArgs): Comma
     );
   }
   const needRows = a.lossSum !== undefined || a.correct !== undefined;
-  if (needRows && !a.arena) {
-    throw new RangeError(`${label}: lossSum/correct need a scratch arena (pass \`arena\`)`);
+  if ((needRows || a.dLogitsColSum) && !a.arena) {
+    throw new RangeError(
+      `${label}: lossSum/correct/dLogitsColSum need a scratch arena (pass \`arena\`)`,
+    );
   }
-  const rowLoss = a.lossSum ? a.arena!.tensor(`${label}.row_loss`, [B]) : undefined;
-  const rowCorrect = a.correct ? a.arena!.tensor(`${label}.row_correct`, [B]) : undefined;
   const spec: CrossEntropyRowSpec = {
     batch: B,
     classes: C,
     grad: a.dLogits !== undefined,
-    loss: rowLoss !== undefined,
-    correct: rowCorrect !== undefined,
+    loss: a.lossSum !== undefined,
     smoothing: a.labelSmoothing ?? 0,
   };
   if (!(spec.smoothing >= 0 && spec.smoothing < 1)) {
@@ -176,31 +140,46 @@ export function softmaxCrossEntropy(gpu: Gpu, a: SoftmaxCrossEntropyArgs): Comma
     tensor: a.labels,
   }];
   if (a.dLogits) operands.push({ name: "dLogits", tensor: a.dLogits, write: true });
+  const tag = `${spec.grad ? "g" : ""}${spec.loss ? "l" : ""}${a.correct ? "c" : ""}`;
+
+  if (a.fused ?? fusedFits(B, C)) {
+    if (!fusedFits(B, C)) {
+      throw new RangeError(`${label}: a batch of ${B}×${C} logits does not fit one workgroup`);
+    }
+    if (a.lossSum) operands.push({ name: "lossSum", tensor: a.lossSum, write: true });
+    if (a.correct) operands.push({ name: "correct", tensor: a.correct, write: true });
+    if (a.dLogitsColSum) {
+      operands.push({ name: "colSum", tensor: a.dLogitsColSum, write: true });
+    }
+    const bound = bindOperands(label, operands);
+    const code = fusedCrossEntropyWgsl(
+      { ...spec, correct: a.correct !== undefined, colSum: a.dLogitsColSum !== undefined },
+      bound.decls,
+      bound.names,
+    );
+    const suffix = `${tag}${a.dLogitsColSum ? "s" : ""}`;
+    return [dispatch(gpu, `${label}_fused_${suffix}`, code, bound.bindings, [1, 1, 1])];
+  }
+
+  const rowLoss = a.lossSum ? a.arena!.tensor(`${label}.row_loss`, [B]) : undefined;
+  const rowCorrect = a.correct ? a.arena!.tensor(`${label}.row_correct`, [B]) : undefined;
   if (rowLoss) operands.push({ name: "rowLoss", tensor: rowLoss, write: true });
   if (rowCorrect) operands.push({ name: "rowCorrect", tensor: rowCorrect, write: true });
   const bound = bindOperands(label, operands);
-  const k = crossEntropyRowWgsl(spec, bound.decls, bound.names);
-  const tag = `${spec.grad ? "g" : ""}${spec.loss ? "l" : ""}${spec.correct ? "c" : ""}`;
+  const k = perRowWgsl({ ...spec, correct: rowCorrect !== undefined }, bound.decls, bound.names);
   const cmds: Command[] = [dispatch(gpu, `${label}_${tag}`, k.code, bound.bindings, k.grid)];
-  if (rowLoss) {
+  const sum = (x: Tensor, out: Tensor) =>
+    reduceAll(gpu, { op: "sum", x, out, accumulate: true, arena: a.arena, variant: a.variant });
+  if (rowLoss) cmds.push(...sum(rowLoss, a.lossSum!));
+  if (rowCorrect) cmds.push(...sum(rowCorrect, a.correct!));
+  if (a.dLogitsColSum) {
     cmds.push(
-      ...reduceAll(gpu, {
+      ...reduceCols(gpu, {
         op: "sum",
-        x: rowLoss,
-        out: a.lossSum!,
-        accumulate: true,
-        arena: a.arena,
-        variant: a.variant,
-      }),
-    );
-  }
-  if (rowCorrect) {
-    cmds.push(
-      ...reduceAll(gpu, {
-        op: "sum",
-        x: rowCorrect,
-        out: a.correct!,
-        accumulate: true,
+        x: a.dLogits!,
+        rows: B,
+        cols: C,
+        out: a.dLogitsColSum,
         arena: a.arena,
         variant: a.variant,
       }),

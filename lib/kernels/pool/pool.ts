@@ -20,8 +20,10 @@
 
 import type { Gpu } from "../../gpu/device.ts";
 import type { Tensor } from "../../gpu/tensor.ts";
-import { type Command, dispatch, grid2d } from "../../gpu/commands.ts";
+import type { Command } from "../../gpu/commands.ts";
+import { prologue, run } from "./common.ts";
 import { expectShape } from "../conv/geometry.ts";
+import { activationExpr } from "../wgsl.ts";
 
 /** Window geometry of a 2-D pooling over NHWC input. */
 export interface Pool2dGeometry {
@@ -92,14 +94,6 @@ function shapes(what: string, g: Pool2dGeometry) {
   };
 }
 
-/** WGSL prologue: flat invocation index `t`, returning past `n`. */
-function prologue(n: number): string {
-  return `@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let t = gid.x + gid.y * nwg.x * 64u;
-  if (t >= ${n}u) { return; }`;
-}
-
 /** Decodes `t` (an NHWC index over `h`×`w`) into n, y, x, c. */
 function decode(g: Pool2dGeometry, h: number, w: number): string {
   return `  let c = t % ${g.channels}u;
@@ -108,9 +102,21 @@ function decode(g: Pool2dGeometry, h: number, w: number): string {
   let n = t / ${g.channels * w * h}u;`;
 }
 
-/** WGSL of the max-pool forward pass (one invocation per output element). */
-export function maxPoolForwardWgsl(g: Pool2dGeometry): string {
+/**
+ * argmax of a window whose output a fused ReLU zeroed: no input gets its
+ * gradient (the flat indices are below 2^24, and 2^24 is exact in f32).
+ */
+export const NO_ARGMAX = MAX_POOL_INPUT;
+
+/**
+ * WGSL of the max-pool forward pass (one invocation per output element).
+ * With `relu`, y = max(window max, 0) and a window whose max is not positive
+ * records {@link NO_ARGMAX}, so the unchanged backward gather applies the
+ * ReLU's gradient too (ReLU after max pooling, in one kernel each way).
+ */
+export function maxPoolForwardWgsl(g: Pool2dGeometry, relu = false): string {
   const { outH, outW } = poolOutputSize(g);
+  if (g.channels % 4 === 0) return maxPoolForwardVec4Wgsl(g, outH, outW, relu);
   return `// max pool ${g.kh}x${g.kw} forward
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
@@ -134,15 +140,122 @@ ${decode(g, outH, outW)}
       }
     }
   }
-  y[t] = best;
-  argmax[t] = f32(at);
+${
+    relu
+      ? `  y[t] = ${activationExpr("relu", "best", "f32")};
+  // relu'(best) = 0: no input receives this window's gradient.
+  argmax[t] = select(${NO_ARGMAX}.0, f32(at), best > 0.0);`
+      : `  y[t] = best;
+  argmax[t] = f32(at);`
+  }
 }
 `;
 }
 
-/** WGSL of the max-pool backward gather (one invocation per input element). */
+/**
+ * The forward pass for channels in multiples of 4: one invocation per output
+ * pixel and 4 channels, vec4 loads and stores (llvmpipe stores a vec4 for
+ * the price of a float), the same per-channel scan and ties as the scalar
+ * kernel.
+ */
+function maxPoolForwardVec4Wgsl(
+  g: Pool2dGeometry,
+  outH: number,
+  outW: number,
+  relu: boolean,
+): string {
+  const cv = g.channels / 4;
+  return `// max pool ${g.kh}x${g.kw} forward, vec4 channels
+@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> y: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> argmax: array<vec4<f32>>;
+${prologue(g.batch * outH * outW * cv)}
+  let c4 = t % ${cv}u;
+  let px = (t / ${cv}u) % ${outW}u;
+  let py = (t / ${cv * outW}u) % ${outH}u;
+  let n = t / ${cv * outW * outH}u;
+  var best = vec4<f32>();
+  var at = vec4<f32>();
+  var first = true;
+  for (var ky = 0; ky < ${g.kh}; ky++) {
+    let iy = i32(py) * ${g.strideH} - ${g.padH} + ky;
+    if (iy < 0 || iy >= ${g.inH}) { continue; }
+    for (var kx = 0; kx < ${g.kw}; kx++) {
+      let ix = i32(px) * ${g.strideW} - ${g.padW} + kx;
+      if (ix < 0 || ix >= ${g.inW}) { continue; }
+      let i = u32((i32(n) * ${g.inH} + iy) * ${g.inW} + ix) * ${cv}u + c4;
+      let v = x[i];
+      // Flat indices of the 4 channels (exact in f32 below 2^24).
+      let iv = vec4<f32>(f32(i * 4u)) + vec4<f32>(0.0, 1.0, 2.0, 3.0);
+      // Strict '>' keeps the first maximum in scan order, per channel.
+      let take = (v > best) | vec4<bool>(first);
+      best = select(best, v, take);
+      at = select(at, iv, take);
+      first = false;
+    }
+  }
+${
+    relu
+      ? `  y[t] = ${activationExpr("relu", "best", "vec4<f32>")};
+  // relu'(best) = 0: no input receives this window's gradient.
+  argmax[t] = select(vec4<f32>(${NO_ARGMAX}.0), at, best > vec4<f32>());`
+      : `  y[t] = best;
+  argmax[t] = at;`
+  }
+}
+`;
+}
+
+/**
+ * True when the windows tile the input exactly (stride = window, no
+ * padding, sizes divisible): every input lies in exactly one window.
+ */
+function tiles(g: Pool2dGeometry): boolean {
+  return g.strideH === g.kh && g.strideW === g.kw && g.padH === 0 && g.padW === 0 &&
+    g.inH % g.kh === 0 && g.inW % g.kw === 0;
+}
+
+/**
+ * The backward pass when the windows tile the input: one invocation per
+ * output (and 4 channels when they divide by 4) writes its whole window,
+ * dy at the argmax and 0 elsewhere: two loads per window instead of two
+ * per input, and no index arithmetic per input.
+ */
+function maxPoolBackwardTiledWgsl(g: Pool2dGeometry, outH: number, outW: number): string {
+  const V = g.channels % 4 === 0 ? 4 : 1;
+  const T = V === 4 ? "vec4<f32>" : "f32";
+  const cv = g.channels / V;
+  const offsets = V === 4 ? " + vec4<f32>(0.0, 1.0, 2.0, 3.0)" : "";
+  return `// max pool ${g.kh}x${g.kw} backward, windows tiling the input
+@group(0) @binding(0) var<storage, read> dy: array<${T}>;
+@group(0) @binding(1) var<storage, read> argmax: array<${T}>;
+@group(0) @binding(2) var<storage, read_write> dx: array<${T}>;
+${prologue(g.batch * outH * outW * cv)}
+  let cw = t % ${cv}u;
+  let px = (t / ${cv}u) % ${outW}u;
+  let py = (t / ${cv * outW}u) % ${outH}u;
+  let n = t / ${cv * outW * outH}u;
+  let d = dy[t];
+  let am = argmax[t];
+  for (var ky = 0u; ky < ${g.kh}u; ky++) {
+    for (var kx = 0u; kx < ${g.kw}u; kx++) {
+      let i = ((n * ${g.inH}u + py * ${g.kh}u + ky) * ${g.inW}u + px * ${g.kw}u + kx) * ${cv}u + cw;
+      let iv = ${T}(f32(i * ${V}u))${offsets};
+      dx[i] = select(${T}(), d, am == iv);
+    }
+  }
+}
+`;
+}
+
+/**
+ * WGSL of the max-pool backward pass: a gather (one invocation per input
+ * element, summing the windows that chose it in a fixed order), or, when the
+ * windows tile the input, one invocation per window writing it whole.
+ */
 export function maxPoolBackwardWgsl(g: Pool2dGeometry): string {
   const { outH, outW } = poolOutputSize(g);
+  if (tiles(g)) return maxPoolBackwardTiledWgsl(g, outH, outW);
   return `// max pool ${g.kh}x${g.kw} backward
 @group(0) @binding(0) var<storage, read> dy: array<f32>;
 @group(0) @binding(1) var<storage, read> argmax: array<f32>;
@@ -217,10 +330,6 @@ ${windowRange(g, outH, outW)}
 `;
 }
 
-function run(gpu: Gpu, label: string, code: string, bindings: Tensor[], n: number): Command[] {
-  return [dispatch(gpu, label, code, bindings, grid2d(Math.ceil(n / 64)))];
-}
-
 /** The argmax is a flat input index stored as f32: exact only up to 2^24. */
 function checkArgmaxRange(what: string, role: string, t: Tensor): void {
   if (t.size > MAX_POOL_INPUT) {
@@ -232,18 +341,26 @@ function checkArgmaxRange(what: string, role: string, t: Tensor): void {
 
 /**
  * Max pooling: y [N,Ho,Wo,C] and argmax [N,Ho,Wo,C] (flat input index as
- * f32; ties: first in window scan order) from x [N,H,W,C].
+ * f32; ties: first in window scan order) from x [N,H,W,C]; with `relu`,
+ * y = max(pooled, 0) (see {@link maxPoolForwardWgsl}).
  */
 export function maxPool2dForward(
   gpu: Gpu,
-  a: { geom: Pool2dGeometry; x: Tensor; y: Tensor; argmax: Tensor },
+  a: { geom: Pool2dGeometry; x: Tensor; y: Tensor; argmax: Tensor; relu?: boolean },
 ): Command[] {
   const s = shapes("maxPool2dForward", a.geom);
   expectShape(s.what, "x", a.x, s.x);
   expectShape(s.what, "y", a.y, s.y);
   expectShape(s.what, "argmax", a.argmax, s.y);
   checkArgmaxRange(s.what, "input", a.x);
-  return run(gpu, "maxpool_fwd", maxPoolForwardWgsl(a.geom), [a.x, a.y, a.argmax], a.y.size);
+  const v4 = a.geom.channels % 4 === 0;
+  return run(
+    gpu,
+    `maxpool${a.relu ? "_relu" : ""}_fwd${v4 ? "_w4" : ""}`,
+    maxPoolForwardWgsl(a.geom, a.relu),
+    [a.x, a.y, a.argmax],
+    v4 ? a.y.size / 4 : a.y.size,
+  );
 }
 
 /** Max-pool input gradient from dy and the forward's argmax; overwrites dx. */
@@ -256,7 +373,15 @@ export function maxPool2dBackward(
   expectShape(s.what, "argmax", a.argmax, s.y);
   expectShape(s.what, "dx", a.dx, s.x);
   checkArgmaxRange(s.what, "input gradient", a.dx);
-  return run(gpu, "maxpool_bwd", maxPoolBackwardWgsl(a.geom), [a.dy, a.argmax, a.dx], a.dx.size);
+  const perWindow = tiles(a.geom);
+  const v = perWindow && a.geom.channels % 4 === 0 ? 4 : 1;
+  return run(
+    gpu,
+    perWindow ? `maxpool_bwd_windows_w${v}` : "maxpool_bwd",
+    maxPoolBackwardWgsl(a.geom),
+    [a.dy, a.argmax, a.dx],
+    perWindow ? a.dy.size / v : a.dx.size,
+  );
 }
 
 /** Average pooling, padding counted in the divisor (count_include_pad = true). */
@@ -281,74 +406,4 @@ export function avgPool2dBackward(
   return run(gpu, "avgpool_bwd", avgPoolBackwardWgsl(a.geom), [a.dy, a.dx], a.dx.size);
 }
 
-/** Sizes of a global average pool. */
-export interface GlobalPoolSizes {
-  /** Images. */
-  batch: number;
-  /** Height. */
-  h: number;
-  /** Width. */
-  w: number;
-  /** Channels. */
-  channels: number;
-}
-
-function checkGlobal(what: string, a: GlobalPoolSizes): void {
-  for (const k of ["batch", "h", "w", "channels"] as const) {
-    if (!Number.isInteger(a[k]) || a[k] < 1) {
-      throw new RangeError(`${what}: ${k} must be a positive integer, got ${a[k]}`);
-    }
-  }
-}
-
-/** WGSL of the global average pool forward (one invocation per (n, c)). */
-export function globalAvgPoolForwardWgsl(a: GlobalPoolSizes): string {
-  return `// global avg pool forward
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read_write> y: array<f32>;
-${prologue(a.batch * a.channels)}
-  let c = t % ${a.channels}u;
-  let base = (t / ${a.channels}u) * ${a.h * a.w * a.channels}u + c;
-  var s = 0.0;
-  for (var p = 0u; p < ${a.h * a.w}u; p++) {
-    s += x[base + p * ${a.channels}u];
-  }
-  y[t] = s / ${a.h * a.w}.0;
-}
-`;
-}
-
-/** WGSL of the global average pool backward (one invocation per input element). */
-export function globalAvgPoolBackwardWgsl(a: GlobalPoolSizes): string {
-  return `// global avg pool backward
-@group(0) @binding(0) var<storage, read> dy: array<f32>;
-@group(0) @binding(1) var<storage, read_write> dx: array<f32>;
-${prologue(a.batch * a.h * a.w * a.channels)}
-  let c = t % ${a.channels}u;
-  let n = t / ${a.h * a.w * a.channels}u;
-  dx[t] = dy[n * ${a.channels}u + c] / ${a.h * a.w}.0;
-}
-`;
-}
-
-/** Global average pool: y[n, c] = mean over h, w of x[n, ·, ·, c]; y is [N, C]. */
-export function globalAvgPoolForward(
-  gpu: Gpu,
-  a: GlobalPoolSizes & { x: Tensor; y: Tensor },
-): Command[] {
-  checkGlobal("globalAvgPoolForward", a);
-  expectShape("globalAvgPoolForward", "x", a.x, [a.batch, a.h, a.w, a.channels]);
-  expectShape("globalAvgPoolForward", "y", a.y, [a.batch, a.channels]);
-  return run(gpu, "gap_fwd", globalAvgPoolForwardWgsl(a), [a.x, a.y], a.y.size);
-}
-
-/** Global average pool gradient: dx[n, h, w, c] = dy[n, c] / (h·w); overwrites dx. */
-export function globalAvgPoolBackward(
-  gpu: Gpu,
-  a: GlobalPoolSizes & { dy: Tensor; dx: Tensor },
-): Command[] {
-  checkGlobal("globalAvgPoolBackward", a);
-  expectShape("globalAvgPoolBackward", "dy", a.dy, [a.batch, a.channels]);
-  expectShape("globalAvgPoolBackward", "dx", a.dx, [a.batch, a.h, a.w, a.channels]);
-  return run(gpu, "gap_bwd", globalAvgPoolBackwardWgsl(a), [a.dy, a.dx], a.dx.size);
-}
+export * from "./global.ts";

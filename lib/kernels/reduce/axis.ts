@@ -11,6 +11,9 @@ import type { Gpu } from "../../gpu/device.ts";
 import { type Binding, type Command, dispatch, grid2d } from "../../gpu/commands.ts";
 import type { BufferArena } from "../../gpu/tensor.ts";
 import { bindOperands, type Operand } from "../elementwise/operands.ts";
+import { type AxisCombine, reducer } from "./combine.ts";
+
+export type { AxisCombine } from "./combine.ts";
 
 /** Reduction strategy; see reduce.ts's module documentation. */
 export type ReduceVariant = "serial" | "tree";
@@ -102,10 +105,10 @@ export interface AxisPass {
   M: number;
   /** Inputs per output. */
   L: number;
-  /** Accumulator width: f32 or vec2<f32> (two sums at once). */
+  /** Accumulator width: f32 or vec2<f32> (two sums at once); 1 for "welford". */
   width: 1 | 2;
-  /** How inputs combine ("max" only with width 1). */
-  combine: "sum" | "max";
+  /** How inputs combine ("max" and "welford" only with width 1); see {@link AxisCombine}. */
+  combine: AxisCombine;
   /** Operands `load` uses (read-only). */
   inputs: readonly Operand[];
   /** Operands `store` uses (written, or read when it needs them). */
@@ -126,26 +129,20 @@ export function axisPassWgsl(
   pass: AxisPass,
   plan: ReducePlan,
 ): { code: string; grid: [number, number, number]; bindings: Binding[] } {
-  if (pass.width === 2 && pass.combine === "max") {
-    throw new RangeError(`${pass.label}: vec2 max is not supported`);
+  if (pass.width === 2 && pass.combine !== "sum") {
+    throw new RangeError(`${pass.label}: width 2 needs the "sum" combine`);
   }
   // Only operands the shader uses may be declared: layout "auto" drops unused
   // bindings and the bind group would then name a binding the layout lacks.
   const bound = bindOperands(pass.label, [...pass.inputs, ...pass.outputs]);
-  const A = pass.width === 2 ? "vec2<f32>" : "f32";
+  const r = reducer(pass.combine, pass.width);
+  const A = r.acc;
   const { M, L } = pass;
   const { chunk, splits } = plan;
-  const combine = (
-    a: string,
-    b: string,
-  ) => (pass.combine === "max" ? `max(${a}, ${b})` : `${a} + ${b}`);
-  // -inf as the identity of max, read from a private variable: a WGSL
-  // const-expression may not evaluate to an infinity.
-  const init = pass.combine === "max" ? "bitcast<f32>(NEG_INF_BITS)" : `${A}()`;
+  const init = r.identity;
   const header = `${bound.decls}
-var<private> NEG_INF_BITS: u32 = 0xff800000u;
-${pass.prelude ?? ""}
-fn load_in(m: u32, k: u32) -> ${A} {
+${r.helpers}${pass.prelude ?? ""}
+fn load_in(m: u32, k: u32) -> ${r.input} {
   return ${pass.load(bound.names)};
 }
 fn store_out(m: u32, s: u32, acc: ${A}) {
@@ -171,11 +168,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   for (; k + ${SERIAL_UNROLL - 1}u < k1; k += ${SERIAL_UNROLL}u) {
 ${
       Array.from({ length: SERIAL_UNROLL }, (_, u) =>
-        `    acc = ${combine("acc", `load_in(m, k${u ? ` + ${u}u` : ""})`)};`).join("\n")
+        `    acc = ${r.push("acc", `load_in(m, k${u ? ` + ${u}u` : ""})`)};`).join("\n")
     }
   }
   for (; k < k1; k++) {
-    acc = ${combine("acc", "load_in(m, k)")};
+    acc = ${r.push("acc", "load_in(m, k)")};
   }
   store_out(m, s, acc);
 }
@@ -197,7 +194,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   if (valid) {
     let k1 = min(s * ${chunk}u + ${chunk}u, ${L}u);
     for (var k = s * ${chunk}u + lid.y; k < k1; k += ${ty}u) {
-      acc = ${combine("acc", "load_in(m, k)")};
+      acc = ${r.push("acc", "load_in(m, k)")};
     }
   }
   let slot = lid.y * ${tx}u + lid.x;
@@ -205,7 +202,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   workgroupBarrier();
   for (var o = ${ty / 2}u; o > 0u; o >>= 1u) {
     if (lid.y < o) {
-      sh[slot] = ${combine("sh[slot]", `sh[slot + o * ${tx}u]`)};
+      sh[slot] = ${r.merge("sh[slot]", `sh[slot + o * ${tx}u]`)};
     }
     workgroupBarrier();
   }
@@ -256,8 +253,9 @@ export function axisReduce(gpu: Gpu, pass: AxisPass, opts: AxisReduceOptions): C
   if (plan.splits === 1) return [run(pass, plan)];
   const { M, width } = pass;
   const S = plan.splits;
-  const partial = opts.arena!.tensor(`${pass.label}.partial`, [S, M, width]);
-  const A = width === 2 ? "vec2<f32>" : "f32";
+  const welford = pass.combine === "welford";
+  const partial = opts.arena!.tensor(`${pass.label}.partial`, [S, M, welford ? 4 : width]);
+  const A = welford ? "vec4<f32>" : width === 2 ? "vec2<f32>" : "f32";
   const first: AxisPass = {
     ...pass,
     label: `${pass.label}_partial`,
@@ -268,6 +266,7 @@ export function axisReduce(gpu: Gpu, pass: AxisPass, opts: AxisReduceOptions): C
     ...pass,
     label: `${pass.label}_combine`,
     L: S,
+    combine: welford ? "welford_states" : pass.combine,
     inputs: [{ name: "partial", tensor: partial, type: A }],
     load: (n) => `${n.partial}[k * ${M}u + m]`,
   };

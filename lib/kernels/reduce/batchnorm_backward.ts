@@ -1,0 +1,122 @@
+/**
+ * Backward pass of training-mode batch normalisation over [rows = N·H·W, C]:
+ * one reduction gives Σdy and Σdy·x̂ together (dβ, dγ), then
+ * dx = γ·σ⁻¹/N · (N·dy − dβ − x̂·dγ) elementwise. With a fused ReLU in front
+ * (the forward's `relu`), dy is first masked by the forward output > 0.
+ * @module
+ */
+
+import type { Gpu } from "../../gpu/device.ts";
+import type { Command } from "../../gpu/commands.ts";
+import type { BufferArena, Tensor } from "../../gpu/tensor.ts";
+import { checkSize, mapKernel, pickWidth } from "../elementwise/elementwise.ts";
+import { activationGradExpr, f32Lit } from "../wgsl.ts";
+import { axisReduce } from "./reduce.ts";
+import { type BatchNormVariants, checkCommon } from "./batchnorm_common.ts";
+
+/** Arguments of {@link batchNormBackward}. */
+export interface BatchNormBackwardArgs extends BatchNormVariants {
+  /** The forward input [rows, channels]. */
+  x: Tensor;
+  /** Gradient w.r.t. the output. */
+  dy: Tensor;
+  /** Rows. */
+  rows: number;
+  /** Channels. */
+  channels: number;
+  /** Scale γ [C]. */
+  gamma: Tensor;
+  /** Batch mean saved by the training forward. */
+  saveMean: Tensor;
+  /** Inverse standard deviation saved by the training forward. */
+  saveInvStd: Tensor;
+  /** Gradient w.r.t. x, overwritten (may be dy). */
+  dx: Tensor;
+  /** Gradient w.r.t. γ, overwritten. */
+  dgamma: Tensor;
+  /** Gradient w.r.t. β, overwritten. */
+  dbeta: Tensor;
+  /** Scratch for the reduction's two-pass split. */
+  arena?: BufferArena;
+  /**
+   * The forward output when the forward fused a ReLU (`relu`): dy then
+   * counts only where it is positive, as the ReLU's own backward would pass it.
+   */
+  reluOutput?: Tensor;
+}
+
+/** Gradients of training-mode batch norm w.r.t. x, γ and β (all overwritten). */
+export function batchNormBackward(gpu: Gpu, a: BatchNormBackwardArgs): Command[] {
+  const label = "batchnorm_backward";
+  const { rows, channels: C } = a;
+  checkCommon(label, a.x, rows, C, [
+    ["gamma", a.gamma],
+    ["saveMean", a.saveMean],
+    ["saveInvStd", a.saveInvStd],
+    ["dgamma", a.dgamma],
+    ["dbeta", a.dbeta],
+  ]);
+  checkSize(label, "dy", a.dy, rows * C, `rows ${rows} × channels ${C}`);
+  if (a.reluOutput) {
+    checkSize(label, "reluOutput", a.reluOutput, rows * C, `rows ${rows} × channels ${C}`);
+  }
+  checkSize(label, "dx", a.dx, rows * C, `rows ${rows} × channels ${C}`);
+  const xs = { name: "x", tensor: a.x };
+  const dys = { name: "dy", tensor: a.dy };
+  const mean = { name: "mean", tensor: a.saveMean };
+  const invStd = { name: "invStd", tensor: a.saveInvStd };
+  const relu = a.reluOutput ? [{ name: "reluOut", tensor: a.reluOutput }] : [];
+  // The gradient reaching the batch norm: dy, or the ReLU's backward of it.
+  const grad = (n: Record<string, string>, i: string, T = "f32") =>
+    a.reluOutput
+      ? activationGradExpr("relu", `${n.reluOut}[${i}]`, `${n.dy}[${i}]`, T)
+      : `${n.dy}[${i}]`;
+  const sums = axisReduce(gpu, {
+    label: `${label}_sums`,
+    M: C,
+    L: rows,
+    width: 2,
+    combine: "sum",
+    inputs: [xs, dys, mean, invStd, ...relu],
+    outputs: [{ name: "dgamma", tensor: a.dgamma, write: true }, {
+      name: "dbeta",
+      tensor: a.dbeta,
+      write: true,
+    }],
+    load: (n) => {
+      const i = `k * ${C}u + m`;
+      const g = grad(n, i);
+      return `vec2<f32>(${g}, ${g} * ((${n.x}[${i}] - ${n.mean}[m]) * ${n.invStd}[m]))`;
+    },
+    store: (n) => `  ${n.dbeta}[m] = acc.x;\n  ${n.dgamma}[m] = acc.y;`,
+  }, { variant: a.variant, arena: a.arena, contiguous: "m", requireSplit: true });
+  const width = pickWidth(label, [C], a.width);
+  const dx = mapKernel(gpu, {
+    label: `${label}${a.reluOutput ? "_relu" : ""}_dx_w${width}`,
+    n: rows * C,
+    width,
+    cols: C,
+    operands: [
+      xs,
+      dys,
+      mean,
+      invStd,
+      { name: "gamma", tensor: a.gamma },
+      { name: "dgamma", tensor: a.dgamma },
+      { name: "dbeta", tensor: a.dbeta },
+      ...relu,
+      { name: "dx", tensor: a.dx, write: true },
+    ],
+    rowsPerInvocation: a.rowsPerInvocation,
+    colPrelude: (n) =>
+      `  let mu = ${n.mean}[c];
+  let istd = ${n.invStd}[c];
+  let g = ${n.gamma}[c] * istd * T(${f32Lit(1 / rows)});
+  let db = ${n.dbeta}[c];
+  let dg = ${n.dgamma}[c];`,
+    body: (n) =>
+      `  let xh = (${n.x}[i] - mu) * istd;
+  ${n.dx}[i] = g * (T(${f32Lit(rows)}) * ${grad(n, "i", "T")} - db - xh * dg);`,
+  });
+  return [...sums, ...dx];
+}
