@@ -148,11 +148,13 @@ export const DATASET_NAMES: readonly DatasetName[] = Object.keys(DATASETS) as Da
 
 /**
  * The default normalisation of a byte-image dataset of the table (scale
- * 1/255), or undefined for a name the table does not hold.
+ * 1/255), or undefined for a name the table does not hold or a dataset
+ * without a fixed shape (synthetic data are floats).
  */
 export function tableNormalization(name: string): Normalization | undefined {
   if (!Object.hasOwn(DATASETS, name)) return undefined;
   const info: DatasetInfo = DATASETS[name as DatasetName];
+  if (info.shape === undefined) return undefined;
   return { scale: 1 / 255, mean: info.mean, std: info.std };
 }
 
