@@ -231,5 +231,10 @@ export async function acquireGpu(options: AcquireOptions = {}): Promise<Gpu> {
   } catch (e) {
     throw new GpuUnavailableError(`requestDevice failed (${(e as Error).message})`);
   }
-  return new Gpu(device, identify(adapter));
+  const acquired = new Gpu(device, identify(adapter));
+  // Release the device when this program or worker unloads: devices left for
+  // native teardown at process exit crashed it now and then (heap corruption
+  // after `deno test --parallel` had passed every test).
+  globalThis.addEventListener("unload", () => acquired.dispose(), { once: true });
+  return acquired;
 }

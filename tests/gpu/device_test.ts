@@ -122,3 +122,12 @@ Deno.test("guard turns a validation error into GpuOperationError naming the oper
     gpu.dispose();
   }
 });
+
+Deno.test("a device is released when the program unloads (no native teardown at exit)", async () => {
+  const gpu = await acquireGpu();
+  assert(!gpu.isLost);
+  // The same event Deno dispatches when this module's program or worker ends.
+  globalThis.dispatchEvent(new Event("unload"));
+  await gpu.device.lost;
+  assert(gpu.isLost, "the device outlived unload");
+});
