@@ -59,7 +59,11 @@ function rotation(active: number[], r: number): number[] {
   return [...active.slice(k), ...active.slice(0, k)];
 }
 
-/** Encodes `reps` runs of `cmds`, timestamped at the first pass's start and the last pass's end. */
+/**
+ * Encodes `reps` runs of `cmds`, timed from an empty pass before the first
+ * run (so copies ahead of the first dispatch, such as texture-mirror
+ * refreshes, count as they do in a step) to the end of the last pass.
+ */
 function encodeBatch(
   enc: GPUCommandEncoder,
   log: TimestampLog,
@@ -68,26 +72,18 @@ function encodeBatch(
 ): [number, number] | undefined {
   const total = passCount(cmds) * reps;
   if (total === 0) return undefined;
+  const begin = log.single("begin");
+  enc.beginComputePass({ label: "tune.begin", timestampWrites: begin.writes }).end();
   let pass = 0;
-  let begin = -1;
   let end = -1;
   const writes = () => {
-    const first = pass === 0;
-    const last = pass === total - 1;
-    pass++;
-    if (first && last) {
-      const { id, writes } = log.pair();
-      [begin, end] = [id, id + 1];
-      return writes;
-    }
-    if (!first && !last) return undefined;
-    const { id, writes } = log.single(first ? "begin" : "end");
-    if (first) begin = id;
-    else end = id;
-    return writes;
+    if (++pass < total) return undefined;
+    const last = log.single("end");
+    end = last.id;
+    return last.writes;
   };
   for (let r = 0; r < reps; r++) encode(enc, cmds, { timestampWrites: writes });
-  return [begin, end];
+  return [begin.id, end];
 }
 
 function timestampTimer(gpu: Gpu, cmds: (Command[] | undefined)[], free: () => void): RoundTimer {
