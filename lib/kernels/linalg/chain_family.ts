@@ -73,7 +73,7 @@ export const ROOT_CHAIN: KernelFamily<RootChainProblem> = {
   // problems without an estimate last).
   wgsl(gpu, p, variant) {
     const plan = chainSlabPlan(gpu, variant, p.d, p.count);
-    const power = powerIsFused(p.d)
+    const power = powerIsFused(gpu, p.d)
       ? fusedPowerWgsl(
         { d: p.d, count: p.count, rounds: 10, damping: 1e-5, normaliser: "trace" },
         p.count,
