@@ -27,9 +27,6 @@ import { buildPlan, checkAllocated, type Plan, type PlanOptions } from "./plan.t
 /** How a plan chooses its kernel variants. */
 export type TuneMode = "auto" | "off" | "exhaustive";
 
-/** Every mode, for validation and help texts. */
-export const TUNE_MODES: readonly TuneMode[] = ["auto", "off", "exhaustive"];
-
 /** Tuning passes at most (a pass tunes the problems a rebuild brought in). */
 const MAX_TUNE_PASSES = 3;
 

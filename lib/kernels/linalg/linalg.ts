@@ -124,17 +124,6 @@ export function wgslStackedIndex(d: number): string {
   let diag = r == col;`;
 }
 
-/** scalars[slot] ← value (one invocation). */
-export function setScalar(
-  gpu: Gpu,
-  a: { scalars: Tensor; slot: number; value: number },
-): Command[] {
-  const code = `@group(0) @binding(0) var<storage, read_write> s: array<f32>;
-@compute @workgroup_size(1) fn main() { s[${a.slot}] = ${f32Lit(a.value)}; }
-`;
-  return [dispatch(gpu, "set_scalar", code, [a.scalars], [1])];
-}
-
 /** X ← scale·I for each of the stacked d×d matrices in X. */
 export function setIdentity(gpu: Gpu, a: { X: Tensor; d: number; scale?: number }): Command[] {
   const { d } = a;
