@@ -5,6 +5,7 @@
  */
 
 import type { Gpu } from "./device.ts";
+import type { BufferArena } from "./tensor.ts";
 
 /** Scalar types a uniform field may have. */
 export type UniformType = "f32" | "u32";
@@ -23,8 +24,16 @@ export class Uniforms<K extends string> {
   readonly #u32: Uint32Array;
   readonly #index: Map<K, number>;
 
-  /** Creates the block with every field zero. */
-  constructor(gpu: Gpu, label: string, fields: readonly (readonly [K, UniformType])[]) {
+  /**
+   * Creates the block with every field zero. With `arena`, the buffer is the
+   * arena's (destroyed with it, like the tensors the block's kernels bind).
+   */
+  constructor(
+    gpu: Gpu,
+    label: string,
+    fields: readonly (readonly [K, UniformType])[],
+    arena?: BufferArena,
+  ) {
     this.#gpu = gpu;
     this.#fields = fields;
     const bytes = Math.max(16, Math.ceil((fields.length * 4) / 16) * 16);
@@ -32,11 +41,10 @@ export class Uniforms<K extends string> {
     this.#f32 = new Float32Array(this.#data);
     this.#u32 = new Uint32Array(this.#data);
     this.#index = new Map(fields.map(([k], i) => [k, i]));
-    this.buffer = gpu.device.createBuffer({
-      label,
-      size: bytes,
-      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
-    });
+    const usage = GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST;
+    this.buffer = arena
+      ? arena.raw(label, bytes, usage)
+      : gpu.device.createBuffer({ label, size: bytes, usage });
   }
 
   /** The binding to pass to `dispatch`. */

@@ -160,7 +160,7 @@ export function buildElementwiseUpdate(
   slots: readonly ParamSlot[],
   rule: ElementwiseRule,
 ): ElementwiseUpdate {
-  const uniforms = new Uniforms<string>(gpu, rule.name, rule.fields);
+  const uniforms = new Uniforms<string>(gpu, rule.name, rule.fields, arena);
   const limit = packLimit(gpu.limits);
   const packs = rule.state.map((n) =>
     packTensors(

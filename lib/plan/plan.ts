@@ -83,7 +83,7 @@ export function buildPlan(gpu: Gpu, graph: Graph, opts: PlanOptions): Plan {
   const { batch } = opts;
   checkPlanSizes(graph, batch, gpu.limits); // before anything is allocated
   const arena = new BufferArena(gpu.device, (e) => gpu.reportFailure(e));
-  const step = new Uniforms(gpu, "step", [["seed", "u32"]] as const);
+  const step = new Uniforms(gpu, "step", [["seed", "u32"]] as const, arena);
   const ctx: BuildContext = { gpu, arena, batch, step };
   const nodes = graph.nodes;
   const classes = nodes[graph.output].shape[0];

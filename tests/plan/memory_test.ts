@@ -2,7 +2,8 @@
  * Memory a plan cannot have is refused before anything is allocated, naming
  * the layer (or tensor) and the bytes against the device's limits, not with
  * "Array buffer allocation failed"; a buffer WebGPU fails to allocate (out of
- * memory, reported asynchronously) is reported with its name and size.
+ * memory, reported asynchronously) is reported with its name and size; a
+ * plan's arena owns all of its buffers, uniforms included.
  */
 import { assert, assertEquals, assertThrows } from "../assert.ts";
 import { buildGraph } from "../../lib/graph/graph.ts";
@@ -146,3 +147,28 @@ Deno.test("a reported failure makes the device's next check throw it", async () 
     gpu.dispose();
   }
 });
+
+Deno.test(
+  "disposing a plan's arena destroys every buffer it built, its uniforms included",
+  gpuTest,
+  async () => {
+    const gpu = await testGpu();
+    const graph = buildGraph([4], [linear("fc", 3)]);
+    const plan = buildPlan(gpu, graph, { batch: 4, seed: 0, optimizer: sgd({ lr: 0.1 }) });
+    // A plan discarded by tuning's rebuild must leave nothing behind: the
+    // step seed and the optimizer's lr block are written through uniforms.
+    const writeErrors = async () => {
+      gpu.device.pushErrorScope("validation");
+      plan.step.set({ seed: 1 });
+      gpu.device.pushErrorScope("validation");
+      plan.optimizer!.prepareStep(1, 0.1);
+      const optimizer = await gpu.device.popErrorScope();
+      const step = await gpu.device.popErrorScope();
+      return [step !== null, optimizer !== null];
+    };
+    assertEquals(await writeErrors(), [false, false]);
+    plan.arena.dispose();
+    // Writing a destroyed buffer is a validation error.
+    assertEquals(await writeErrors(), [true, true]);
+  },
+);
