@@ -27,6 +27,7 @@ import type { Graph } from "../../lib/graph/graph.ts";
 import { type BenchRow, timeCommands } from "../harness.ts";
 import { peerNewtonSchulz, peerStageTimes } from "./optim_peer.ts";
 import { Rng } from "../../lib/util/rng.ts";
+import { spdFactor } from "./roots.ts";
 
 // deno-lint-ignore no-explicit-any
 type Tf = any;
@@ -169,17 +170,7 @@ export async function optimSection(
 
   for (const d of quick ? [256] : [256, 512]) {
     const arena = new BufferArena(gpu.device);
-    const r = new Rng(d);
-    // An SPD factor like the optimizer sees: XᵀX/N of random data, N = 2d.
-    const n = 2 * d;
-    const X = Float64Array.from({ length: n * d }, () => r.normal());
-    const A = new Float32Array(d * d);
-    for (let k = 0; k < n; k++) {
-      for (let i = 0; i < d; i++) {
-        const xi = X[k * d + i] / n;
-        for (let j = 0; j < d; j++) A[i * d + j] += xi * X[k * d + j];
-      }
-    }
+    const A = spdFactor(d);
     const At = arena.tensor("A", [d, d]);
     writeTensor(gpu, At, A);
     for (const method of ["reference", "converged"] as const) {

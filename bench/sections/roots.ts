@@ -128,23 +128,30 @@ async function planRows(gpu: Gpu, file: string, optimizer: string): Promise<Benc
   return rows;
 }
 
+/**
+ * A d×d SPD factor like the optimizer sees, seeded by d: XᵀX/N of N = 2d
+ * standard normal rows.
+ */
+export function spdFactor(d: number): Float32Array {
+  const r = new Rng(d);
+  const n = 2 * d;
+  const X = Float64Array.from({ length: n * d }, () => r.normal());
+  const A = new Float32Array(d * d);
+  for (let k = 0; k < n; k++) {
+    for (let i = 0; i < d; i++) {
+      const xi = X[k * d + i] / n;
+      for (let j = 0; j < d; j++) A[i * d + j] += xi * X[k * d + j];
+    }
+  }
+  return A;
+}
+
 async function chainRows(gpu: Gpu, d: number): Promise<BenchRow[]> {
   const arena = new BufferArena(gpu.device);
   const rows: BenchRow[] = [];
   try {
-    const r = new Rng(d);
-    // XᵀX/N of random data, N = 2d, as the optimizer sees.
-    const n = 2 * d;
-    const X = Float64Array.from({ length: n * d }, () => r.normal());
-    const A = new Float32Array(d * d);
-    for (let k = 0; k < n; k++) {
-      for (let i = 0; i < d; i++) {
-        const xi = X[k * d + i] / n;
-        for (let j = 0; j < d; j++) A[i * d + j] += xi * X[k * d + j];
-      }
-    }
     const At = arena.tensor("A", [d, d]);
-    writeTensor(gpu, At, A);
+    writeTensor(gpu, At, spdFactor(d));
     const problem = rootChainProblem(d, 1, "inverse_sqrt", ROOT_DEFAULTS);
     const slow = gpu.adapter.isFallbackAdapter;
     for (const variant of ROOT_CHAIN.variants(gpu, problem)) {
