@@ -32,18 +32,18 @@ import {
   type Conv2dGeometry,
   type ConvDims,
   convDims,
+  type ConvPass,
   convShapes,
   expectShape,
 } from "./geometry.ts";
-import { type ConvPass, convVariantList } from "./variants.ts";
+import { convVariantList } from "./variants.ts";
 import { forwardCommands } from "./forward.ts";
 import { inputCommands } from "./input.ts";
 import { weightCommands } from "./weight.ts";
 import { checkConvVariant, convFamily } from "./family.ts";
 import { explainChoice, tagKernel } from "../tune/choose.ts";
 
-export { type Conv2dGeometry, convOutputSize, validateConv2d } from "./geometry.ts";
-export type { ConvPass } from "./variants.ts";
+export { type Conv2dGeometry, convOutputSize, type ConvPass, validateConv2d } from "./geometry.ts";
 export {
   convForwardFamily,
   convInputFamily,

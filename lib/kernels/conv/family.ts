@@ -10,14 +10,14 @@ import type { BufferArena, Tensor } from "../../gpu/tensor.ts";
 import { writeTensor } from "../../gpu/transfer.ts";
 import type { Command } from "../../gpu/commands.ts";
 import type { KernelFamily } from "../tune/family.ts";
-import { type Conv2dGeometry, type ConvDims, convDims, convShapes } from "./geometry.ts";
 import {
-  convCandidates,
-  convHeuristic,
+  type Conv2dGeometry,
+  type ConvDims,
+  convDims,
   type ConvPass,
-  convVariantList,
-  convVariantValid,
-} from "./variants.ts";
+  convShapes,
+} from "./geometry.ts";
+import { convCandidates, convHeuristic, convVariantList, convVariantValid } from "./variants.ts";
 import { forwardCodes, forwardCommands } from "./forward.ts";
 import { inputCodes, inputCommands } from "./input.ts";
 import { weightCodes, weightCommands } from "./weight.ts";

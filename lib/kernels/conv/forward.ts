@@ -8,7 +8,7 @@
 import type { Gpu } from "../../gpu/device.ts";
 import type { Tensor } from "../../gpu/tensor.ts";
 import { type Command, dispatch, grid2d } from "../../gpu/commands.ts";
-import type { ConvDims } from "./geometry.ts";
+import { type ConvDims, passProduct } from "./geometry.ts";
 import { mirrorOf } from "./operands.ts";
 import { relayoutShape, relayoutWeight, relayoutWgsl } from "./relayout.ts";
 import { gatherGemmInvocations, type GatherGemmSpec, gatherGemmWgsl } from "./tex_gather.ts";
@@ -125,10 +125,7 @@ fn store(g: u32, s: u32, i: u32, j: u32, v: f32) {
 }`;
   return {
     label: "conv_fwd_tiled",
-    m: d.batch * d.outH * d.outW,
-    n: d.coutG,
-    k: d.kpos * d.cinG,
-    groups: d.groups,
+    ...passProduct(d, "forward"),
     splits: 1,
     symmetric: false,
     readers,

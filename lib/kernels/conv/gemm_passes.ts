@@ -15,7 +15,7 @@ import type { Gpu } from "../../gpu/device.ts";
 import type { BufferArena } from "../../gpu/tensor.ts";
 import { roundUp } from "../../gpu/tensor.ts";
 import { type Binding, type Command, dispatch, grid2d } from "../../gpu/commands.ts";
-import type { ConvDims } from "./geometry.ts";
+import { type ConvDims, passProduct } from "./geometry.ts";
 import { type GemmSpec, type GemmTile, gemmTileName, gemmWgsl, gemmWorkgroups } from "./gemm.ts";
 import {
   denseOperand,
@@ -102,10 +102,7 @@ export function forwardGemmPlan(gpu: Gpu, d: ConvDims, bias: boolean, tile: Gemm
   const a = patchOperand(d, "outer", false, "x");
   const spec: GemmSpec = {
     label: `conv_fwd_${gemmTileName(tile)}`,
-    m: d.batch * d.outH * d.outW,
-    n: d.coutG,
-    k: d.kpos * d.cinG,
-    groups: d.groups,
+    ...passProduct(d, "forward"),
     splits: 1,
     symmetric: false,
     tile,
@@ -150,10 +147,7 @@ export function inputGemmPlan(gpu: Gpu, d: ConvDims, tile: GemmTile): GemmPlan {
   const a = scatterOperand(d, "dy");
   const spec: GemmSpec = {
     label: `conv_dx_${gemmTileName(tile)}`,
-    m: d.batch * d.inH * d.inW,
-    n: d.cinG,
-    k: d.kpos * d.coutG,
-    groups: d.groups,
+    ...passProduct(d, "input"),
     splits: 1,
     symmetric: false,
     tile,
@@ -212,10 +206,7 @@ export function weightGemmPlan(
   tile: GemmTile,
   finish: WeightFinish,
 ): GemmPlan {
-  const K = d.kpos * d.cinG;
-  const M = d.coutG;
-  const N = K + (bias ? 1 : 0);
-  const rows = d.batch * d.outH * d.outW;
+  const { m: M, n: N, k: rows } = passProduct(d, "weight", bias);
   const a = denseOperand(
     { rows, cols: d.coutG, stride: d.outC, groupOffset: d.coutG, ones: false },
     "dy",

@@ -142,6 +142,37 @@ export interface ConvDims extends Conv2dGeometry {
   kpos: number;
 }
 
+/** One of the three conv passes. */
+export type ConvPass = "forward" | "input" | "weight";
+
+/**
+ * A conv pass as an implicit GEMM, per group: C (m × n) = A (m × k) · B (k × n).
+ * Forward: output pixels × Cout_g over kh·kw·Cin_g taps; input gradient: input
+ * pixels × Cin_g over kh·kw·Cout_g; weight gradient: Cout_g × (kh·kw·Cin_g,
+ * plus the bias column) over output pixels.
+ */
+export interface PassProduct {
+  /** Rows per group. */
+  m: number;
+  /** Columns per group. */
+  n: number;
+  /** Reduction length. */
+  k: number;
+  /** Independent products. */
+  groups: number;
+}
+
+/** The implicit-GEMM sizes of pass `which` of `d` (`bias`: the weight gradient's bias column). */
+export function passProduct(d: ConvDims, which: ConvPass, bias = false): PassProduct {
+  const outPixels = d.batch * d.outH * d.outW;
+  const { groups } = d;
+  if (which === "forward") return { m: outPixels, n: d.coutG, k: d.kpos * d.cinG, groups };
+  if (which === "input") {
+    return { m: d.batch * d.inH * d.inW, n: d.cinG, k: d.kpos * d.coutG, groups };
+  }
+  return { m: d.coutG, n: d.kpos * d.cinG + (bias ? 1 : 0), k: outPixels, groups };
+}
+
 /** Validates `g` and returns it with the derived sizes. */
 export function convDims(g: Conv2dGeometry): ConvDims {
   validateConv2d(g);

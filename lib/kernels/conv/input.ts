@@ -10,7 +10,7 @@
 import type { Gpu } from "../../gpu/device.ts";
 import type { Tensor } from "../../gpu/tensor.ts";
 import { type Command, dispatch, grid2d } from "../../gpu/commands.ts";
-import type { ConvDims } from "./geometry.ts";
+import { type ConvDims, passProduct } from "./geometry.ts";
 import { mirrorOf } from "./operands.ts";
 import { relayoutShape, relayoutWeight, relayoutWgsl } from "./relayout.ts";
 import { gatherGemmInvocations, type GatherGemmSpec, gatherGemmWgsl } from "./tex_gather.ts";
@@ -131,10 +131,7 @@ fn store(g: u32, s: u32, i: u32, j: u32, v: f32) {
 }`;
   return {
     label: "conv_dx_tiled",
-    m: d.batch * d.inH * d.inW,
-    n: d.cinG,
-    k: d.kpos * d.coutG,
-    groups: d.groups,
+    ...passProduct(d, "input"),
     splits: 1,
     symmetric: false,
     readers,

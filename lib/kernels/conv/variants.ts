@@ -12,7 +12,7 @@
  */
 
 import type { Gpu } from "../../gpu/device.ts";
-import type { ConvDims } from "./geometry.ts";
+import { type ConvDims, type ConvPass, passProduct } from "./geometry.ts";
 import { fitsTexture } from "./operands.ts";
 import { relayoutShape } from "./relayout.ts";
 import {
@@ -22,9 +22,6 @@ import {
   gemmTileFor,
   gemmTileNames,
 } from "./gemm_tiles.ts";
-
-/** Which pass a variant list is for. */
-export type ConvPass = "forward" | "input" | "weight";
 
 /**
  * Register tiles offered by the texture variants, largest first ("rows x
@@ -42,10 +39,8 @@ const TEX_TILES: readonly (readonly [number, number])[] = [
 
 /** Pass sizes the variant choice depends on: GEMM rows and columns per group. */
 function passSizes(d: ConvDims, which: ConvPass, bias = false): { rows: number; cols: number } {
-  if (which === "forward") return { rows: d.batch * d.outH * d.outW, cols: d.coutG };
-  if (which === "input") return { rows: d.batch * d.inH * d.inW, cols: d.cinG };
-  // Weight gradient: tiles over (Cout_g) × (kh·kw·Cin_g + bias column).
-  return { rows: d.coutG, cols: d.kpos * d.cinG + (bias ? 1 : 0) };
+  const { m, n } = passProduct(d, which, bias);
+  return { rows: m, cols: n };
 }
 
 function texFits(gpu: Gpu, d: ConvDims, which: ConvPass, tc: number): boolean {

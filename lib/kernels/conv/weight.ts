@@ -10,7 +10,7 @@
 import type { Gpu } from "../../gpu/device.ts";
 import type { BufferArena, Tensor } from "../../gpu/tensor.ts";
 import { type Command, dispatch, grid2d } from "../../gpu/commands.ts";
-import type { ConvDims } from "./geometry.ts";
+import { type ConvDims, passProduct } from "./geometry.ts";
 import { mirrorOf, scratchTensor } from "./operands.ts";
 import { outerInvocations, type OuterSpec, outerWgsl, type RowOperand } from "./tex_outer.ts";
 import { tiledGrid, type TiledSpec, tiledWgsl } from "./tiled.ts";
@@ -75,9 +75,7 @@ function weightTexSpec(d: ConvDims, bias: boolean, ti: number, tj: number) {
     ones: false,
   };
   const b: RowOperand = { kind: "patch", d, ones: bias };
-  const I = d.coutG;
-  const J = d.kpos * d.cinG + (bias ? 1 : 0);
-  const rows = d.batch * d.outH * d.outW;
+  const { m: I, n: J, k: rows } = passProduct(d, "weight", bias);
   const tiles = Math.ceil(I / ti) * Math.ceil(J / tj) * d.groups;
   // llvmpipe runs one workgroup per core at a time: ~32 workgroups balance 2-16 cores.
   const splits = chooseSplits({
@@ -139,9 +137,7 @@ export function weightTex(
 /** The storage-buffer tiled variant's spec and partial shape (pure). */
 function weightTiledSpec(d: ConvDims, bias: boolean) {
   const K = d.kpos * d.cinG;
-  const I = d.coutG;
-  const J = K + (bias ? 1 : 0);
-  const rows = d.batch * d.outH * d.outW;
+  const { m: I, n: J, k: rows } = passProduct(d, "weight", bias);
   const tiles = Math.ceil(I / 64) * Math.ceil(J / 64) * d.groups;
   // Real GPUs want hundreds of workgroups in flight.
   const splits = chooseSplits({
