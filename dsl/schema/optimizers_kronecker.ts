@@ -28,6 +28,35 @@ import {
 const SGDM = kron.KRONECKER_SGDM_DEFAULTS;
 const ADAM = kron.KRONECKER_ADAM_DEFAULTS;
 
+/** Validated options of an SGD-momentum Kronecker kind, as its factory takes them. */
+function sgdmOptions(
+  o: Parameters<typeof kroneckerOptions>[0] & {
+    lr: number;
+    momentum: number;
+    weight_decay: number;
+  },
+) {
+  return { lr: o.lr, momentum: o.momentum, weightDecay: o.weight_decay, ...kroneckerOptions(o) };
+}
+
+/** Validated options of an Adam Kronecker kind, as its factory takes them. */
+function adamOptions(
+  o: Parameters<typeof kroneckerOptions>[0] & {
+    lr: number;
+    betas: [number, number];
+    eps: number;
+    weight_decay: number;
+  },
+) {
+  return {
+    lr: o.lr,
+    betas: o.betas,
+    eps: o.eps,
+    weightDecay: o.weight_decay,
+    ...kroneckerOptions(o),
+  };
+}
+
 const sgdmBkKind = optimizerKind(
   "sgdm_bk",
   optimizerSchema(
@@ -40,13 +69,7 @@ const sgdmBkKind = optimizerKind(
     },
     "AdaBK with SGD momentum, as the authors' code: G̃ = norm-recovered L̂·G·R̂; d = G̃ + wd·θ; buf ← μ·buf + d; θ ← θ − lr·buf. The paper's buf ← β·buf + (1 − β)·G̃ form differs by (1 − β): code lr 0.05 = paper lr 0.5.",
   ),
-  (o) =>
-    kron.sgdmBK({
-      lr: o.lr,
-      momentum: o.momentum,
-      weightDecay: o.weight_decay,
-      ...kroneckerOptions(o),
-    }),
+  (o) => kron.sgdmBK(sgdmOptions(o)),
 );
 
 const adamwBkKind = optimizerKind(
@@ -64,14 +87,7 @@ const adamwBkKind = optimizerKind(
     },
     "AdaBK with AdamW, as the authors' code: Adam moments of the preconditioned gradient G̃; the decay is scaled by lr/(1 − β1ᵗ).",
   ),
-  (o) =>
-    kron.adamwBK({
-      lr: o.lr,
-      betas: o.betas,
-      eps: o.eps,
-      weightDecay: o.weight_decay,
-      ...kroneckerOptions(o),
-    }),
+  (o) => kron.adamwBK(adamOptions(o)),
 );
 
 const wsgdmKind = optimizerKind(
@@ -86,13 +102,7 @@ const wsgdmKind = optimizerKind(
     },
     "Whitened SGDM (Yong & Zhang, ECCV 2022): input side only, G̃ = norm-recovered G·(R + ε·λ_max·I)^(−1/2).",
   ),
-  (o) =>
-    kron.wsgdm({
-      lr: o.lr,
-      momentum: o.momentum,
-      weightDecay: o.weight_decay,
-      ...kroneckerOptions(o),
-    }),
+  (o) => kron.wsgdm(sgdmOptions(o)),
 );
 
 const wadamKind = optimizerKind(
@@ -104,14 +114,7 @@ const wadamKind = optimizerKind(
     weight_decay: nonNegNum.default(ADAM.weightDecay).describe("Decay as in adamw_bk."),
     ...kroneckerFields(kron.WHITENING_ENGINE),
   }, "Whitened Adam: WSGDM's input-side preconditioner in front of AdamW_BK's update."),
-  (o) =>
-    kron.wadam({
-      lr: o.lr,
-      betas: o.betas,
-      eps: o.eps,
-      weightDecay: o.weight_decay,
-      ...kroneckerOptions(o),
-    }),
+  (o) => kron.wadam(adamOptions(o)),
 );
 
 const shampooKind = optimizerKind(
@@ -126,13 +129,7 @@ const shampooKind = optimizerKind(
     },
     "Shampoo (Gupta et al., 2018): L = ΣG·Gᵀ, R = ΣGᵀ·G (summed, stat_decay unused), update L^(−1/4)·G·R^(−1/4), then SGD momentum.",
   ),
-  (o) =>
-    kron.shampoo({
-      lr: o.lr,
-      momentum: o.momentum,
-      weightDecay: o.weight_decay,
-      ...kroneckerOptions(o),
-    }),
+  (o) => kron.shampoo(sgdmOptions(o)),
 );
 
 const kfacKind = optimizerKind(
@@ -147,13 +144,7 @@ const kfacKind = optimizerKind(
     },
     "K-FAC (Martens & Grosse, 2015): AdaBK's factors, update (L + γI)^(−1)·G·(R + γI)^(−1), norm-recovered, then SGD momentum.",
   ),
-  (o) =>
-    kron.kfac({
-      lr: o.lr,
-      momentum: o.momentum,
-      weightDecay: o.weight_decay,
-      ...kroneckerOptions(o),
-    }),
+  (o) => kron.kfac(sgdmOptions(o)),
 );
 
 /** These optimizers, in the order the reference lists them. */
