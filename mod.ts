@@ -59,13 +59,8 @@ export { loadDataset } from "./lib/run/data.ts";
 export { type CompleteRun, train, type TrainOptions, type TrainResult } from "./lib/run/train.ts";
 export { RunDirError } from "./lib/run/run_dir.ts";
 export { evaluate, type Evaluation, type ReadBack } from "./lib/train/evaluate.ts";
-export type {
-  EvalEvent,
-  EvalSplit,
-  TrainerEvent,
-  TrainEvent,
-  TrainSummary,
-} from "./lib/train/trainer.ts";
+export type { EvalEvent, EvalSplit, TrainerEvent, TrainEvent } from "./lib/train/events.ts";
+export type { TrainSummary } from "./lib/train/trainer.ts";
 export {
   acquireGpu,
   type AcquireOptions,

@@ -17,7 +17,8 @@ import { loadMnist } from "../data/mnist.ts";
 import { loadCifar10, loadCifar100 } from "../data/cifar.ts";
 import { syntheticDataset } from "../data/synthetic.ts";
 import { validationSplit } from "../data/loader.ts";
-import { type EvalSplit, stepsPerEpoch } from "../train/trainer.ts";
+import type { EvalSplit } from "../train/events.ts";
+import { stepsPerEpoch } from "../train/trainer.ts";
 import type { RunSpec } from "../../dsl/schema.ts";
 
 /** Loads the dataset a spec names (Fashion-MNIST: from `cacheDir`, default .cache/fashion-mnist). */

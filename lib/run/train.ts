@@ -9,13 +9,8 @@ import type { Dataset } from "../data/dataset.ts";
 import { epochPermutation } from "../data/loader.ts";
 import { parameterCount } from "../graph/graph.ts";
 import { GpuSplit, identityOrder } from "../train/gpu_split.ts";
-import {
-  type EvalEvent,
-  type EvalSplit,
-  Trainer,
-  type TrainerEvent,
-  type TrainSummary,
-} from "../train/trainer.ts";
+import type { EvalEvent, EvalSplit, TrainerEvent } from "../train/events.ts";
+import { Trainer, type TrainSummary } from "../train/trainer.ts";
 import { ProgressReporter } from "../train/progress.ts";
 import type { MetricsLog } from "../train/metrics_log.ts";
 import { recordedAccuracy } from "../train/checkpoint.ts";

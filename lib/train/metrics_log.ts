@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { TrainerEvent } from "./trainer.ts";
+import type { TrainerEvent } from "./events.ts";
 
 /** Appends trainer events (plus anything extra) to a JSONL file. */
 export class MetricsLog {

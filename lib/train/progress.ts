@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { TrainerEvent } from "./trainer.ts";
+import type { TrainerEvent } from "./events.ts";
 
 function fmtTime(seconds: number): string {
   if (!Number.isFinite(seconds) || seconds < 0) return "--:--";

@@ -6,7 +6,7 @@ import { parseRunSpecYaml } from "../../dsl/yaml.ts";
 import * as b from "../../dsl/builder.ts";
 import { compileOptimizer } from "../../dsl/compile.ts";
 import { train } from "../../lib/run/train.ts";
-import type { TrainEvent } from "../../lib/train/trainer.ts";
+import type { TrainEvent } from "../../lib/train/events.ts";
 import { assert, assertEquals } from "../assert.ts";
 import { gpuTest, testGpu } from "../util.ts";
 

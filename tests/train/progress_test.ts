@@ -3,7 +3,7 @@
  * the ETA of a run measured in steps counts its steps, not whole epochs.
  */
 import { ProgressReporter } from "../../lib/train/progress.ts";
-import type { EvalEvent, TrainEvent } from "../../lib/train/trainer.ts";
+import type { EvalEvent, TrainEvent } from "../../lib/train/events.ts";
 import { assert, assertEquals } from "../assert.ts";
 
 function capture(epochs: number, totalSteps?: number) {

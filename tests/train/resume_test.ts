@@ -8,7 +8,8 @@ import { buildPlan } from "../../lib/plan/plan.ts";
 import { adamwBK } from "../../lib/optim/adabk.ts";
 import { readTensors } from "../../lib/gpu/transfer.ts";
 import { GpuSplit } from "../../lib/train/gpu_split.ts";
-import { Trainer, type TrainerEvent, type TrainEvent } from "../../lib/train/trainer.ts";
+import type { TrainerEvent, TrainEvent } from "../../lib/train/events.ts";
+import { Trainer } from "../../lib/train/trainer.ts";
 import {
   checkpointTensors,
   readLatestCheckpoint,
