@@ -24,7 +24,7 @@ export interface AdapterIdentity {
   isFallbackAdapter: boolean;
   /** The native API under WebGPU, e.g. "Vulkan" or "GL" (see {@link inferBackend}); absent for devices passed in by users. */
   backend?: string;
-  /** Stable key for caches: vendor, description and architecture joined. */
+  /** Stable key for caches: vendor, description, architecture and backend joined. */
   key: string;
 }
 
@@ -171,13 +171,15 @@ export function identify(adapter: GPUAdapter): AdapterIdentity {
     (info as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter ??
       (adapter as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter,
   );
+  const backend = inferBackend(info);
   return {
     description,
     vendor,
     architecture,
     isFallbackAdapter: fallback,
-    backend: inferBackend(info),
-    key: `${vendor}|${description}|${architecture}`,
+    backend,
+    // The backend is part of the key: one adapter over GL and over Vulkan favours other variants.
+    key: `${vendor}|${description}|${architecture}|${backend}`,
   };
 }
 

@@ -85,47 +85,53 @@ export async function buildTunedPlan(
   const policy = { useCache: tuning.mode !== "off" };
   const build = () => recordChoices(policy, () => buildPlan(gpu, graph, opts));
   let { result: plan, choices } = build();
-  await checkAllocated(plan); // out of memory: said before any tuning or training
-  if (!tunesOn(gpu, tuning.mode)) return { plan, choices, results: [], rebuilt: false };
-  const now = tuning.now ?? (() => performance.now());
-  const t0 = now();
-  const exhaustive = tuning.mode === "exhaustive";
-  const budgetMs = tuning.budgetMs ?? (exhaustive ? Infinity : AUTO_TUNE_BUDGET_MS);
-  const id = (family: string, key: string) => `${family}\u0000${key}`;
-  const results: TuneResult[] = [];
-  let rebuilt = false;
-  // A choice can bring new problems with it (a root-chain variant records
-  // different matrix products), so a rebuild's new problems are tuned too:
-  // a few passes at most, each problem decided once, one budget for all.
-  for (let pass = 0; pass < MAX_TUNE_PASSES; pass++) {
-    const seen = new Set(results.map((r) => id(r.family, r.key)));
-    const fresh = choices.filter((c) => !seen.has(id(c.family.id, c.key)));
-    if (fresh.length === 0) break;
-    results.push(
-      ...await tuneRequests(gpu, fresh, {
-        exhaustive,
-        budgetMs: Math.max(0, budgetMs - (now() - t0)),
-        path: tuning.path,
-        timer: tuning.timer,
-        now,
-      }),
-    );
-    // Only timed or cached decisions are what a rebuild would record.
-    const decided = new Map(
-      results.filter((r) => r.source === "timed" || r.source === "cached")
-        .map((r) => [id(r.family, r.key), r.variant]),
-    );
-    const changed = choices.some((c) => {
-      const v = decided.get(id(c.family.id, c.key));
-      return v !== undefined && v !== c.variant;
-    });
-    if (!changed) break;
+  try {
+    await checkAllocated(plan); // out of memory: said before any tuning or training
+    if (!tunesOn(gpu, tuning.mode)) return { plan, choices, results: [], rebuilt: false };
+    const now = tuning.now ?? (() => performance.now());
+    const t0 = now();
+    const exhaustive = tuning.mode === "exhaustive";
+    const budgetMs = tuning.budgetMs ?? (exhaustive ? Infinity : AUTO_TUNE_BUDGET_MS);
+    const id = (family: string, key: string) => `${family}\u0000${key}`;
+    const results: TuneResult[] = [];
+    let rebuilt = false;
+    // A choice can bring new problems with it (a root-chain variant records
+    // different matrix products), so a rebuild's new problems are tuned too:
+    // a few passes at most, each problem decided once, one budget for all.
+    for (let pass = 0; pass < MAX_TUNE_PASSES; pass++) {
+      const seen = new Set(results.map((r) => id(r.family, r.key)));
+      const fresh = choices.filter((c) => !seen.has(id(c.family.id, c.key)));
+      if (fresh.length === 0) break;
+      results.push(
+        ...await tuneRequests(gpu, fresh, {
+          exhaustive,
+          budgetMs: Math.max(0, budgetMs - (now() - t0)),
+          path: tuning.path,
+          timer: tuning.timer,
+          now,
+        }),
+      );
+      // Only timed or cached decisions are what a rebuild would record.
+      const decided = new Map(
+        results.filter((r) => r.source === "timed" || r.source === "cached")
+          .map((r) => [id(r.family, r.key), r.variant]),
+      );
+      const changed = choices.some((c) => {
+        const v = decided.get(id(c.family.id, c.key));
+        return v !== undefined && v !== c.variant;
+      });
+      if (!changed) break;
+      plan.arena.dispose();
+      ({ result: plan, choices } = build());
+      await checkAllocated(plan);
+      rebuilt = true;
+    }
+    const summary = results.length > 0 ? tuneSummary(results, now() - t0) : undefined;
+    if (summary) tuning.log?.(summary);
+    return { plan, choices, results, summary, rebuilt };
+  } catch (e) {
+    // Out of memory, a lost device or a failed tuning: the plan in hand gives its buffers back.
     plan.arena.dispose();
-    ({ result: plan, choices } = build());
-    await checkAllocated(plan);
-    rebuilt = true;
+    throw e;
   }
-  const summary = results.length > 0 ? tuneSummary(results, now() - t0) : undefined;
-  if (summary) tuning.log?.(summary);
-  return { plan, choices, results, summary, rebuilt };
 }

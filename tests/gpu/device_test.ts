@@ -4,6 +4,7 @@ import {
   BufferArena,
   GpuOperationError,
   GpuUnavailableError,
+  identify,
 } from "../../lib/gpu/mod.ts";
 import { dispatch, submit } from "../../lib/gpu/commands.ts";
 import { createTextureOperand, flatExtent, wgslFlatReaders } from "../../lib/gpu/texture.ts";
@@ -16,6 +17,24 @@ Deno.test("device gets the adapter's limits, not WebGPU's defaults", gpuTest, as
   assert(gpu.limits.maxComputeInvocationsPerWorkgroup >= 256);
   assert(gpu.adapter.description.length > 0);
   assert(gpu.adapter.key.includes(gpu.adapter.description));
+});
+
+Deno.test("tuning keys tell one adapter's backends apart (GL and Vulkan favour other variants)", () => {
+  const adapter = (min: number, max: number) =>
+    ({
+      info: {
+        vendor: "mesa",
+        description: "llvmpipe (LLVM 19, 256 bits)",
+        architecture: "",
+        subgroupMinSize: min,
+        subgroupMaxSize: max,
+      },
+    }) as unknown as GPUAdapter;
+  const gl = identify(adapter(4, 128));
+  const vulkan = identify(adapter(8, 8));
+  assertEquals([gl.backend, vulkan.backend], ["GL", "Vulkan"]);
+  assert(gl.key !== vulkan.key, gl.key);
+  assertEquals(identify(adapter(8, 8)).key, vulkan.key);
 });
 
 Deno.test("the no-WebGPU switch gives a short, actionable error", async () => {

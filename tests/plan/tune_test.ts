@@ -11,6 +11,7 @@ import { assertClose, gpuTest, randn, testGpu } from "../util.ts";
 import { compileGraph, compileOptimizer } from "../../dsl/compile.ts";
 import { encode } from "../../lib/gpu/commands.ts";
 import { Gpu } from "../../lib/gpu/device.ts";
+import { BufferArena } from "../../lib/gpu/tensor.ts";
 import { readTensors, writeTensor } from "../../lib/gpu/transfer.ts";
 import { tuneCache } from "../../lib/kernels/tune/cache.ts";
 import type { Plan } from "../../lib/plan/plan.ts";
@@ -215,6 +216,46 @@ Deno.test(
         assert(lines[0].includes("left to the heuristic"), lines[0]);
         r.plan.arena.dispose();
       } finally {
+        tuneCache.clear();
+      }
+    }),
+);
+
+Deno.test(
+  "plan-time tuning: a failure after the build gives the plan's buffers back",
+  gpuTest,
+  () =>
+    withTuneEnv(undefined, async () => {
+      const gpu = await testGpu();
+      // Every arena that allocates a tensor while the plan is built and tuned.
+      const arenas = new Set<BufferArena>();
+      const tensor = BufferArena.prototype.tensor;
+      BufferArena.prototype.tensor = function (this: BufferArena, name, shape) {
+        arenas.add(this);
+        return tensor.call(this, name, shape);
+      };
+      try {
+        const clock = new FakeClock();
+        let message = "";
+        try {
+          await buildTunedPlan(gpu, graph, planOptions(), {
+            mode: "exhaustive",
+            path: null,
+            timer: fakeTimers(() => 1e-3, clock).factory,
+            now: clock.now,
+            // Stands for any failure once buffers exist (out of memory, a lost device).
+            log: () => {
+              throw new Error("log failed");
+            },
+          });
+        } catch (e) {
+          message = (e as Error).message;
+        }
+        assertEquals(message, "log failed");
+        assert(arenas.size > 0);
+        assertEquals([...arenas].map((a) => a.bytes), [...arenas].map(() => 0), "bytes still held");
+      } finally {
+        BufferArena.prototype.tensor = tensor;
         tuneCache.clear();
       }
     }),
