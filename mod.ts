@@ -7,8 +7,8 @@
  *   (`loadRunSpecFile`); both give the same validated {@link RunSpec}.
  * - Train it with {@link train}; datasets load with `loadFashionMnist`,
  *   `loadMnist`, `loadCifar10`, `loadCifar100`, `syntheticDataset`, or the
- *   one a spec names with {@link loadDataset}. {@link evaluate} measures a
- *   plan on a split bound to it (what the trainer and `eval` use).
+ *   one a spec names with {@link loadDataset}. {@link evaluateCheckpoint}
+ *   evaluates a run's latest (or best) checkpoint on the test split.
  * - Drive an optimizer from your own WebGPU code with {@link Optimizer} and
  *   {@link optimizerFactory} (the same optimizer names and defaults as a run
  *   spec). The optimizer engine alone, importable by URL without this
@@ -58,7 +58,9 @@ export { SpecError, type SpecIssue } from "./dsl/errors.ts";
 export { loadDataset } from "./lib/run/data.ts";
 export { type CompleteRun, train, type TrainOptions, type TrainResult } from "./lib/run/train.ts";
 export { RunDirError } from "./lib/run/run_dir.ts";
-export { evaluate, type Evaluation, type ReadBack } from "./lib/train/evaluate.ts";
+export { checkpointFolder, type EvalResult, evaluateCheckpoint } from "./lib/run/evaluate.ts";
+export { ReportError } from "./lib/report/errors.ts";
+export { SafetensorsError } from "./lib/train/safetensors.ts";
 export type { EvalEvent, EvalSplit, TrainerEvent, TrainEvent } from "./lib/train/events.ts";
 export type { TrainSummary } from "./lib/train/trainer.ts";
 export {

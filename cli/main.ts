@@ -14,7 +14,7 @@ import { train, type TrainResult } from "../lib/run/train.ts";
 import { loadResumeSpec } from "../lib/run/run_files.ts";
 import { inspect } from "./inspect.ts";
 import { describeError } from "./errors.ts";
-import { evaluateCheckpoint } from "./eval.ts";
+import { evaluateCheckpoint } from "../lib/run/evaluate.ts";
 import { benchHelp } from "./bench.ts";
 import { exportRunCsv } from "../lib/report/csv.ts";
 import type { AcquireOptions } from "../lib/gpu/device.ts";

@@ -4,6 +4,7 @@
  * numbers its own final evaluation logged.
  */
 import { main } from "../../cli/main.ts";
+import { evaluateCheckpoint, loadRunSpecFile } from "../../mod.ts";
 import { assert, assertEquals } from "../assert.ts";
 import { gpuTest } from "../util.ts";
 
@@ -104,6 +105,15 @@ Deno.test(
       assertEquals(m[2], (100 * logged.accuracy).toFixed(2), "accuracy");
       assertEquals(m[3], "19", "tiny.yaml: 96 samples → 19 test samples");
     }
+    // The same from code, through mod.ts: the numbers the run logged, to float32 rounding.
+    const r = await evaluateCheckpoint(await loadRunSpecFile(TINY), dir);
+    const last = evals.find((e) => e.globalStep === 12);
+    assertEquals([r.step, r.samples, r.folder], [12, 19, `${dir}/checkpoints`]);
+    assert(
+      Math.abs(r.loss - last.loss) <= 1e-6 * Math.max(1, last.loss),
+      `${r.loss} vs ${last.loss}`,
+    );
+    assertEquals(r.accuracy, last.accuracy);
     const other = await run([
       "eval",
       TINY,

@@ -1,6 +1,7 @@
 /**
- * `eval`: load a run's latest checkpoint into a plan built from the model
- * file and evaluate it on the dataset's test split.
+ * Evaluating a run's checkpoint (what `eval` does): load its latest
+ * checkpoint into a plan built from the run's spec and evaluate it on the
+ * dataset's test split.
  *
  * The plan is built without an optimizer (evaluation needs none), so a
  * checkpoint evaluates whatever optimizer trained it; only the model's
@@ -8,20 +9,20 @@
  * @module
  */
 
-import { acquireGpu, type AcquireOptions } from "../lib/gpu/device.ts";
-import { GpuSplit } from "../lib/train/gpu_split.ts";
-import { evaluate } from "../lib/train/evaluate.ts";
+import { acquireGpu, type AcquireOptions } from "../gpu/device.ts";
+import { GpuSplit } from "../train/gpu_split.ts";
+import { evaluate } from "../train/evaluate.ts";
 import {
   type LoadedCheckpoint,
   readLatestCheckpoint,
   restoreCheckpoint,
-} from "../lib/train/checkpoint.ts";
-import { SafetensorsError } from "../lib/train/safetensors.ts";
-import { ReportError } from "../lib/report/errors.ts";
-import { inputPipeline, loadDataset } from "../lib/run/data.ts";
-import { buildRunPlan, planOptions } from "../lib/run/plan.ts";
-import { compileGraph } from "../dsl/compile.ts";
-import type { RunSpec } from "../dsl/schema.ts";
+} from "../train/checkpoint.ts";
+import { SafetensorsError } from "../train/safetensors.ts";
+import { ReportError } from "../report/errors.ts";
+import { inputPipeline, loadDataset } from "./data.ts";
+import { buildRunPlan, planOptions } from "./plan.ts";
+import { compileGraph } from "../../dsl/compile.ts";
+import type { RunSpec } from "../../dsl/schema.ts";
 
 /** What {@link evaluateCheckpoint} measured. */
 export interface EvalResult {
@@ -84,7 +85,16 @@ async function readCheckpoint(folder: string): Promise<LoadedCheckpoint> {
 
 /**
  * Evaluates the latest checkpoint in `dir` (a run directory, or its
- * `checkpoints/` or `best/` folder) with the model of `spec`.
+ * `checkpoints/` or `best/` folder) with the model of `spec` on the test
+ * split. A missing or damaged checkpoint is a `ReportError` (or a
+ * `SafetensorsError` naming what is wrong with the file).
+ *
+ * ```ts
+ * import { evaluateCheckpoint, loadRunSpecFile } from "./mod.ts";
+ * const spec = await loadRunSpecFile("examples/fashion_cnn.yaml");
+ * const r = await evaluateCheckpoint(spec, "runs/fashion-cnn/best");
+ * console.log(`${(100 * r.accuracy).toFixed(2)} % at step ${r.step}`);
+ * ```
  */
 export async function evaluateCheckpoint(
   spec: RunSpec,
