@@ -47,8 +47,8 @@ export function sgdBody(o: Required<SgdOptions>): string {
   return `    var d = g[gi]${o.weightDecay !== 0 ? ` + ${f32Lit(o.weightDecay)} * p[pi]` : ""};
 ${
     mom
-      ? `    var b: f32;
-    if (u.first == 1u) { b = d; } else { b = ${f32Lit(o.momentum)} * momentum_buffer[si] + ${
+      ? `    var b = d;
+    if (u.first != 1u) { b = ${f32Lit(o.momentum)} * momentum_buffer[si] + ${
         f32Lit(1 - o.dampening)
       } * d; }
     momentum_buffer[si] = b;

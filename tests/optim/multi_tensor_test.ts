@@ -81,6 +81,27 @@ function makeSlots(gpu: Gpu, arena: BufferArena, limit: number): ParamSlot[] {
       role: "weight",
     })
   );
+  // A tensor 4 bytes into its buffers: not on a 16-byte boundary, so its
+  // group is updated by the scalar kernel (every other group by the vec4 one).
+  const raw = (label: string) =>
+    arena.raw(
+      label,
+      4 + 37 * 4,
+      GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
+    );
+  const shifted = (buffer: GPUBuffer, name: string): Tensor => ({
+    buffer,
+    offset: 4,
+    shape: [37],
+    size: 37,
+    name,
+  });
+  slots.push({
+    name: "shifted",
+    value: shifted(raw("shifted"), "shifted"),
+    grad: shifted(raw("shifted.grad"), "shifted.grad"),
+    role: "weight",
+  });
   for (const s of slots) {
     const p0 = f32(randn(11 + s.value.size, s.value.size));
     writeTensor(gpu, s.value, p0);
@@ -88,17 +109,41 @@ function makeSlots(gpu: Gpu, arena: BufferArena, limit: number): ParamSlot[] {
   return slots;
 }
 
-/** The distinct buffers of the value tensors, as whole-buffer views. */
-function wholeBuffers(slots: readonly ParamSlot[]): Tensor[] {
-  const seen = new Set<GPUBuffer>();
-  const out: Tensor[] = [];
+/** Gap filler: what a kernel that touched a gap would change. */
+const GAP = 7;
+
+/**
+ * The distinct buffers of the `pick` tensors, each as a whole-buffer view
+ * with a mask of the elements inside some tensor.
+ */
+function wholeBuffers(
+  slots: readonly ParamSlot[],
+  pick: (s: ParamSlot) => Tensor,
+): { whole: Tensor; inside: Uint8Array }[] {
+  const out = new Map<GPUBuffer, { whole: Tensor; inside: Uint8Array }>();
   for (const s of slots) {
-    if (seen.has(s.value.buffer)) continue;
-    seen.add(s.value.buffer);
-    const size = s.value.buffer.size / 4;
-    out.push({ buffer: s.value.buffer, offset: 0, shape: [size], size, name: "whole" });
+    const t = pick(s);
+    let entry = out.get(t.buffer);
+    if (!entry) {
+      const size = t.buffer.size / 4;
+      const whole = { buffer: t.buffer, offset: 0, shape: [size], size, name: "whole" };
+      entry = { whole, inside: new Uint8Array(size) };
+      out.set(t.buffer, entry);
+    }
+    entry.inside.fill(1, t.offset / 4, t.offset / 4 + t.size);
   }
-  return out;
+  return [...out.values()];
+}
+
+/** Writes {@link GAP} into every element of the value and gradient buffers outside the tensors. */
+async function fillGaps(gpu: Gpu, slots: readonly ParamSlot[]) {
+  for (const pick of [(s: ParamSlot) => s.value, (s: ParamSlot) => s.grad]) {
+    for (const { whole, inside } of wholeBuffers(slots, pick)) {
+      const all = await readTensor(gpu, whole);
+      inside.forEach((t, i) => (all[i] = t ? all[i] : GAP));
+      writeTensor(gpu, whole, all);
+    }
+  }
 }
 
 /**
@@ -106,7 +151,8 @@ function wholeBuffers(slots: readonly ParamSlot[]): Tensor[] {
  * the float64 reference run on that tensor alone. Tolerance as in
  * first_order_test.ts: a handful of f32 operations per element and step,
  * 2e-5 absolute + 2e-5 relative over 5 steps. Also checks that the gaps
- * between packed tensors stay zero (the kernel touches nothing else).
+ * between packed tensors keep their values (the kernel touches nothing
+ * else, not even the lanes of a tensor's last vec4 past its end).
  */
 async function compareMulti(
   factory: OptimizerFactory,
@@ -118,11 +164,18 @@ async function compareMulti(
     for (const s of slots) {
       refs.push({ p: Float64Array.from(await readTensor(gpu, s.value)), t: 0 });
     }
+    // Gaps hold a non-zero value, so an update that touched them would change them.
+    await fillGaps(gpu, slots);
     const inst = factory.build(gpu, arena, slots);
     submit(gpu, inst.init.flatMap((s) => s.commands));
     const dispatches = inst.stages.flatMap((s) => s.commands).filter((c) => c.kind === "dispatch");
-    // One for the 15 packed tensors, one per own buffer, one per mixed tensor.
-    assertEquals(dispatches.length, 1 + 3 + 2, `${factory.name}: dispatches`);
+    // One for the 15 packed tensors, one per own buffer, one per mixed tensor, the shifted one.
+    assertEquals(dispatches.length, 1 + 3 + 2 + 1, `${factory.name}: dispatches`);
+    assertEquals(
+      dispatches.map((d) => d.label.includes("_v4")),
+      [...dispatches.map(() => true).slice(1), false],
+      `${factory.name}: vec4 everywhere but the shifted tensor (${dispatches.map((d) => d.label)})`,
+    );
     for (let k = 0; k < STEPS; k++) {
       slots.forEach((s, i) => {
         const g = f32(randn(1000 * k + i, s.grad.size, 0.5));
@@ -136,15 +189,12 @@ async function compareMulti(
       const got = Float64Array.from(await readTensor(gpu, s.value));
       assertClose(got, refs[i].p, { atol: 2e-5, rtol: 2e-5 }, `${factory.name} ${s.name}`);
     }
-    for (const whole of wholeBuffers(slots)) {
+    for (const { whole, inside } of wholeBuffers(slots, (s) => s.value)) {
       const all = await readTensor(gpu, whole);
-      const inside = new Uint8Array(all.length);
-      for (const s of slots) {
-        if (s.value.buffer !== whole.buffer) continue;
-        inside.fill(1, s.value.offset / 4, s.value.offset / 4 + s.value.size);
-      }
       all.forEach((v, i) => {
-        if (!inside[i] && v !== 0) throw new Error(`${factory.name}: gap element ${i} became ${v}`);
+        if (!inside[i] && v !== GAP) {
+          throw new Error(`${factory.name}: gap element ${i} became ${v}`);
+        }
       });
     }
   });
