@@ -137,8 +137,9 @@ export async function inspect(
       `GPU time per step (each dispatch timed on its own, cadences amortised): ${
         fmtMs(profile.gpuStepMs)
       } ms` + (profile.timestamps ? "" : " (no timestamp queries on this device)"),
-      `CPU encode + submit per step: ${fmtMs(profile.cpuEncodeSubmitMs)} ms; ` +
-        `${t.stepsPerSec.toFixed(1)} steps/s back to back over ${t.steps} steps`,
+      `CPU encode + submit per step: ${fmtMs(profile.cpuEncodeSubmitMs)} ms` +
+        (profile.softwareAdapter ? " (a software adapter runs the work inside submit)" : "") +
+        `; ${t.stepsPerSec.toFixed(1)} steps/s back to back over ${t.steps} steps`,
     );
   }
   plan.arena.dispose();

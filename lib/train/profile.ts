@@ -65,6 +65,8 @@ export interface PlanProfile {
   gpuStepMs: number;
   /** CPU time to encode and submit one step (median over the back-to-back run), ms. */
   cpuEncodeSubmitMs: number;
+  /** True on a software adapter, whose submit runs the work (so the CPU time includes it). */
+  softwareAdapter: boolean;
   /** Back-to-back steps with real cadences, one wait at the end. */
   throughput: {
     /** Steps run. */
@@ -228,6 +230,7 @@ export async function profilePlan(plan: Plan, opts: ProfileOptions = {}): Promis
     stages,
     gpuStepMs: stages.reduce((a, s) => a + s.ms / s.every, 0),
     cpuEncodeSubmitMs: run.cpu,
+    softwareAdapter: plan.gpu.adapter.isFallbackAdapter,
     throughput: {
       steps: n,
       seconds: run.seconds,

@@ -122,7 +122,11 @@ export function profileMarkdown(p: PlanProfile, opts: ProfileReportOptions = {})
   out.push(
     `## Steps back to back (${t.steps} steps with their cadences, one wait at the end)`,
     "",
-    `- CPU encode + submit per step: ${fmtMs(p.cpuEncodeSubmitMs)} ms (median)`,
+    `- CPU encode + submit per step: ${fmtMs(p.cpuEncodeSubmitMs)} ms (median${
+      p.softwareAdapter
+        ? "; a software adapter runs the work inside submit, so this includes it"
+        : ""
+    })`,
     `- throughput: ${t.stepsPerSec.toFixed(1)} steps/s (${
       (t.seconds * 1000 / t.steps).toFixed(3)
     } ms per step wall)`,

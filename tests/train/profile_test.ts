@@ -55,6 +55,12 @@ Deno.test(
       for (const want of ["# t", "| roots ", "## Top kernels", "matmul/", "steps/s"]) {
         assert(md.includes(want), `markdown has ${want}`);
       }
+      // A software adapter's submit runs the work: the CPU line says so, and only there.
+      assertEquals(p.softwareAdapter, plan.gpu.adapter.isFallbackAdapter);
+      const note = "a software adapter runs the work inside submit";
+      assertEquals(md.includes(note), p.softwareAdapter);
+      const hardware = profileMarkdown({ ...p, softwareAdapter: false });
+      assert(!hardware.includes(note) && hardware.includes("CPU encode + submit per step"));
     } finally {
       plan.arena.dispose();
     }
