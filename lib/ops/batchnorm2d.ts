@@ -3,7 +3,10 @@
  *
  * Training uses batch statistics and updates running averages with PyTorch's
  * rule (running = (1−m)·running + m·batch, unbiased variance); evaluation
- * uses the running averages.
+ * uses the running averages. A max pooling of disjoint windows that alone
+ * reads the output (after a ReLU or not) runs inside it (`absorbs`,
+ * kernels/reduce/batchnorm_pool.ts): the full-resolution output and its
+ * gradient are never written.
  * @module
  */
 
@@ -11,9 +14,26 @@ import {
   batchNormBackward,
   batchNormEvalForward,
   batchNormTrainForward,
+  batchNormTrainStats,
 } from "../kernels/reduce/batchnorm.ts";
+import {
+  batchNormPoolEvalForward,
+  batchNormPoolTrainForward,
+  disjointWindows,
+} from "../kernels/reduce/batchnorm_pool.ts";
+import { batchNormPoolBackward } from "../kernels/reduce/batchnorm_pool_backward.ts";
 import { fill } from "../kernels/elementwise/elementwise.ts";
-import { type FusedReluConfig, type OpKind, ShapeError } from "./types.ts";
+import type { Command } from "../gpu/commands.ts";
+import type { Tensor } from "../gpu/tensor.ts";
+import { type Pool2dConfig, pool2dGeometry } from "./pool.ts";
+import {
+  type AbsorbableConsumer,
+  type BuildContext,
+  type FusedReluConfig,
+  type OpIO,
+  type OpKind,
+  ShapeError,
+} from "./types.ts";
 
 /** Batch-norm configuration. */
 export interface BatchNormConfig extends FusedReluConfig {
@@ -28,6 +48,7 @@ export const batchNorm2dOp: OpKind<BatchNormConfig> = {
   type: "batchnorm2d",
   arity: 1,
   fusesRelu: true,
+  absorbs: absorbsPool,
   outputShape(cfg, [input], name) {
     if (!(cfg.eps > 0)) {
       throw new ShapeError(name, "batchnorm2d", `eps must be > 0, got ${cfg.eps}`);
@@ -56,6 +77,15 @@ export const batchNorm2dOp: OpKind<BatchNormConfig> = {
     const saveMean = arena.tensor(`${io.name}.save_mean`, [channels]);
     const saveInvStd = arena.tensor(`${io.name}.save_invstd`, [channels]);
     // Running variance starts at 1 (PyTorch); the init commands run once at plan start.
+    const init = fill(gpu, { value: 1, out: runningVar });
+    const state = [
+      { name: `${io.name}.running_mean`, tensor: runningMean },
+      { name: `${io.name}.running_var`, tensor: runningVar },
+    ];
+    const stats = { runningMean, runningVar, saveMean, saveInvStd };
+    if (io.absorbed) {
+      return { ...buildWithPool(ctx, cfg, io, stats), init, state };
+    }
     const relu = cfg.relu ?? false;
     const common = {
       x,
@@ -91,16 +121,65 @@ export const batchNorm2dOp: OpKind<BatchNormConfig> = {
       arena,
       reluOutput: relu ? io.y : undefined,
     });
-    return {
-      forward,
-      evalForward,
-      backward,
-      init: fill(gpu, { value: 1, out: runningVar }),
-      state: [
-        { name: `${io.name}.running_mean`, tensor: runningMean },
-        { name: `${io.name}.running_var`, tensor: runningVar },
-      ],
-      flops: 20 * x.size,
-    };
+    return { forward, evalForward, backward, init, state, flops: 20 * x.size };
   },
 };
+
+/** True for a max pooling of disjoint windows on an image (see `OpKind.absorbs`). */
+function absorbsPool(consumer: AbsorbableConsumer): boolean {
+  if (consumer.type !== "maxpool2d" || consumer.inputShape.length !== 3) return false;
+  return disjointWindows(pool2dGeometry(consumer.config as Pool2dConfig, consumer.inputShape, 1));
+}
+
+/**
+ * Batch norm with the max pooling it absorbed: statistics as usual, then one
+ * kernel from x to the pooled output each way (batchnorm_pool.ts). A ReLU
+ * fused on either side of the pooling is applied once (they commute).
+ */
+function buildWithPool(
+  ctx: BuildContext,
+  cfg: BatchNormConfig,
+  io: OpIO,
+  s: { runningMean: Tensor; runningVar: Tensor; saveMean: Tensor; saveInvStd: Tensor },
+): { forward: Command[]; evalForward: Command[]; backward: Command[]; flops: number } {
+  const { gpu, arena, batch } = ctx;
+  const [x] = io.xs;
+  const [dx] = io.dxs;
+  const [gamma, beta] = io.params;
+  const pool = io.absorbed!.config as Pool2dConfig;
+  const geom = pool2dGeometry(pool, x.shape.slice(1), batch);
+  const relu = (cfg.relu ?? false) || (pool.relu ?? false);
+  const argmax = arena.tensor(`${io.absorbed!.name}.argmax`, io.y.shape);
+  const common = { geom, x, gamma: gamma.value, beta: beta.value, y: io.y, relu };
+  const forward = [
+    ...batchNormTrainStats(gpu, {
+      x,
+      rows: x.size / gamma.value.size,
+      channels: gamma.value.size,
+      gamma: gamma.value,
+      beta: beta.value,
+      eps: cfg.eps,
+      momentum: cfg.momentum,
+      arena,
+      ...s,
+    }),
+    ...batchNormPoolTrainForward(gpu, { ...common, ...s, argmax }),
+  ];
+  const evalForward = batchNormPoolEvalForward(gpu, { ...common, ...s, eps: cfg.eps });
+  const backward = batchNormPoolBackward(gpu, {
+    geom,
+    x,
+    dy: io.dy,
+    argmax,
+    gamma: gamma.value,
+    saveMean: s.saveMean,
+    saveInvStd: s.saveInvStd,
+    dx: dx ?? arena.tensor(`${io.name}.dx_unused`, x.shape),
+    dgamma: gamma.grad,
+    dbeta: beta.grad,
+    arena,
+  });
+  // Batch norm's and the max pooling's own counts (ops/pool.ts).
+  const flops = 20 * x.size + io.y.size * geom.kh * geom.kw * 2;
+  return { forward, evalForward, backward, flops };
+}

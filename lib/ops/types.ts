@@ -100,20 +100,47 @@ export interface FusedReluConfig {
   relu?: boolean;
 }
 
+/**
+ * A consumer of an op's output, as the plan offers it to the op's
+ * {@link OpKind.absorbs} (per-sample shapes, no batch dimension).
+ */
+export interface AbsorbableConsumer {
+  /** The consumer's kind (its type name, e.g. "maxpool2d"). */
+  type: string;
+  /** Its resolved configuration, with any ReLU the plan fused into it. */
+  config: unknown;
+  /** The shape it reads: the op's own output shape. */
+  inputShape: readonly number[];
+  /** Its output shape. */
+  outputShape: readonly number[];
+}
+
+/** A consumer an op runs inside its own kernels (see {@link OpKind.absorbs}). */
+export interface AbsorbedConsumer extends AbsorbableConsumer {
+  /** The consumer's full layer name. */
+  name: string;
+}
+
 /** The tensors the plan gives an op (batch dimension first). */
 export interface OpIO {
   /** Full layer name, e.g. "block1.conv". */
   name: string;
   /** Inputs (one, or two for Add). */
   xs: Tensor[];
-  /** Output. */
+  /** Output (the absorbed consumer's output when `absorbed` is set). */
   y: Tensor;
-  /** Gradient of the output. */
+  /** Gradient of the output (of the absorbed consumer's output when `absorbed` is set). */
   dy: Tensor;
   /** Gradients to write for each input; undefined where none is needed. */
   dxs: (Tensor | undefined)[];
   /** The parameters, allocated from the op's specs, in spec order. */
   params: Param[];
+  /**
+   * The consumer this op runs inside its own kernels, when the plan fused it
+   * (see {@link OpKind.absorbs}): `y` and `dy` are then that consumer's, and
+   * the op's own output and its gradient exist in no buffer.
+   */
+  absorbed?: AbsorbedConsumer;
 }
 
 /** A built op: command lists and what other stages need to know. */
@@ -154,6 +181,17 @@ export interface OpKind<C> {
    * gradient (from its output: y > 0). Results equal the two separate ops.
    */
   readonly fusesRelu?: boolean;
+  /**
+   * Whether the op can run `consumer` inside its own kernels when that
+   * consumer alone reads its output (or the output of the ReLU fused into
+   * it): the plan then builds this op with `io.absorbed` set, records
+   * nothing for the consumer, and allocates neither the op's own output nor
+   * its gradient. The op must give the consumer's output, its gradient
+   * contribution and every state update of the separate ops (rounding aside)
+   * and must also apply the consumer's fused ReLU (`relu` in its config).
+   * Batch norm absorbs a max pooling whose windows do not overlap.
+   */
+  readonly absorbs?: (consumer: AbsorbableConsumer) => boolean;
   /**
    * True when the output is the input reinterpreted (Flatten): the plan makes
    * y a reshape of x and dx a reshape of dy; the op records no commands.

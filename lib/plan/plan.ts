@@ -6,7 +6,7 @@
 
 import type { Gpu } from "../gpu/device.ts";
 import type { Command } from "../gpu/commands.ts";
-import { BufferArena, reshape, type Tensor } from "../gpu/tensor.ts";
+import { BufferArena, numel, reshape, type Tensor } from "../gpu/tensor.ts";
 import { writeTensor } from "../gpu/transfer.ts";
 import { packBuffers, packLimit, packTensors } from "../gpu/pack.ts";
 import { Uniforms } from "../gpu/uniforms.ts";
@@ -18,6 +18,7 @@ import type { BuildContext, KroneckerTaps, OpInstance, Param, StateBuffer } from
 import type { OptimizerFactory, OptimizerInstance } from "../optim/types.ts";
 import { EVERY_STEP, type Stage } from "../gpu/stage.ts";
 import { checkPlanSizes, initialParamValues } from "./memory.ts";
+import { planFusion } from "./fusion.ts";
 
 /** Options for {@link buildPlan}. */
 export interface PlanOptions {
@@ -32,10 +33,12 @@ export interface PlanOptions {
   /** Label smoothing of the training loss. */
   labelSmoothing?: number;
   /**
-   * Fuse across ops, with the results of the separate ops: each ReLU runs
-   * inside the op before it when that op supports it (`OpKind.fusesRelu`)
-   * and nothing else reads that op's output, and the loss kernel writes the
-   * bias gradient of a linear layer that produces the logits. Default true.
+   * Fuse across ops, with the results of the separate ops (fusion.ts): each
+   * ReLU runs inside the op before it when that op supports it
+   * (`OpKind.fusesRelu`) and nothing else reads that op's output, an op runs
+   * the consumer that alone reads its output when it can (`OpKind.absorbs`:
+   * batch norm a non-overlapping max pooling), and the loss kernel writes
+   * the bias gradient of a linear layer that produces the logits. Default true.
    */
   fuse?: boolean;
 }
@@ -97,19 +100,19 @@ export function buildPlan(gpu: Gpu, graph: Graph, opts: PlanOptions): Plan {
   }
 
   // A fused ReLU records nothing: it aliases its producer, which applies it.
+  // An absorbed consumer records nothing: the op before it runs it, and the
+  // values between the two (hidden) exist in no buffer (fusion.ts).
   const fuse = opts.fuse ?? true;
-  const fused = fuse ? fusedRelus(nodes, consumers) : new Set<number>();
+  const fusion = planFusion(nodes, consumers, fuse);
+  const { relus: fused, hidden, configOf } = fusion;
   const isAlias = (n: GraphNode) => n.kind.alias === true || fused.has(n.id);
-  const configOf = (n: GraphNode) =>
-    consumers[n.id].length === 1 && fused.has(consumers[n.id][0].node)
-      ? { ...(n.config as object), relu: true }
-      : n.config;
 
   // Activations: one tensor per node output; aliases (flatten) reshape their input.
   const input = arena.tensor("input", [batch, ...graph.input]);
   const act: Tensor[] = [];
   const valueOf = (id: number) => (id === GRAPH_INPUT ? input : act[id]);
   for (const n of nodes) {
+    if (hidden.has(n.id)) continue;
     act[n.id] = isAlias(n)
       ? reshape(valueOf(n.inputs[0]), [batch, ...n.shape], n.name)
       : arena.tensor(`${n.name}.out`, [batch, ...n.shape]);
@@ -123,6 +126,7 @@ export function buildPlan(gpu: Gpu, graph: Graph, opts: PlanOptions): Plan {
   for (let id = nodes.length - 1; id >= 0; id--) {
     const n = nodes[id];
     const users = consumers[id];
+    if (hidden.has(id)) continue;
     if (users.length <= 1) {
       const user = users[0] && nodes[users[0].node];
       // A single alias consumer (flatten) shares its gradient storage.
@@ -184,16 +188,21 @@ export function buildPlan(gpu: Gpu, graph: Graph, opts: PlanOptions): Plan {
         });
       }
     }
+    const absorbed = fusion.absorbed.get(n.id);
     const inst: OpInstance = fused.has(n.id)
       // The ReLU op counts 2 FLOPs per element (ops/activation.ts).
-      ? { forward: [], evalForward: [], backward: [], state: [], flops: 2 * act[n.id].size }
+      ? { forward: [], evalForward: [], backward: [], state: [], flops: 2 * batch * numel(n.shape) }
+      : fusion.absorbedNodes.has(n.id)
+      // The op that absorbs it counts its FLOPs.
+      ? { forward: [], evalForward: [], backward: [], state: [], flops: 0 }
       : n.kind.build(ctx, configOf(n), {
         name: n.name,
         xs: n.inputs.map(valueOf),
-        y: act[n.id],
-        dy: grad[n.id],
+        y: act[absorbed?.id ?? n.id],
+        dy: grad[absorbed?.id ?? n.id],
         dxs,
         params: ps,
+        absorbed,
       });
     if (inst.init) init.push(...inst.init);
     // Column sums of the logits' gradient are left to the loss kernel.
@@ -287,22 +296,4 @@ export function buildPlan(gpu: Gpu, graph: Graph, opts: PlanOptions): Plan {
 export async function checkAllocated(plan: Plan): Promise<void> {
   await plan.arena.settled();
   plan.gpu.checkAlive();
-}
-
-/**
- * Ids of the ReLU nodes the op before them can run: the producer supports it
- * (`OpKind.fusesRelu`) and the ReLU is its only reader.
- */
-function fusedRelus(
-  nodes: readonly GraphNode[],
-  consumers: readonly { node: number }[][],
-): Set<number> {
-  const out = new Set<number>();
-  for (const n of nodes) {
-    const src = n.inputs[0];
-    if (n.kind.type !== "relu" || src === GRAPH_INPUT) continue;
-    const producer = nodes[src];
-    if (producer.kind.fusesRelu && consumers[src].length === 1) out.add(n.id);
-  }
-  return out;
 }

@@ -5,8 +5,7 @@
  */
 
 import type { Gpu } from "../../gpu/device.ts";
-import type { Tensor } from "../../gpu/tensor.ts";
-import { type Command, dispatch, grid2d } from "../../gpu/commands.ts";
+import { type Binding, type Command, dispatch, grid2d } from "../../gpu/commands.ts";
 
 /** WGSL prologue: flat invocation index `t`, returning past `n`. */
 export function prologue(n: number): string {
@@ -21,7 +20,7 @@ export function run(
   gpu: Gpu,
   label: string,
   code: string,
-  bindings: Tensor[],
+  bindings: Binding[],
   n: number,
 ): Command[] {
   return [dispatch(gpu, label, code, bindings, grid2d(Math.ceil(n / 64)))];

@@ -23,6 +23,7 @@ import type { BufferArena, Tensor } from "../../gpu/tensor.ts";
 import { checkSize, mapKernel, pickWidth, type WidthChoice } from "../elementwise/elementwise.ts";
 import { activationExpr, f32Lit } from "../wgsl.ts";
 import { axisReduce } from "./reduce.ts";
+import type { Operand } from "../elementwise/operands.ts";
 import { type BatchNormVariants, checkCommon } from "./batchnorm_common.ts";
 
 export type { BatchNormVariants } from "./batchnorm_common.ts";
@@ -88,21 +89,68 @@ export interface BatchNormEvalArgs extends BatchNormVariants, FusedRelu {
   y: Tensor;
 }
 
-function checkEps(label: string, eps: number): void {
+/** Throws a RangeError unless eps is finite and ≥ 0. */
+export function checkEps(label: string, eps: number): void {
   if (!(Number.isFinite(eps) && eps >= 0)) {
     throw new RangeError(`${label}: eps must be finite and ≥ 0, got ${eps}`);
   }
 }
 
 /**
- * y = (x − mu)·sc + sh per channel (then max(y, 0) with `relu`), with mu, sc
- * and sh defined by `prelude` from the per-channel operands (`x` must be the
- * first operand).
+ * The per-channel affine step y = (x − mu)·sc + sh: the per-channel operands
+ * it reads and the WGSL that binds mu, sc and sh at vector column `c` (type
+ * `T`), shared by the normalisation and the kernels that fuse it
+ * (batchnorm_pool.ts), so they round alike.
  */
+export interface ChannelAffine {
+  /** Per-channel operands (bound with the kernel's element type). */
+  operands: Operand[];
+  /** WGSL `let` bindings of mu, sc and sh, given resolved operand names. */
+  prelude: (n: Record<string, string>) => string;
+}
+
+/** The training affine step: batch mean and 1/σ saved by the statistics, γ and β. */
+export function trainAffine(
+  a: { saveMean: Tensor; saveInvStd: Tensor; gamma: Tensor; beta: Tensor },
+): ChannelAffine {
+  return {
+    operands: [
+      { name: "mean", tensor: a.saveMean },
+      { name: "invStd", tensor: a.saveInvStd },
+      { name: "gamma", tensor: a.gamma },
+      { name: "beta", tensor: a.beta },
+    ],
+    prelude: (n) =>
+      `  let mu = ${n.mean}[c];
+  let sc = ${n.invStd}[c] * ${n.gamma}[c];
+  let sh = ${n.beta}[c];`,
+  };
+}
+
+/** The evaluation affine step: running mean and variance, γ and β. */
+export function evalAffine(
+  a: { runningMean: Tensor; runningVar: Tensor; gamma: Tensor; beta: Tensor; eps: number },
+): ChannelAffine {
+  return {
+    operands: [
+      { name: "runMean", tensor: a.runningMean },
+      { name: "runVar", tensor: a.runningVar },
+      { name: "gamma", tensor: a.gamma },
+      { name: "beta", tensor: a.beta },
+    ],
+    prelude: (n) =>
+      `  let mu = ${n.runMean}[c];
+  let sc = ${n.gamma}[c] / sqrt(${n.runVar}[c] + T(${f32Lit(a.eps)}));
+  let sh = ${n.beta}[c];`,
+  };
+}
+
+/** y = (x − mu)·sc + sh per channel (then max(y, 0) with `relu`). */
 function perChannelAffine(
   gpu: Gpu,
   label: string,
   a: {
+    x: Tensor;
     rows: number;
     channels: number;
     y: Tensor;
@@ -110,8 +158,7 @@ function perChannelAffine(
     rowsPerInvocation?: number;
     relu?: boolean;
   },
-  operands: { name: string; tensor: Tensor }[],
-  prelude: (n: Record<string, string>) => string,
+  affine: ChannelAffine,
 ): Command[] {
   const { rows, channels: C } = a;
   const width = pickWidth(label, [C], a.width);
@@ -120,9 +167,13 @@ function perChannelAffine(
     n: rows * C,
     width,
     cols: C,
-    operands: [...operands, { name: "y", tensor: a.y, write: true }],
+    operands: [{ name: "x", tensor: a.x }, ...affine.operands, {
+      name: "y",
+      tensor: a.y,
+      write: true,
+    }],
     rowsPerInvocation: a.rowsPerInvocation,
-    colPrelude: prelude,
+    colPrelude: affine.prelude,
     body: (n) =>
       a.relu
         ? `  ${n.y}[i] = ${activationExpr("relu", `(${n.x}[i] - mu) * sc + sh`)};`
@@ -137,6 +188,22 @@ function perChannelAffine(
  */
 export function batchNormTrainForward(gpu: Gpu, a: BatchNormTrainArgs): Command[] {
   const label = "batchnorm_train";
+  const stats = batchNormTrainStats(gpu, a);
+  checkSize(label, "y", a.y, a.rows * a.channels, `rows ${a.rows} × channels ${a.channels}`);
+  const normalise = perChannelAffine(gpu, `${label}_normalise`, a, trainAffine(a));
+  return [...stats, ...normalise];
+}
+
+/**
+ * The statistics of {@link batchNormTrainForward} alone: saves the batch
+ * mean and 1/σ and updates the running statistics (the output is left to
+ * the caller: the normalisation, or a kernel that fuses it).
+ */
+export function batchNormTrainStats(
+  gpu: Gpu,
+  a: Omit<BatchNormTrainArgs, "y" | "relu" | "width" | "rowsPerInvocation">,
+): Command[] {
+  const label = "batchnorm_train";
   const { rows, channels: C } = a;
   checkCommon(label, a.x, rows, C, [
     ["gamma", a.gamma],
@@ -146,7 +213,6 @@ export function batchNormTrainForward(gpu: Gpu, a: BatchNormTrainArgs): Command[
     ["saveMean", a.saveMean],
     ["saveInvStd", a.saveInvStd],
   ]);
-  checkSize(label, "y", a.y, rows * C, `rows ${rows} × channels ${C}`);
   checkEps(label, a.eps);
   if (rows < 2) {
     throw new RangeError(
@@ -166,7 +232,7 @@ export function batchNormTrainForward(gpu: Gpu, a: BatchNormTrainArgs): Command[
   // stays relative to the spread even for data far from zero (shifting
   // changes neither variance nor, exactly, the differences). acc = (count,
   // mean of x − K, Σ(x − mean)²).
-  const stats = axisReduce(gpu, {
+  return axisReduce(gpu, {
     label: `${label}_stats`,
     M: C,
     L: rows,
@@ -188,17 +254,6 @@ export function batchNormTrainForward(gpu: Gpu, a: BatchNormTrainArgs): Command[
   ${n.runMean}[m] = (1.0 - ${m}) * ${n.runMean}[m] + ${m} * mu;
   ${n.runVar}[m] = (1.0 - ${m}) * ${n.runVar}[m] + ${m} * (acc.z / ${f32Lit(rows - 1)});`,
   }, opts);
-  const normalise = perChannelAffine(gpu, `${label}_normalise`, a, [
-    xs,
-    mean,
-    { name: "invStd", tensor: a.saveInvStd },
-    { name: "gamma", tensor: a.gamma },
-    { name: "beta", tensor: a.beta },
-  ], (n) =>
-    `  let mu = ${n.mean}[c];
-  let sc = ${n.invStd}[c] * ${n.gamma}[c];
-  let sh = ${n.beta}[c];`);
-  return [...stats, ...normalise];
 }
 
 /** Evaluation-mode batch norm: y = (x − running mean)·γ/√(running var + eps) + β. */
@@ -213,16 +268,7 @@ export function batchNormEvalForward(gpu: Gpu, a: BatchNormEvalArgs): Command[] 
   ]);
   checkSize(label, "y", a.y, rows * C, `rows ${rows} × channels ${C}`);
   checkEps(label, a.eps);
-  return perChannelAffine(gpu, label, a, [
-    { name: "x", tensor: a.x },
-    { name: "runMean", tensor: a.runningMean },
-    { name: "runVar", tensor: a.runningVar },
-    { name: "gamma", tensor: a.gamma },
-    { name: "beta", tensor: a.beta },
-  ], (n) =>
-    `  let mu = ${n.runMean}[c];
-  let sc = ${n.gamma}[c] / sqrt(${n.runVar}[c] + T(${f32Lit(a.eps)}));
-  let sh = ${n.beta}[c];`);
+  return perChannelAffine(gpu, label, a, evalAffine(a));
 }
 
 export { batchNormBackward } from "./batchnorm_backward.ts";

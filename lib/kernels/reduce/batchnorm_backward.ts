@@ -12,6 +12,7 @@ import type { BufferArena, Tensor } from "../../gpu/tensor.ts";
 import { checkSize, mapKernel, pickWidth } from "../elementwise/elementwise.ts";
 import { activationGradExpr, f32Lit } from "../wgsl.ts";
 import { axisReduce } from "./reduce.ts";
+import type { Operand } from "../elementwise/operands.ts";
 import { type BatchNormVariants, checkCommon } from "./batchnorm_common.ts";
 
 /** Arguments of {@link batchNormBackward}. */
@@ -91,32 +92,57 @@ export function batchNormBackward(gpu: Gpu, a: BatchNormBackwardArgs): Command[]
     store: (n) => `  ${n.dbeta}[m] = acc.x;\n  ${n.dgamma}[m] = acc.y;`,
   }, { variant: a.variant, arena: a.arena, contiguous: "m", requireSplit: true });
   const width = pickWidth(label, [C], a.width);
+  const step = dxStep(a);
   const dx = mapKernel(gpu, {
     label: `${label}${a.reluOutput ? "_relu" : ""}_dx_w${width}`,
     n: rows * C,
     width,
     cols: C,
+    operands: [xs, dys, ...step.operands, ...relu, { name: "dx", tensor: a.dx, write: true }],
+    rowsPerInvocation: a.rowsPerInvocation,
+    colPrelude: step.prelude,
+    body: (n) => step.store(n, "i", grad(n, "i", "T")),
+  });
+  return [...sums, ...dx];
+}
+
+/**
+ * The dx step dx = γ·σ⁻¹/N · (N·g − dβ − x̂·dγ) of gradient g: its
+ * per-channel operands, the WGSL binding their values at vector column `c`
+ * (type `T`), and the statement storing element `i` (operands `x` and `dx`
+ * named by the caller). Shared with the kernels that fuse it
+ * (batchnorm_pool_backward.ts), so they round alike.
+ */
+export function dxStep(
+  a: {
+    rows: number;
+    saveMean: Tensor;
+    saveInvStd: Tensor;
+    gamma: Tensor;
+    dgamma: Tensor;
+    dbeta: Tensor;
+  },
+): {
+  operands: Operand[];
+  prelude: (n: Record<string, string>) => string;
+  store: (n: Record<string, string>, i: string, g: string) => string;
+} {
+  return {
     operands: [
-      xs,
-      dys,
-      mean,
-      invStd,
+      { name: "mean", tensor: a.saveMean },
+      { name: "invStd", tensor: a.saveInvStd },
       { name: "gamma", tensor: a.gamma },
       { name: "dgamma", tensor: a.dgamma },
       { name: "dbeta", tensor: a.dbeta },
-      ...relu,
-      { name: "dx", tensor: a.dx, write: true },
     ],
-    rowsPerInvocation: a.rowsPerInvocation,
-    colPrelude: (n) =>
+    prelude: (n) =>
       `  let mu = ${n.mean}[c];
   let istd = ${n.invStd}[c];
-  let g = ${n.gamma}[c] * istd * T(${f32Lit(1 / rows)});
+  let g = ${n.gamma}[c] * istd * T(${f32Lit(1 / a.rows)});
   let db = ${n.dbeta}[c];
   let dg = ${n.dgamma}[c];`,
-    body: (n) =>
-      `  let xh = (${n.x}[i] - mu) * istd;
-  ${n.dx}[i] = g * (T(${f32Lit(rows)}) * ${grad(n, "i", "T")} - db - xh * dg);`,
-  });
-  return [...sums, ...dx];
+    store: (n, i, g) =>
+      `  let xh = (${n.x}[${i}] - mu) * istd;
+  ${n.dx}[${i}] = g * (T(${f32Lit(a.rows)}) * ${g} - db - xh * dg);`,
+  };
 }

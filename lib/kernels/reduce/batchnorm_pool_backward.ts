@@ -1,0 +1,152 @@
+/**
+ * Backward pass of batch norm fused with a following max pooling of
+ * disjoint windows (batchnorm_pool.ts): the gradient reaching the batch norm
+ * is g = pooled gradient at each window's argmax, 0 elsewhere (and 0 in a
+ * window a fused ReLU zeroed: argmax {@link NO_ARGMAX}), routed on the fly.
+ * Σg and Σg·x̂ (dβ, dγ) reduce over the pooled rows, reading x at the argmax;
+ * then one invocation per window (and 4 channels) writes the window's
+ * dx = γ·σ⁻¹/N · (N·g − dβ − x̂·dγ), windows past the last whole one (floor
+ * mode) included, where g = 0.
+ * @module
+ */
+
+import type { Gpu } from "../../gpu/device.ts";
+import type { Command } from "../../gpu/commands.ts";
+import type { BufferArena, Tensor } from "../../gpu/tensor.ts";
+import { expectShape } from "../conv/geometry.ts";
+import { bindOperands, type Operand } from "../elementwise/operands.ts";
+import { prologue, run } from "../pool/common.ts";
+import { NO_ARGMAX, type Pool2dGeometry } from "../pool/pool.ts";
+import { dxStep } from "./batchnorm_backward.ts";
+import { type BatchNormVariants, checkCommon } from "./batchnorm_common.ts";
+import { decodeWindow, fusedPoolShapes, windowElement } from "./batchnorm_pool.ts";
+import { axisReduce } from "./reduce.ts";
+
+/** Arguments of {@link batchNormPoolBackward}. */
+export interface BatchNormPoolBackwardArgs extends Pick<BatchNormVariants, "variant"> {
+  /** Pooling geometry over x (windows must not overlap). */
+  geom: Pool2dGeometry;
+  /** The forward input [N, H, W, C]. */
+  x: Tensor;
+  /** Gradient of the pooled output [N, Ho, Wo, C]. */
+  dy: Tensor;
+  /** The training forward's argmax [N, Ho, Wo, C]. */
+  argmax: Tensor;
+  /** Scale γ [C]. */
+  gamma: Tensor;
+  /** Batch mean saved by the training forward. */
+  saveMean: Tensor;
+  /** Inverse standard deviation saved by the training forward. */
+  saveInvStd: Tensor;
+  /** Gradient w.r.t. x, overwritten. */
+  dx: Tensor;
+  /** Gradient w.r.t. γ, overwritten. */
+  dgamma: Tensor;
+  /** Gradient w.r.t. β, overwritten. */
+  dbeta: Tensor;
+  /** Scratch for the reduction's two-pass split. */
+  arena?: BufferArena;
+}
+
+/** Gradients of batch norm + max pooling w.r.t. x, γ and β (all overwritten). */
+export function batchNormPoolBackward(gpu: Gpu, a: BatchNormPoolBackwardArgs): Command[] {
+  const label = "batchnorm_maxpool_backward";
+  const g = a.geom;
+  const s = fusedPoolShapes(label, g);
+  const C = g.channels;
+  checkCommon(label, a.x, s.rows, C, [
+    ["gamma", a.gamma],
+    ["saveMean", a.saveMean],
+    ["saveInvStd", a.saveInvStd],
+    ["dgamma", a.dgamma],
+    ["dbeta", a.dbeta],
+  ]);
+  expectShape(label, "x", a.x, s.x);
+  expectShape(label, "dy", a.dy, s.y);
+  expectShape(label, "argmax", a.argmax, s.y);
+  expectShape(label, "dx", a.dx, s.x);
+  const pooledRows = g.batch * s.outH * s.outW;
+  const sums = axisReduce(gpu, {
+    label: `${label}_sums`,
+    M: C,
+    L: pooledRows,
+    width: 2,
+    combine: "sum",
+    inputs: [
+      { name: "x", tensor: a.x },
+      { name: "dy", tensor: a.dy },
+      { name: "argmax", tensor: a.argmax },
+      { name: "mean", tensor: a.saveMean },
+      { name: "invStd", tensor: a.saveInvStd },
+    ],
+    outputs: [
+      { name: "dgamma", tensor: a.dgamma, write: true },
+      { name: "dbeta", tensor: a.dbeta, write: true },
+    ],
+    // The window's gradient goes to its argmax alone; none where a ReLU zeroed it.
+    prelude: `fn routed(d: f32, at: f32) -> f32 {
+  return select(0.0, d, at < ${NO_ARGMAX}.0);
+}
+fn source(at: f32) -> u32 {
+  return min(u32(at), ${a.x.size - 1}u);
+}
+`,
+    load: (n) => {
+      const o = `k * ${C}u + m`;
+      const d = `routed(${n.dy}[${o}], ${n.argmax}[${o}])`;
+      const xh = `(${n.x}[source(${n.argmax}[${o}])] - ${n.mean}[m]) * ${n.invStd}[m]`;
+      return `vec2<f32>(${d}, ${d} * (${xh}))`;
+    },
+    store: (n) => `  ${n.dbeta}[m] = acc.x;\n  ${n.dgamma}[m] = acc.y;`,
+  }, { variant: a.variant, arena: a.arena, contiguous: "m", requireSplit: true });
+  return [...sums, ...dxWindows(gpu, a, s.rows)];
+}
+
+/** The dx kernel: one invocation per window (whole or partial) and channel vector. */
+function dxWindows(gpu: Gpu, a: BatchNormPoolBackwardArgs, rows: number): Command[] {
+  const label = "batchnorm_maxpool_backward_dx";
+  const g = a.geom;
+  const s = fusedPoolShapes(label, g);
+  const step = dxStep({ ...a, rows });
+  const operands: Operand[] = [
+    { name: "x", tensor: a.x },
+    { name: "dy", tensor: a.dy },
+    { name: "argmax", tensor: a.argmax },
+    ...step.operands,
+    { name: "dx", tensor: a.dx, write: true },
+  ];
+  const bound = bindOperands(label, operands.map((o) => ({ ...o, type: s.T as Operand["type"] })));
+  const v = bound.names;
+  // Windows cover the input; floor mode leaves a partial row/column of them without output.
+  const gh = Math.ceil(g.inH / g.kh);
+  const gw = Math.ceil(g.inW / g.kw);
+  const partial = gh > s.outH || gw > s.outW;
+  const count = g.batch * gh * gw * s.cv;
+  const code = `// batch norm + max pool ${g.kh}x${g.kw} backward dx, per window
+alias T = ${s.T};
+${bound.decls}
+${prologue(count)}
+${decodeWindow(s.cv, gh, gw)}
+${step.prelude(v)}
+  var d = T();
+  var am = T(-1.0);
+${partial ? `  if (py < ${s.outH}u && px < ${s.outW}u) {` : "  {"}
+    let o = ((n * ${s.outH}u + py) * ${s.outW}u + px) * ${s.cv}u + c;
+    d = ${v.dy}[o];
+    am = ${v.argmax}[o];
+  }
+  for (var ky = 0u; ky < ${g.kh}u; ky++) {
+    for (var kx = 0u; kx < ${g.kw}u; kx++) {
+${
+    partial
+      ? `      if (py * ${g.kh}u + ky >= ${g.inH}u || px * ${g.kw}u + kx >= ${g.inW}u) { continue; }\n`
+      : ""
+  }      ${windowElement(g, s.cv)}
+      let gi = select(T(), d, am == T(f32(i * ${s.V}u))${s.lanes});
+${step.store(v, "i", "gi")}
+    }
+  }
+}
+`;
+  return run(gpu, `${label}_w${s.V}`, code, bound.bindings, count);
+}

@@ -1,0 +1,93 @@
+/**
+ * Fusion across ops: which nodes of a graph the plan runs inside others.
+ * Each rule is a capability an op kind declares, never a pair of kinds
+ * named here:
+ * - `OpKind.fusesRelu`: a ReLU that alone reads an op's output runs inside
+ *   that op (built with `relu: true`); the ReLU records nothing and its
+ *   output is a view of the op's.
+ * - `OpKind.absorbs`: an op runs the consumer that alone reads its output
+ *   (directly, or through a ReLU fused into it) inside its own kernels (built
+ *   with `io.absorbed`); the consumer records nothing, and neither the op's
+ *   own output nor its gradient (nor the fused ReLU's) exists in a buffer.
+ * Every fusion gives the results of the separate ops (rounding aside).
+ * @module
+ */
+
+import { GRAPH_INPUT, type GraphNode } from "../graph/graph.ts";
+import type { AbsorbedConsumer } from "../ops/types.ts";
+
+/** A reader of a value: the node and which of its inputs the value is. */
+export interface Consumer {
+  /** Reading node. */
+  node: number;
+  /** Its input slot. */
+  slot: number;
+}
+
+/** The fusion decisions of a plan. */
+export interface Fusion {
+  /** ReLU nodes run by their producer. */
+  relus: Set<number>;
+  /** Absorbing node → the consumer it runs. */
+  absorbed: Map<number, AbsorbedConsumer & { id: number }>;
+  /** Absorbed consumer nodes (they record nothing). */
+  absorbedNodes: Set<number>;
+  /** Nodes whose output (and gradient) no buffer holds. */
+  hidden: Set<number>;
+  /** The configuration a node is built with (its own, plus `relu` when it runs its ReLU). */
+  configOf(n: GraphNode): unknown;
+}
+
+/** The fusions of `nodes` (none when `enabled` is false). */
+export function planFusion(
+  nodes: readonly GraphNode[],
+  consumers: readonly Consumer[][],
+  enabled: boolean,
+): Fusion {
+  const relus = enabled ? fusedRelus(nodes, consumers) : new Set<number>();
+  const configOf = (n: GraphNode) =>
+    consumers[n.id].length === 1 && relus.has(consumers[n.id][0].node)
+      ? { ...(n.config as object), relu: true }
+      : n.config;
+  const absorbed = new Map<number, AbsorbedConsumer & { id: number }>();
+  const absorbedNodes = new Set<number>();
+  const hidden = new Set<number>();
+  for (const n of enabled ? nodes : []) {
+    // An absorbed node runs inside another op: it cannot run a third.
+    if (!n.kind.absorbs || absorbedNodes.has(n.id)) continue;
+    const path = [n.id];
+    let readers = consumers[n.id];
+    if (readers.length === 1 && relus.has(readers[0].node)) {
+      path.push(readers[0].node);
+      readers = consumers[readers[0].node];
+    }
+    if (readers.length !== 1) continue;
+    const q = nodes[readers[0].node];
+    const offer = {
+      type: q.kind.type,
+      config: configOf(q),
+      inputShape: n.shape,
+      outputShape: q.shape,
+    };
+    if (q.kind.arity !== 1 || !n.kind.absorbs(offer)) continue;
+    absorbed.set(n.id, { ...offer, name: q.name, id: q.id });
+    absorbedNodes.add(q.id);
+    for (const id of path) hidden.add(id);
+  }
+  return { relus, absorbed, absorbedNodes, hidden, configOf };
+}
+
+/**
+ * Ids of the ReLU nodes the op before them can run: the producer supports it
+ * (`OpKind.fusesRelu`) and the ReLU is its only reader.
+ */
+function fusedRelus(nodes: readonly GraphNode[], consumers: readonly Consumer[][]): Set<number> {
+  const out = new Set<number>();
+  for (const n of nodes) {
+    const src = n.inputs[0];
+    if (n.kind.type !== "relu" || src === GRAPH_INPUT) continue;
+    const producer = nodes[src];
+    if (producer.kind.fusesRelu && consumers[src].length === 1) out.add(n.id);
+  }
+  return out;
+}
