@@ -10,7 +10,8 @@
  * Backward (batchnorm_backward.ts): one reduction gives Σdy and Σdy·x̂
  * together (dβ, dγ), then dx = γ·σ⁻¹/N · (N·dy − dβ − x̂·dγ) elementwise.
  * A ReLU that follows the batch norm can run inside it (`relu`), forward and
- * backward, with the results of the two separate ops.
+ * backward, with the results of the two separate ops; so can a max pooling
+ * of disjoint windows (batchnorm_pool.ts, sharing this file's affine step).
  *
  * Reductions are the deterministic column reductions of reduce.ts; the
  * elementwise steps use vec4 when C is a multiple of 4.
