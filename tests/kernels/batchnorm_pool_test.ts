@@ -33,6 +33,8 @@ interface Case {
   k: [number, number];
   relu: boolean;
   variant: ReduceVariant;
+  /** Windows per invocation (default: the adapter's). */
+  per?: number;
 }
 
 function geometry({ n, h, w, c, k }: Case): Pool2dGeometry {
@@ -80,7 +82,7 @@ async function check(gpu: Gpu, arena: BufferArena, tc: Case) {
   const dgamma = arena.tensor("dgamma", [C]);
   const dbeta = arena.tensor("dbeta", [C]);
   const stats = { saveMean, saveInvStd, runningMean, runningVar };
-  const common = { geom: g, x, gamma, beta, relu: tc.relu };
+  const common = { geom: g, x, gamma, beta, relu: tc.relu, windowsPerInvocation: tc.per };
   submit(gpu, [
     ...batchNormTrainStats(gpu, {
       x,
@@ -177,11 +179,17 @@ Deno.test(
           for (const relu of [false, true]) await check(gpu, arena, { ...tc, relu, variant });
         }
       }
+      // One window per invocation (GPUs), and blocks that end mid-row and mid-batch.
+      for (const per of [1, 3, 7]) {
+        for (const tc of cases.slice(0, 4)) {
+          await check(gpu, arena, { ...tc, relu: true, variant: "serial", per });
+        }
+      }
     }),
 );
 
 Deno.test(
-  "batch norm + max pool refuses overlapping or padded windows",
+  "batch norm + max pool refuses overlapping or padded windows and bad blocks",
   gpuTest,
   () =>
     withArena((gpu, arena) => {
@@ -205,6 +213,19 @@ Deno.test(
         () => batchNormPoolTrainForward(gpu, { ...args, geom: { ...g, padH: 1 }, y, argmax: y }),
         RangeError,
         "windows must not overlap",
+      );
+      const y2 = arena.tensor("y2", [1, 2, 2, 2]);
+      assertThrows(
+        () =>
+          batchNormPoolTrainForward(gpu, {
+            ...args,
+            geom: g,
+            y: y2,
+            argmax: y2,
+            windowsPerInvocation: 0,
+          }),
+        RangeError,
+        "windowsPerInvocation must be an integer in [1, 256], got 0",
       );
       return Promise.resolve();
     }),

@@ -29,6 +29,7 @@ import type { Tensor } from "../../gpu/tensor.ts";
 import { expectShape } from "../conv/geometry.ts";
 import { bindOperands, type Operand } from "../elementwise/operands.ts";
 import { prologue, run } from "../pool/common.ts";
+import { defaultRowsPerInvocation } from "../elementwise/map.ts";
 import { MAX_POOL_INPUT, NO_ARGMAX, type Pool2dGeometry, poolOutputSize } from "../pool/pool.ts";
 import { activationExpr } from "../wgsl.ts";
 import { type ChannelAffine, checkEps, evalAffine, trainAffine } from "./batchnorm.ts";
@@ -75,12 +76,51 @@ export function fusedPoolShapes(label: string, g: Pool2dGeometry) {
   };
 }
 
-/** WGSL decoding `t` into the channel vector c and window (n, py, px) of an h×w grid. */
-export function decodeWindow(cv: number, h: number, w: number): string {
-  return `  let c = t % ${cv}u;
-  let px = (t / ${cv}u) % ${w}u;
-  let py = (t / ${cv * w}u) % ${h}u;
-  let n = t / ${cv * w * h}u;`;
+/**
+ * WGSL around `body`: invocation `t` takes channel vector c = t % cv and
+ * `per` consecutive windows of the n × h × w grid (as `n`, `py`, `px`, and
+ * `o`, the flat index of the window's channel vector), so per-channel
+ * values (`prelude`, after c is known) are loaded once for all of them.
+ */
+export function windowBlock(
+  a: { cv: number; n: number; h: number; w: number; per: number },
+  prelude: string,
+  body: string,
+): { code: string; count: number } {
+  const total = a.n * a.h * a.w;
+  const count = a.cv * Math.ceil(total / a.per);
+  const code = `${prologue(count)}
+  let c = t % ${a.cv}u;
+  let w0 = (t / ${a.cv}u) * ${a.per}u;
+${prelude}
+  for (var wi = w0; wi < min(w0 + ${a.per}u, ${total}u); wi++) {
+    let px = wi % ${a.w}u;
+    let py = (wi / ${a.w}u) % ${a.h}u;
+    let n = wi / ${a.w * a.h}u;
+    let o = wi * ${a.cv}u + c;
+${body}
+  }
+}
+`;
+  return { code, count };
+}
+
+/**
+ * Windows one invocation takes: on llvmpipe every storage load costs alike,
+ * and sharing the per-channel loads of 16 windows removes most of them
+ * (as for the map kernels' rows); GPUs prefer more threads.
+ */
+export function defaultWindowsPerInvocation(gpu: Gpu): number {
+  return defaultRowsPerInvocation(gpu);
+}
+
+/** Checks a forced windows-per-invocation count. */
+export function checkWindowsPerInvocation(label: string, per: number): void {
+  if (!Number.isInteger(per) || per < 1 || per > 256) {
+    throw new RangeError(
+      `${label}: windowsPerInvocation must be an integer in [1, 256], got ${per}`,
+    );
+  }
 }
 
 /** WGSL of input element (ky, kx) of window (n, py, px) in channel vector c, as `i`. */
@@ -95,6 +135,7 @@ function forwardWgsl(
   affine: ChannelAffine,
   relu: boolean,
   io: { x: Tensor; y: Tensor; argmax?: Tensor },
+  per: number,
 ): { code: string; bindings: Binding[]; count: number } {
   const s = fusedPoolShapes(label, g);
   const operands: Operand[] = [
@@ -107,39 +148,39 @@ function forwardWgsl(
   const v = bound.names;
   const first = s.V === 4 ? "vec4<bool>(ky == 0u && kx == 0u)" : "(ky == 0u && kx == 0u)";
   const take = s.V === 4 ? `(v > best) | ${first}` : `v > best || ${first}`;
-  const count = g.batch * s.outH * s.outW * s.cv;
   const store = relu
-    ? `  ${v.y}[t] = ${activationExpr("relu", "best")};${
+    ? `    ${v.y}[o] = ${activationExpr("relu", "best")};${
       io.argmax
         ? `
-  // relu'(best) = 0: no input receives this window's gradient.
-  ${v.argmax}[t] = select(T(${NO_ARGMAX}.0), at, best > T());`
+    // relu'(best) = 0: no input receives this window's gradient.
+    ${v.argmax}[o] = select(T(${NO_ARGMAX}.0), at, best > T());`
         : ""
     }`
-    : `  ${v.y}[t] = best;${io.argmax ? `\n  ${v.argmax}[t] = at;` : ""}`;
-  const code = `// batch norm + max pool ${g.kh}x${g.kw}, disjoint windows
+    : `    ${v.y}[o] = best;${io.argmax ? `\n    ${v.argmax}[o] = at;` : ""}`;
+  const body = `    var best = T();
+    var at = T();
+    for (var ky = 0u; ky < ${g.kh}u; ky++) {
+      for (var kx = 0u; kx < ${g.kw}u; kx++) {
+        ${windowElement(g, s.cv)}
+        // The normalisation's own expression, so values round as they would in memory.
+        let v = (${v.x}[i] - mu) * sc + sh;
+        // Strict '>' keeps the first maximum in scan order, per channel.
+        let take = ${take};
+        best = select(best, v, take);
+        at = select(at, T(f32(i * ${s.V}u))${s.lanes}, take);
+      }
+    }
+${store}`;
+  const block = windowBlock(
+    { cv: s.cv, n: g.batch, h: s.outH, w: s.outW, per },
+    affine.prelude(v),
+    body,
+  );
+  const code = `// batch norm + max pool ${g.kh}x${g.kw}, disjoint windows, ${per} per invocation
 alias T = ${s.T};
 ${bound.decls}
-${prologue(count)}
-${decodeWindow(s.cv, s.outH, s.outW)}
-${affine.prelude(v)}
-  var best = T();
-  var at = T();
-  for (var ky = 0u; ky < ${g.kh}u; ky++) {
-    for (var kx = 0u; kx < ${g.kw}u; kx++) {
-      ${windowElement(g, s.cv)}
-      // The normalisation's own expression, so values round as they would in memory.
-      let v = (${v.x}[i] - mu) * sc + sh;
-      // Strict '>' keeps the first maximum in scan order, per channel.
-      let take = ${take};
-      best = select(best, v, take);
-      at = select(at, T(f32(i * ${s.V}u))${s.lanes}, take);
-    }
-  }
-${store}
-}
-`;
-  return { code, bindings: bound.bindings, count };
+${block.code}`;
+  return { code, bindings: bound.bindings, count: block.count };
 }
 
 /** Arguments of {@link batchNormPoolTrainForward} and {@link batchNormPoolEvalForward}. */
@@ -156,9 +197,16 @@ export interface BatchNormPoolArgs {
   y: Tensor;
   /** Apply a ReLU to the pooled output (either side of the pooling: they commute). */
   relu?: boolean;
+  /** Windows per invocation (default by adapter, {@link defaultWindowsPerInvocation}). */
+  windowsPerInvocation?: number;
 }
 
-function checkArgs(label: string, a: BatchNormPoolArgs, perChannel: [string, Tensor][]) {
+function checkArgs(
+  gpu: Gpu,
+  label: string,
+  a: BatchNormPoolArgs,
+  perChannel: [string, Tensor][],
+) {
   const s = fusedPoolShapes(label, a.geom);
   checkCommon(label, a.x, s.rows, a.geom.channels, [
     ["gamma", a.gamma],
@@ -167,7 +215,9 @@ function checkArgs(label: string, a: BatchNormPoolArgs, perChannel: [string, Ten
   ]);
   expectShape(label, "x", a.x, s.x);
   expectShape(label, "y", a.y, s.y);
-  return s;
+  const per = a.windowsPerInvocation ?? defaultWindowsPerInvocation(gpu);
+  checkWindowsPerInvocation(label, per);
+  return { ...s, per };
 }
 
 /**
@@ -179,9 +229,9 @@ export function batchNormPoolTrainForward(
   a: BatchNormPoolArgs & { saveMean: Tensor; saveInvStd: Tensor; argmax: Tensor },
 ): Command[] {
   const label = `batchnorm_maxpool${a.relu ? "_relu" : ""}`;
-  const s = checkArgs(label, a, [["saveMean", a.saveMean], ["saveInvStd", a.saveInvStd]]);
+  const s = checkArgs(gpu, label, a, [["saveMean", a.saveMean], ["saveInvStd", a.saveInvStd]]);
   expectShape(label, "argmax", a.argmax, s.y);
-  const k = forwardWgsl(label, a.geom, trainAffine(a), a.relu ?? false, a);
+  const k = forwardWgsl(label, a.geom, trainAffine(a), a.relu ?? false, a, s.per);
   return run(gpu, `${label}_fwd_w${s.V}`, k.code, k.bindings, k.count);
 }
 
@@ -191,8 +241,11 @@ export function batchNormPoolEvalForward(
   a: BatchNormPoolArgs & { runningMean: Tensor; runningVar: Tensor; eps: number },
 ): Command[] {
   const label = `batchnorm_eval_maxpool${a.relu ? "_relu" : ""}`;
-  const s = checkArgs(label, a, [["runningMean", a.runningMean], ["runningVar", a.runningVar]]);
+  const s = checkArgs(gpu, label, a, [["runningMean", a.runningMean], [
+    "runningVar",
+    a.runningVar,
+  ]]);
   checkEps(label, a.eps);
-  const k = forwardWgsl(label, a.geom, evalAffine(a), a.relu ?? false, a);
+  const k = forwardWgsl(label, a.geom, evalAffine(a), a.relu ?? false, a, s.per);
   return run(gpu, `${label}_fwd_w${s.V}`, k.code, k.bindings, k.count);
 }

@@ -4,9 +4,9 @@
  * is g = pooled gradient at each window's argmax, 0 elsewhere (and 0 in a
  * window a fused ReLU zeroed: argmax {@link NO_ARGMAX}), routed on the fly.
  * Σg and Σg·x̂ (dβ, dγ) reduce over the pooled rows, reading x at the argmax;
- * then one invocation per window (and 4 channels) writes the window's
- * dx = γ·σ⁻¹/N · (N·g − dβ − x̂·dγ), windows past the last whole one (floor
- * mode) included, where g = 0.
+ * then each invocation writes whole windows (a block of them, 4 channels at
+ * a time when they divide by 4): dx = γ·σ⁻¹/N · (N·g − dβ − x̂·dγ), windows
+ * past the last whole one (floor mode) included, where g = 0.
  * @module
  */
 
@@ -15,11 +15,17 @@ import type { Command } from "../../gpu/commands.ts";
 import type { BufferArena, Tensor } from "../../gpu/tensor.ts";
 import { expectShape } from "../conv/geometry.ts";
 import { bindOperands, type Operand } from "../elementwise/operands.ts";
-import { prologue, run } from "../pool/common.ts";
+import { run } from "../pool/common.ts";
 import { NO_ARGMAX, type Pool2dGeometry } from "../pool/pool.ts";
 import { dxStep } from "./batchnorm_backward.ts";
 import { type BatchNormVariants, checkCommon } from "./batchnorm_common.ts";
-import { decodeWindow, fusedPoolShapes, windowElement } from "./batchnorm_pool.ts";
+import {
+  checkWindowsPerInvocation,
+  defaultWindowsPerInvocation,
+  fusedPoolShapes,
+  windowBlock,
+  windowElement,
+} from "./batchnorm_pool.ts";
 import { axisReduce } from "./reduce.ts";
 
 /** Arguments of {@link batchNormPoolBackward}. */
@@ -46,6 +52,8 @@ export interface BatchNormPoolBackwardArgs extends Pick<BatchNormVariants, "vari
   dbeta: Tensor;
   /** Scratch for the reduction's two-pass split. */
   arena?: BufferArena;
+  /** Windows per invocation of the dx kernel (default by adapter). */
+  windowsPerInvocation?: number;
 }
 
 /** Gradients of batch norm + max pooling w.r.t. x, γ and β (all overwritten). */
@@ -102,12 +110,17 @@ fn source(at: f32) -> u32 {
   return [...sums, ...dxWindows(gpu, a, s.rows)];
 }
 
-/** The dx kernel: one invocation per window (whole or partial) and channel vector. */
+/**
+ * The dx kernel over every window, whole or partial: one invocation per
+ * channel vector and block of consecutive windows (`windowBlock`).
+ */
 function dxWindows(gpu: Gpu, a: BatchNormPoolBackwardArgs, rows: number): Command[] {
   const label = "batchnorm_maxpool_backward_dx";
   const g = a.geom;
   const s = fusedPoolShapes(label, g);
   const step = dxStep({ ...a, rows });
+  const per = a.windowsPerInvocation ?? defaultWindowsPerInvocation(gpu);
+  checkWindowsPerInvocation(label, per);
   const operands: Operand[] = [
     { name: "x", tensor: a.x },
     { name: "dy", tensor: a.dy },
@@ -121,32 +134,28 @@ function dxWindows(gpu: Gpu, a: BatchNormPoolBackwardArgs, rows: number): Comman
   const gh = Math.ceil(g.inH / g.kh);
   const gw = Math.ceil(g.inW / g.kw);
   const partial = gh > s.outH || gw > s.outW;
-  const count = g.batch * gh * gw * s.cv;
-  const code = `// batch norm + max pool ${g.kh}x${g.kw} backward dx, per window
-alias T = ${s.T};
-${bound.decls}
-${prologue(count)}
-${decodeWindow(s.cv, gh, gw)}
-${step.prelude(v)}
-  var d = T();
-  var am = T(-1.0);
-${partial ? `  if (py < ${s.outH}u && px < ${s.outW}u) {` : "  {"}
-    let o = ((n * ${s.outH}u + py) * ${s.outW}u + px) * ${s.cv}u + c;
-    d = ${v.dy}[o];
-    am = ${v.argmax}[o];
-  }
-  for (var ky = 0u; ky < ${g.kh}u; ky++) {
-    for (var kx = 0u; kx < ${g.kw}u; kx++) {
+  const body = `    var d = T();
+    var am = T(-1.0);
+${partial ? `    if (py < ${s.outH}u && px < ${s.outW}u) {` : "    {"}
+      let po = ((n * ${s.outH}u + py) * ${s.outW}u + px) * ${s.cv}u + c;
+      d = ${v.dy}[po];
+      am = ${v.argmax}[po];
+    }
+    for (var ky = 0u; ky < ${g.kh}u; ky++) {
+      for (var kx = 0u; kx < ${g.kw}u; kx++) {
 ${
     partial
-      ? `      if (py * ${g.kh}u + ky >= ${g.inH}u || px * ${g.kw}u + kx >= ${g.inW}u) { continue; }\n`
+      ? `        if (py * ${g.kh}u + ky >= ${g.inH}u || px * ${g.kw}u + kx >= ${g.inW}u) { continue; }\n`
       : ""
-  }      ${windowElement(g, s.cv)}
-      let gi = select(T(), d, am == T(f32(i * ${s.V}u))${s.lanes});
-${step.store(v, "i", "gi")}
-    }
-  }
-}
-`;
-  return run(gpu, `${label}_w${s.V}`, code, bound.bindings, count);
+  }        ${windowElement(g, s.cv)}
+        let gi = select(T(), d, am == T(f32(i * ${s.V}u))${s.lanes});
+  ${step.store(v, "i", "gi").replaceAll("\n", "\n      ")}
+      }
+    }`;
+  const block = windowBlock({ cv: s.cv, n: g.batch, h: gh, w: gw, per }, step.prelude(v), body);
+  const code = `// batch norm + max pool ${g.kh}x${g.kw} backward dx, ${per} windows per invocation
+alias T = ${s.T};
+${bound.decls}
+${block.code}`;
+  return run(gpu, `${label}_w${s.V}`, code, bound.bindings, block.count);
 }
