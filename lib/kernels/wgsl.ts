@@ -132,3 +132,13 @@ export function activationGradExpr(
       return g;
   }
 }
+
+/** 0, 1, …, n − 1: the indices a generator unrolls over. */
+export function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}
+
+/** `f(i)` for every index of `xs`, one per line (unrolled WGSL statements). */
+export function lines(xs: readonly number[], f: (i: number) => string): string {
+  return xs.map(f).join("\n");
+}

@@ -1,6 +1,8 @@
 import { assert, assertEquals, assertThrows } from "../assert.ts";
 import { submit } from "../../lib/gpu/commands.ts";
-import { softmaxCrossEntropy } from "../../lib/kernels/loss/loss.ts";
+import { softmaxCrossEntropy, type SoftmaxCrossEntropyArgs } from "../../lib/kernels/loss/loss.ts";
+import type { Gpu } from "../../lib/gpu/device.ts";
+import type { BufferArena } from "../../lib/gpu/tensor.ts";
 import { FUSED_MAX_LOGITS, fusedFits } from "../../lib/kernels/loss/fused.ts";
 import type { ReduceVariant } from "../../lib/kernels/reduce/reduce.ts";
 import { numericGrad } from "../ref/finite_diff.ts";
@@ -62,6 +64,33 @@ Deno.test("reference softmax-CE gradient matches central differences", () => {
   );
 });
 
+/**
+ * A softmax-CE problem on the GPU: logits `zv` [B, C] and labels `yv`
+ * uploaded, a fresh gradient and zeroed metric sums (`extra` may replace
+ * any of them or add options), and the commands of one loss over them.
+ */
+function ceProblem(
+  gpu: Gpu,
+  arena: BufferArena,
+  zv: ArrayLike<number>,
+  yv: ArrayLike<number>,
+  [B, C]: [number, number],
+  extra: Partial<SoftmaxCrossEntropyArgs> = {},
+) {
+  const args = {
+    logits: upload(gpu, arena, "logits", [B, C], zv),
+    labels: upload(gpu, arena, "labels", [B], yv),
+    dLogits: arena.tensor("dLogits", [B, C]),
+    lossSum: upload(gpu, arena, "lossSum", [1], [0]),
+    correct: upload(gpu, arena, "correct", [1], [0]),
+    batch: B,
+    classes: C,
+    arena,
+    ...extra,
+  };
+  return { ...args, cmds: softmaxCrossEntropy(gpu, args) };
+}
+
 Deno.test(
   "softmax-CE on awkward shapes: gradient, loss sum and correct count (both reduction variants)",
   gpuTest,
@@ -72,20 +101,7 @@ Deno.test(
         for (const [B, C] of shapes) {
           const zv = f32(randn(B * 31 + C, B * C, 3));
           const yv = labelsFor(B + C, B, C);
-          const logits = upload(gpu, arena, "logits", [B, C], zv);
-          const labels = upload(gpu, arena, "labels", [B], yv);
-          const dLogits = arena.tensor("dLogits", [B, C]);
-          const lossSum = upload(gpu, arena, "lossSum", [1], [0]);
-          const correct = upload(gpu, arena, "correct", [1], [0]);
-          const cmds = softmaxCrossEntropy(gpu, {
-            logits,
-            labels,
-            batch: B,
-            classes: C,
-            dLogits,
-            lossSum,
-            correct,
-            arena,
+          const { dLogits, lossSum, correct, cmds } = ceProblem(gpu, arena, zv, yv, [B, C], {
             variant,
           });
           // Two submissions: the metrics must accumulate, the gradient be overwritten.
@@ -123,23 +139,12 @@ Deno.test(
         for (const fused of fits ? [true, false] : [false]) {
           const zv = f32(randn(B * 7 + C, B * C, 3));
           const yv = labelsFor(B + 3 * C, B, C).map((v, i) => (i % 11 === 10 ? -1 : v));
-          const logits = upload(gpu, arena, "logits", [B, C], zv);
-          const labels = upload(gpu, arena, "labels", [B], yv);
-          const dLogits = arena.tensor("dLogits", [B, C]);
           // Stale values: the column sums must be overwritten, the metrics added to.
           const colSum = upload(gpu, arena, "colSum", [C], new Float64Array(C).fill(7));
-          const lossSum = upload(gpu, arena, "lossSum", [1], [0.5]);
-          const correct = upload(gpu, arena, "correct", [1], [3]);
-          const cmds = softmaxCrossEntropy(gpu, {
-            logits,
-            labels,
-            batch: B,
-            classes: C,
-            dLogits,
+          const { dLogits, lossSum, correct, cmds } = ceProblem(gpu, arena, zv, yv, [B, C], {
             dLogitsColSum: colSum,
-            lossSum,
-            correct,
-            arena,
+            lossSum: upload(gpu, arena, "lossSum", [1], [0.5]),
+            correct: upload(gpu, arena, "correct", [1], [3]),
             fused,
           });
           // Split: the row kernel plus three reductions of one or two passes each.
@@ -187,24 +192,8 @@ Deno.test(
       const B = 4, C = 3;
       const zv = [1e4, -1e4, 0, -1e4, 1e4, 1e4, -1e4, -1e4, -1e4, 1e4, 0, -1e4];
       const yv = [1, 0, 2, 0];
-      const logits = upload(gpu, arena, "logits", [B, C], zv);
-      const labels = upload(gpu, arena, "labels", [B], yv);
-      const dLogits = arena.tensor("dLogits", [B, C]);
-      const lossSum = arena.tensor("lossSum", [1]);
-      const correct = arena.tensor("correct", [1]);
-      submit(
-        gpu,
-        softmaxCrossEntropy(gpu, {
-          logits,
-          labels,
-          batch: B,
-          classes: C,
-          dLogits,
-          lossSum,
-          correct,
-          arena,
-        }),
-      );
+      const { dLogits, lossSum, correct, cmds } = ceProblem(gpu, arena, zv, yv, [B, C]);
+      submit(gpu, cmds);
       const ref = softmaxCrossEntropyRef(zv, yv, B, C);
       const d = await download(gpu, dLogits);
       assert(d.every(Number.isFinite), `dLogits not finite: ${d}`);
@@ -326,25 +315,10 @@ Deno.test(
       const B = 37, C = 10;
       const zv = f32(randn(21, B * C, 3));
       const yv = labelsFor(22, B, C).map((v, i) => (i % 5 === 4 ? -1 : v));
-      const logits = upload(gpu, arena, "logits", [B, C], zv);
-      const labels = upload(gpu, arena, "labels", [B], yv);
-      const dLogits = arena.tensor("dLogits", [B, C]);
-      const lossSum = arena.tensor("lossSum", [1]);
-      const correct = arena.tensor("correct", [1]);
-      submit(
-        gpu,
-        softmaxCrossEntropy(gpu, {
-          logits,
-          labels,
-          batch: B,
-          classes: C,
-          dLogits,
-          lossSum,
-          correct,
-          arena,
-          labelSmoothing: 0.1,
-        }),
-      );
+      const { dLogits, lossSum, correct, cmds } = ceProblem(gpu, arena, zv, yv, [B, C], {
+        labelSmoothing: 0.1,
+      });
+      submit(gpu, cmds);
       const ref = softmaxCrossEntropyRef(zv, yv, B, C, 0.1);
       // Tolerances as in the unsmoothed test; the ε/C·Σz term adds C more ulps per row.
       assertClose(await download(gpu, dLogits), ref.dLogits, gradTol(B, C), "smoothed dLogits");

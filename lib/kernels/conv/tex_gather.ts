@@ -18,6 +18,7 @@
 
 import { wgslFlatReaders } from "../../gpu/texture.ts";
 import type { RelayoutShape } from "./relayout.ts";
+import { lines, range } from "../wgsl.ts";
 
 /**
  * What every texture implicit-GEMM conv generator bakes into its shader;
@@ -76,8 +77,24 @@ export function gatherGemmInvocations(s: GatherGemmSpec): number {
   return Math.ceil(m / s.tp) * Math.ceil(s.outCg / s.tc) * s.groups;
 }
 
-function range(n: number): number[] {
-  return Array.from({ length: n }, (_, i) => i);
+/**
+ * Declarations of the accumulators `acc{p}_{c}` (a vec4 of output channels
+ * per output row p and channel quad c) of an unrolled conv tile, seeded with
+ * the bias where there is one: read once per invocation, not per output.
+ * Expects `g` (group) and `c0` (first channel of the tile) in scope.
+ */
+export function accumulators(s: ConvTexSpec, P: readonly number[], C: readonly number[]): string {
+  const seeds = s.bias
+    ? lines(C, (c) => {
+      const quad = range(4).map((e) =>
+        `bias[min(g * ${s.outCg}u + c0 + ${4 * c + e}u, ${s.outC - 1}u)]`
+      );
+      return `  let bias${c} = vec4<f32>(${quad.join(", ")});`;
+    })
+    : "";
+  const init = (c: number) => (s.bias ? `bias${c}` : "vec4<f32>(0.0)");
+  return `${seeds}
+${lines(P, (p) => lines(C, (c) => `  var acc${p}_${c} = ${init(c)};`))}`;
 }
 
 /**
@@ -96,7 +113,6 @@ export function gatherGemmWgsl(s: GatherGemmSpec): string {
   const srcFloats = s.batch * s.srcH * s.srcW * s.srcC;
   const P = range(s.tp);
   const C = range(TC4);
-  const lines = (xs: number[], f: (i: number) => string) => xs.map(f).join("\n");
   const loadB = lines(
     range(4),
     (j) => lines(C, (c) => `        let w${j}_${c} = wt_v4(b0 + ${j * BC4 + c}u);`),
@@ -196,21 +212,7 @@ ${
   let rx${p} = i32(r${p} % ${s.rowsW}u);
   let nb${p} = i32((r${p} / ${s.rowsH * s.rowsW}u) * ${s.srcH}u);`)
   }
-  // The bias seeds the accumulators: read once per invocation, not per output.
-${
-    s.bias
-      ? lines(C, (c) =>
-        `  let bias${c} = vec4<f32>(${
-          range(4).map((e) =>
-            `bias[min(g * ${s.outCg}u + c0 + ${4 * c + e}u, ${s.outC - 1}u)]`
-          ).join(", ")
-        });`)
-      : ""
-  }
-${
-    lines(P, (p) =>
-      lines(C, (c) => `  var acc${p}_${c} = ${s.bias ? `bias${c}` : "vec4<f32>(0.0)"};`))
-  }
+${accumulators(s, P, C)}
   ${s.srcCg % 4 === 0 ? alignedLoop : scalarLoop}
 ${
     lines(P, (p) =>

@@ -17,6 +17,7 @@
 
 import { wgslFlatReaders } from "../../gpu/texture.ts";
 import type { ConvDims } from "./geometry.ts";
+import { lines, range } from "../wgsl.ts";
 
 /** A row source for the outer-product kernel. */
 export type RowOperand =
@@ -89,12 +90,6 @@ function isAligned(o: RowOperand): boolean {
   if (o.kind === "patch") return o.d.cinG % 4 === 0;
   return o.cols % 4 === 0 && o.stride % 4 === 0 && o.groupOffset % 4 === 0;
 }
-
-function range(n: number): number[] {
-  return Array.from({ length: n }, (_, i) => i);
-}
-
-const lines = (xs: number[], f: (i: number) => string) => xs.map(f).join("\n");
 
 /** Rows handled per loop iteration (each accumulator takes 4 FMAs in a row). */
 const ROW_STEP = 4;

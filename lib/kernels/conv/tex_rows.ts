@@ -15,7 +15,8 @@
  */
 
 import { wgslFlatReaders } from "../../gpu/texture.ts";
-import type { ConvTexSpec } from "./tex_gather.ts";
+import { accumulators, type ConvTexSpec } from "./tex_gather.ts";
+import { lines, range } from "../wgsl.ts";
 
 /** The row-window generator: affine source addressing within one output row. */
 export interface RowWindowSpec extends ConvTexSpec {
@@ -32,12 +33,6 @@ export interface RowWindowSpec extends ConvTexSpec {
   /** See colMul. */
   colK: number;
 }
-
-function range(n: number): number[] {
-  return Array.from({ length: n }, (_, i) => i);
-}
-
-const lines = (xs: number[], f: (i: number) => string) => xs.map(f).join("\n");
 
 /** Invocations: row tiles × channel tiles × groups. */
 export function rowWindowInvocations(s: RowWindowSpec): number {
@@ -84,21 +79,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let ry = (pt / ${tilesX}u) % ${s.rowsH}u;
   let n = pt / ${tilesX * s.rowsH}u;
   let base = i32(rx0) * ${s.colMul} + ${s.colAdd + minOff};
-  // The bias seeds the accumulators: read once per invocation, not per output.
-${
-    s.bias
-      ? lines(C, (c) =>
-        `  let bias${c} = vec4<f32>(${
-          range(4).map((e) =>
-            `bias[min(g * ${s.outCg}u + c0 + ${4 * c + e}u, ${s.outC - 1}u)]`
-          ).join(", ")
-        });`)
-      : ""
-  }
-${
-    lines(P, (p) =>
-      lines(C, (c) => `  var acc${p}_${c} = ${s.bias ? `bias${c}` : "vec4<f32>(0.0)"};`))
-  }
+${accumulators(s, P, C)}
   for (var ky = 0; ky < ${s.kh}; ky++) {
     let sy = i32(ry) * ${s.rowMul} + ${s.rowAdd} + ky * ${s.rowK};
     let rowOk = sy >= 0 && sy < ${s.srcH};
