@@ -5,7 +5,7 @@
  * and their backward passes, with ties, ReLU-zeroed windows, odd channel
  * counts, partial windows (floor mode) and both reduction variants.
  */
-import { assertThrows } from "../assert.ts";
+import { assertEquals, assertThrows } from "../assert.ts";
 import { submit } from "../../lib/gpu/commands.ts";
 import type { Gpu } from "../../lib/gpu/device.ts";
 import type { BufferArena } from "../../lib/gpu/tensor.ts";
@@ -13,6 +13,7 @@ import { batchNormTrainStats } from "../../lib/kernels/reduce/batchnorm.ts";
 import {
   batchNormPoolEvalForward,
   batchNormPoolTrainForward,
+  windowsPerInvocation,
 } from "../../lib/kernels/reduce/batchnorm_pool.ts";
 import { batchNormPoolBackward } from "../../lib/kernels/reduce/batchnorm_pool_backward.ts";
 import { NO_ARGMAX, type Pool2dGeometry } from "../../lib/kernels/pool/pool.ts";
@@ -227,6 +228,9 @@ Deno.test(
         RangeError,
         "windowsPerInvocation must be an integer in [1, 256], got 0",
       );
+      // llvmpipe's loop budget (60000 iterations) caps the block: 16 windows of 100×100 would pass it.
+      assertEquals(windowsPerInvocation(gpu, "t", { ...g, kh: 100, kw: 100 }, 16), 5);
+      assertEquals(windowsPerInvocation(gpu, "t", g, 16), 16);
       return Promise.resolve();
     }),
 );

@@ -32,6 +32,7 @@ import { prologue, run } from "../pool/common.ts";
 import { defaultRowsPerInvocation } from "../elementwise/map.ts";
 import { MAX_POOL_INPUT, NO_ARGMAX, type Pool2dGeometry, poolOutputSize } from "../pool/pool.ts";
 import { activationExpr } from "../wgsl.ts";
+import { LOOP_BUDGET } from "./reduce.ts";
 import { type ChannelAffine, checkEps, evalAffine, trainAffine } from "./batchnorm.ts";
 import { checkCommon } from "./batchnorm_common.ts";
 
@@ -106,21 +107,25 @@ ${body}
 }
 
 /**
- * Windows one invocation takes: on llvmpipe every storage load costs alike,
- * and sharing the per-channel loads of 16 windows removes most of them
- * (as for the map kernels' rows); GPUs prefer more threads.
+ * Windows one invocation takes: `forced`, or by adapter. On llvmpipe every
+ * storage load costs alike, and sharing the per-channel loads of 16 windows
+ * removes most of them (as for the map kernels' rows); GPUs prefer more
+ * threads. Capped so an invocation's window loops stay within llvmpipe's
+ * loop budget (reduce.ts's LOOP_BUDGET).
  */
-export function defaultWindowsPerInvocation(gpu: Gpu): number {
-  return defaultRowsPerInvocation(gpu);
-}
-
-/** Checks a forced windows-per-invocation count. */
-export function checkWindowsPerInvocation(label: string, per: number): void {
-  if (!Number.isInteger(per) || per < 1 || per > 256) {
+export function windowsPerInvocation(
+  gpu: Gpu,
+  label: string,
+  g: Pool2dGeometry,
+  forced?: number,
+): number {
+  if (forced !== undefined && (!Number.isInteger(forced) || forced < 1 || forced > 256)) {
     throw new RangeError(
-      `${label}: windowsPerInvocation must be an integer in [1, 256], got ${per}`,
+      `${label}: windowsPerInvocation must be an integer in [1, 256], got ${forced}`,
     );
   }
+  const per = forced ?? defaultRowsPerInvocation(gpu);
+  return Math.max(1, Math.min(per, Math.floor(LOOP_BUDGET / (g.kh * g.kw + 1))));
 }
 
 /** WGSL of input element (ky, kx) of window (n, py, px) in channel vector c, as `i`. */
@@ -197,7 +202,7 @@ export interface BatchNormPoolArgs {
   y: Tensor;
   /** Apply a ReLU to the pooled output (either side of the pooling: they commute). */
   relu?: boolean;
-  /** Windows per invocation (default by adapter, {@link defaultWindowsPerInvocation}). */
+  /** Windows per invocation (default by adapter, see {@link windowsPerInvocation}). */
   windowsPerInvocation?: number;
 }
 
@@ -215,9 +220,7 @@ function checkArgs(
   ]);
   expectShape(label, "x", a.x, s.x);
   expectShape(label, "y", a.y, s.y);
-  const per = a.windowsPerInvocation ?? defaultWindowsPerInvocation(gpu);
-  checkWindowsPerInvocation(label, per);
-  return { ...s, per };
+  return { ...s, per: windowsPerInvocation(gpu, label, a.geom, a.windowsPerInvocation) };
 }
 
 /**

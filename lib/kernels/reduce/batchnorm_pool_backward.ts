@@ -20,11 +20,10 @@ import { NO_ARGMAX, type Pool2dGeometry } from "../pool/pool.ts";
 import { dxStep } from "./batchnorm_backward.ts";
 import { type BatchNormVariants, checkCommon } from "./batchnorm_common.ts";
 import {
-  checkWindowsPerInvocation,
-  defaultWindowsPerInvocation,
   fusedPoolShapes,
   windowBlock,
   windowElement,
+  windowsPerInvocation,
 } from "./batchnorm_pool.ts";
 import { axisReduce } from "./reduce.ts";
 
@@ -119,8 +118,7 @@ function dxWindows(gpu: Gpu, a: BatchNormPoolBackwardArgs, rows: number): Comman
   const g = a.geom;
   const s = fusedPoolShapes(label, g);
   const step = dxStep({ ...a, rows });
-  const per = a.windowsPerInvocation ?? defaultWindowsPerInvocation(gpu);
-  checkWindowsPerInvocation(label, per);
+  const per = windowsPerInvocation(gpu, label, g, a.windowsPerInvocation);
   const operands: Operand[] = [
     { name: "x", tensor: a.x },
     { name: "dy", tensor: a.dy },
