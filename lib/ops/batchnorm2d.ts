@@ -6,7 +6,10 @@
  * uses the running averages. A max pooling of disjoint windows that alone
  * reads the output (after a ReLU or not) runs inside it (`absorbs`,
  * kernels/reduce/batchnorm_pool.ts): the full-resolution output and its
- * gradient are never written.
+ * gradient are never written. So does a residual add that alone reads it
+ * (with the ReLU fused into the add or not): the normalisation kernel adds
+ * the other input, and the backward applies the add's ReLU mask and also
+ * writes the add's gradient for that input.
  * @module
  */
 
@@ -48,7 +51,7 @@ export const batchNorm2dOp: OpKind<BatchNormConfig> = {
   type: "batchnorm2d",
   arity: 1,
   fusesRelu: true,
-  absorbs: absorbsPool,
+  absorbs: (consumer) => consumer.type === "add" || absorbsPool(consumer),
   outputShape(cfg, [input], name) {
     if (!(cfg.eps > 0)) {
       throw new ShapeError(name, "batchnorm2d", `eps must be > 0, got ${cfg.eps}`);
@@ -83,10 +86,13 @@ export const batchNorm2dOp: OpKind<BatchNormConfig> = {
       { name: `${io.name}.running_var`, tensor: runningVar },
     ];
     const stats = { runningMean, runningVar, saveMean, saveInvStd };
-    if (io.absorbed) {
+    if (io.absorbed?.type === "maxpool2d") {
       return { ...buildWithPool(ctx, cfg, io, stats), init, state };
     }
-    const relu = cfg.relu ?? false;
+    // A residual add absorbed (io.y, io.dy are its): its other input and gradient.
+    const add = io.absorbed?.type === "add" ? io.absorbed : undefined;
+    const [skip] = add?.others ?? [];
+    const relu = (cfg.relu ?? false) || ((add?.config as FusedReluConfig)?.relu ?? false);
     const common = {
       x,
       rows,
@@ -95,6 +101,7 @@ export const batchNorm2dOp: OpKind<BatchNormConfig> = {
       beta: beta.value,
       eps: cfg.eps,
       relu,
+      skip: skip?.x,
     };
     const forward = batchNormTrainForward(gpu, {
       ...common,
@@ -120,8 +127,11 @@ export const batchNorm2dOp: OpKind<BatchNormConfig> = {
       dbeta: beta.grad,
       arena,
       reluOutput: relu ? io.y : undefined,
+      skipGrad: skip?.dx,
     });
-    return { forward, evalForward, backward, init, state, flops: 20 * x.size };
+    // The add's own count (ops/add.ts) when it runs here.
+    const flops = 20 * x.size + (add ? x.size : 0);
+    return { forward, evalForward, backward, init, state, flops };
   },
 };
 

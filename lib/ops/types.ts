@@ -113,12 +113,32 @@ export interface AbsorbableConsumer {
   inputShape: readonly number[];
   /** Its output shape. */
   outputShape: readonly number[];
+  /**
+   * Which of its inputs the op's output is (0 for a one-input consumer). A
+   * two-input consumer (the residual add) is offered only when its other
+   * input is computed before the op runs.
+   */
+  slot: number;
+}
+
+/** An input of an absorbed consumer other than the absorbing op's output. */
+export interface AbsorbedInput {
+  /** The value (computed before the absorbing op's forward runs). */
+  x: Tensor;
+  /**
+   * Where the consumer's gradient for it goes (the plan's tensor or part
+   * for that value), overwritten by the absorbing op's backward; undefined
+   * where none is needed (the graph input).
+   */
+  dx?: Tensor;
 }
 
 /** A consumer an op runs inside its own kernels (see {@link OpKind.absorbs}). */
 export interface AbsorbedConsumer extends AbsorbableConsumer {
   /** The consumer's full layer name. */
   name: string;
+  /** Its inputs other than the op's output, in slot order (empty for one-input consumers). */
+  others: AbsorbedInput[];
 }
 
 /** The tensors the plan gives an op (batch dimension first). */
@@ -137,8 +157,9 @@ export interface OpIO {
   params: Param[];
   /**
    * The consumer this op runs inside its own kernels, when the plan fused it
-   * (see {@link OpKind.absorbs}): `y` and `dy` are then that consumer's, and
-   * the op's own output and its gradient exist in no buffer.
+   * (see {@link OpKind.absorbs}): `y` and `dy` are then that consumer's, the
+   * op's own output and its gradient exist in no buffer, and the op's
+   * backward also writes the consumer's gradients for its other inputs.
    */
   absorbed?: AbsorbedConsumer;
 }
@@ -189,7 +210,12 @@ export interface OpKind<C> {
    * its gradient. The op must give the consumer's output, its gradient
    * contribution and every state update of the separate ops (rounding aside)
    * and must also apply the consumer's fused ReLU (`relu` in its config).
-   * Batch norm absorbs a max pooling whose windows do not overlap.
+   * A consumer with a second input (the residual add) is offered only when
+   * it reads the op's output directly and that other input is computed
+   * earlier (the graph input or an earlier node); the op then also writes
+   * the consumer's gradient for that input (`io.absorbed.others`).
+   * Batch norm absorbs a max pooling whose windows do not overlap, and a
+   * residual add.
    */
   readonly absorbs?: (consumer: AbsorbableConsumer) => boolean;
   /**

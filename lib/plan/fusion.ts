@@ -9,12 +9,17 @@
  *   (directly, or through a ReLU fused into it) inside its own kernels (built
  *   with `io.absorbed`); the consumer records nothing, and neither the op's
  *   own output nor its gradient (nor the fused ReLU's) exists in a buffer.
+ *   A consumer with a second input (the residual add) is offered only when
+ *   it reads the op's output directly and its other input is ready when the
+ *   op runs (the graph input or an earlier node: of two batch norms feeding
+ *   an add, the later one absorbs it); the op then writes the consumer's
+ *   gradient for that input into the plan's tensor for it.
  * Every fusion gives the results of the separate ops (rounding aside).
  * @module
  */
 
 import { GRAPH_INPUT, type GraphNode } from "../graph/graph.ts";
-import type { AbsorbedConsumer } from "../ops/types.ts";
+import type { AbsorbableConsumer } from "../ops/types.ts";
 
 /** A reader of a value: the node and which of its inputs the value is. */
 export interface Consumer {
@@ -24,12 +29,20 @@ export interface Consumer {
   slot: number;
 }
 
+/** A consumer that an op runs, as offered to it, with its name and node id. */
+export interface Absorption extends AbsorbableConsumer {
+  /** The consumer's full layer name. */
+  name: string;
+  /** Its node id. */
+  id: number;
+}
+
 /** The fusion decisions of a plan. */
 export interface Fusion {
   /** ReLU nodes run by their producer. */
   relus: Set<number>;
   /** Absorbing node → the consumer it runs. */
-  absorbed: Map<number, AbsorbedConsumer & { id: number }>;
+  absorbed: Map<number, Absorption>;
   /** Absorbed consumer nodes (they record nothing). */
   absorbedNodes: Set<number>;
   /** Nodes whose output (and gradient) no buffer holds. */
@@ -49,7 +62,7 @@ export function planFusion(
     consumers[n.id].length === 1 && relus.has(consumers[n.id][0].node)
       ? { ...(n.config as object), relu: true }
       : n.config;
-  const absorbed = new Map<number, AbsorbedConsumer & { id: number }>();
+  const absorbed = new Map<number, Absorption>();
   const absorbedNodes = new Set<number>();
   const hidden = new Set<number>();
   for (const n of enabled ? nodes : []) {
@@ -61,15 +74,21 @@ export function planFusion(
       path.push(readers[0].node);
       readers = consumers[readers[0].node];
     }
-    if (readers.length !== 1) continue;
+    if (readers.length !== 1 || absorbedNodes.has(readers[0].node)) continue;
     const q = nodes[readers[0].node];
+    const { slot } = readers[0];
+    // Another input must be ready when this op runs; a ReLU between would
+    // need its own mask in the absorbing kernels (not offered).
+    const othersReady = q.inputs.every((src, i) => i === slot || src === GRAPH_INPUT || src < n.id);
+    if (q.kind.arity !== 1 && (path.length > 1 || !othersReady)) continue;
     const offer = {
       type: q.kind.type,
       config: configOf(q),
       inputShape: n.shape,
       outputShape: q.shape,
+      slot,
     };
-    if (q.kind.arity !== 1 || !n.kind.absorbs(offer)) continue;
+    if (!n.kind.absorbs(offer)) continue;
     absorbed.set(n.id, { ...offer, name: q.name, id: q.id });
     absorbedNodes.add(q.id);
     for (const id of path) hidden.add(id);

@@ -37,7 +37,7 @@ export interface PlanOptions {
    * ReLU runs inside the op before it when that op supports it
    * (`OpKind.fusesRelu`) and nothing else reads that op's output, an op runs
    * the consumer that alone reads its output when it can (`OpKind.absorbs`:
-   * batch norm a non-overlapping max pooling), and the loss kernel writes
+   * batch norm a non-overlapping max pooling or a residual add), and the loss kernel writes
    * the bias gradient of a linear layer that produces the logits. Default true.
    */
   fuse?: boolean;
@@ -188,7 +188,17 @@ export function buildPlan(gpu: Gpu, graph: Graph, opts: PlanOptions): Plan {
         });
       }
     }
-    const absorbed = fusion.absorbed.get(n.id);
+    const absorption = fusion.absorbed.get(n.id);
+    // An absorbed two-input consumer's other input: this op writes its gradient part.
+    const absorbed = absorption && {
+      ...absorption,
+      others: nodes[absorption.id].inputs.flatMap((src, slot) =>
+        slot === absorption.slot ? [] : [{
+          x: valueOf(src),
+          dx: src === GRAPH_INPUT ? undefined : parts[absorption.id][slot],
+        }]
+      ),
+    };
     const inst: OpInstance = fused.has(n.id)
       // The ReLU op counts 2 FLOPs per element (ops/activation.ts).
       ? { forward: [], evalForward: [], backward: [], state: [], flops: 2 * batch * numel(n.shape) }

@@ -10,8 +10,10 @@
  * Backward (batchnorm_backward.ts): one reduction gives Σdy and Σdy·x̂
  * together (dβ, dγ), then dx = γ·σ⁻¹/N · (N·dy − dβ − x̂·dγ) elementwise.
  * A ReLU that follows the batch norm can run inside it (`relu`), forward and
- * backward, with the results of the two separate ops; so can a max pooling
- * of disjoint windows (batchnorm_pool.ts, sharing this file's affine step).
+ * backward, with the results of the two separate ops; so can a residual
+ * add before that ReLU (`skip`: y = [relu](bn(x) + skip), the backward then
+ * also writes the skip's gradient) and a max pooling of disjoint windows
+ * (batchnorm_pool.ts, sharing this file's affine step).
  *
  * Reductions are the deterministic column reductions of reduce.ts; the
  * elementwise steps use vec4 when C is a multiple of 4.
@@ -38,8 +40,17 @@ export interface FusedRelu {
   relu?: boolean;
 }
 
+/** A residual add fused after the affine step, before any fused ReLU (forward passes). */
+export interface FusedAdd {
+  /**
+   * The add's other input [rows, channels]: y = [relu](bn(x) + skip), the
+   * normalised value rounded to f32 before the add as the separate ops do.
+   */
+  skip?: Tensor;
+}
+
 /** Arguments of {@link batchNormTrainForward}. */
-export interface BatchNormTrainArgs extends BatchNormVariants, FusedRelu {
+export interface BatchNormTrainArgs extends BatchNormVariants, FusedRelu, FusedAdd {
   /** Input [rows, channels] (NHWC flattened). */
   x: Tensor;
   /** N·H·W (at least 2: the running variance is unbiased). */
@@ -69,7 +80,7 @@ export interface BatchNormTrainArgs extends BatchNormVariants, FusedRelu {
 }
 
 /** Arguments of {@link batchNormEvalForward}. */
-export interface BatchNormEvalArgs extends BatchNormVariants, FusedRelu {
+export interface BatchNormEvalArgs extends BatchNormVariants, FusedRelu, FusedAdd {
   /** Input [rows, channels]. */
   x: Tensor;
   /** Rows. */
@@ -146,7 +157,7 @@ export function evalAffine(
   };
 }
 
-/** y = (x − mu)·sc + sh per channel (then max(y, 0) with `relu`). */
+/** y = (x − mu)·sc + sh per channel (then + skip, then max(y, 0) with `relu`). */
 function perChannelAffine(
   gpu: Gpu,
   label: string,
@@ -158,27 +169,32 @@ function perChannelAffine(
     width?: WidthChoice;
     rowsPerInvocation?: number;
     relu?: boolean;
+    skip?: Tensor;
   },
   affine: ChannelAffine,
 ): Command[] {
   const { rows, channels: C } = a;
   const width = pickWidth(label, [C], a.width);
+  if (a.skip) checkSize(label, "skip", a.skip, rows * C, `rows ${rows} × channels ${C}`);
+  const skip = a.skip ? [{ name: "skip", tensor: a.skip }] : [];
   return mapKernel(gpu, {
-    label: `${label}${a.relu ? "_relu" : ""}_w${width}`,
+    label: `${label}${a.skip ? "_add" : ""}${a.relu ? "_relu" : ""}_w${width}`,
     n: rows * C,
     width,
     cols: C,
-    operands: [{ name: "x", tensor: a.x }, ...affine.operands, {
+    operands: [{ name: "x", tensor: a.x }, ...affine.operands, ...skip, {
       name: "y",
       tensor: a.y,
       write: true,
     }],
     rowsPerInvocation: a.rowsPerInvocation,
     colPrelude: affine.prelude,
-    body: (n) =>
-      a.relu
-        ? `  ${n.y}[i] = ${activationExpr("relu", `(${n.x}[i] - mu) * sc + sh`)};`
-        : `  ${n.y}[i] = (${n.x}[i] - mu) * sc + sh;`,
+    body: (n) => {
+      // The separate ops store the normalised value (f32) before adding.
+      const v = a.skip ? `bn + ${n.skip}[i]` : "bn";
+      return `  let bn = (${n.x}[i] - mu) * sc + sh;
+  ${n.y}[i] = ${a.relu ? activationExpr("relu", v) : v};`;
+    },
   });
 }
 

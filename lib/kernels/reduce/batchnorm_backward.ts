@@ -3,6 +3,8 @@
  * one reduction gives Σdy and Σdy·x̂ together (dβ, dγ), then
  * dx = γ·σ⁻¹/N · (N·dy − dβ − x̂·dγ) elementwise. With a fused ReLU in front
  * (the forward's `relu`), dy is first masked by the forward output > 0.
+ * With a fused residual add (the forward's `skip`), that gradient is also
+ * the skip's gradient, written by the dx kernel (`skipGrad`).
  * @module
  */
 
@@ -44,6 +46,12 @@ export interface BatchNormBackwardArgs extends BatchNormVariants {
    * counts only where it is positive, as the ReLU's own backward would pass it.
    */
   reluOutput?: Tensor;
+  /**
+   * With a residual add fused into the forward (`skip`): receives the
+   * gradient reaching the batch norm (dy, masked when `reluOutput` is set),
+   * which is the add's gradient for its other input, overwritten.
+   */
+  skipGrad?: Tensor;
 }
 
 /** Gradients of training-mode batch norm w.r.t. x, γ and β (all overwritten). */
@@ -62,6 +70,9 @@ export function batchNormBackward(gpu: Gpu, a: BatchNormBackwardArgs): Command[]
     checkSize(label, "reluOutput", a.reluOutput, rows * C, `rows ${rows} × channels ${C}`);
   }
   checkSize(label, "dx", a.dx, rows * C, `rows ${rows} × channels ${C}`);
+  if (a.skipGrad) {
+    checkSize(label, "skipGrad", a.skipGrad, rows * C, `rows ${rows} × channels ${C}`);
+  }
   const xs = { name: "x", tensor: a.x };
   const dys = { name: "dy", tensor: a.dy };
   const mean = { name: "mean", tensor: a.saveMean };
@@ -93,15 +104,26 @@ export function batchNormBackward(gpu: Gpu, a: BatchNormBackwardArgs): Command[]
   }, { variant: a.variant, arena: a.arena, contiguous: "m", requireSplit: true });
   const width = pickWidth(label, [C], a.width);
   const step = dxStep(a);
+  const skip = a.skipGrad ? [{ name: "dskip", tensor: a.skipGrad, write: true }] : [];
   const dx = mapKernel(gpu, {
-    label: `${label}${a.reluOutput ? "_relu" : ""}_dx_w${width}`,
+    label: `${label}${a.skipGrad ? "_add" : ""}${a.reluOutput ? "_relu" : ""}_dx_w${width}`,
     n: rows * C,
     width,
     cols: C,
-    operands: [xs, dys, ...step.operands, ...relu, { name: "dx", tensor: a.dx, write: true }],
+    operands: [
+      xs,
+      dys,
+      ...step.operands,
+      ...relu,
+      { name: "dx", tensor: a.dx, write: true },
+      ...skip,
+    ],
     rowsPerInvocation: a.rowsPerInvocation,
     colPrelude: step.prelude,
-    body: (n) => step.store(n, "i", grad(n, "i", "T")),
+    body: (n) =>
+      `  let gi = ${grad(n, "i", "T")};\n` +
+      (a.skipGrad ? `  ${n.dskip}[i] = gi;\n` : "") +
+      step.store(n, "i", "gi"),
   });
   return [...sums, ...dx];
 }
