@@ -1,5 +1,7 @@
 /**
- * Add: the join of a residual block, y = a + b (same shapes).
+ * Add: the join of a residual block, y = a + b (same shapes). A batch norm
+ * that alone feeds it may run it (`OpKind.absorbs`, ops/batchnorm2d.ts); the
+ * plan then records nothing for it.
  * @module
  */
 
