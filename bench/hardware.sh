@@ -34,7 +34,8 @@ for s in "${steps[@]}"; do
   tests) step tests 120 deno test $perm --allow-run=deno tests/kernels/matmul_reg_test.ts \
     tests/kernels/conv_gemm_test.ts tests/kernels/gram_gemm_test.ts tests/kernels/root_chain_test.ts \
     tests/kernels/norm_recovery_test.ts tests/kernels/conv_family_test.ts tests/kernels/matmul_test.ts \
-    tests/kernels/batchnorm_pool_test.ts tests/plan/bn_pool_fusion_test.ts tests/optim/multi_tensor_test.ts ;;
+    tests/kernels/batchnorm_pool_test.ts tests/plan/bn_pool_fusion_test.ts tests/optim/multi_tensor_test.ts \
+    tests/kernels/batchnorm_add_test.ts tests/plan/bn_add_fusion_test.ts ;;
   profile-cnn) step profile-cnn 45 deno run $perm bench/profile.ts examples/fashion_cnn.yaml \
     --json "$out/profile-cnn.json" --md "$out/profile-cnn.md" ;;
   profile-resnet) step profile-resnet 45 deno run $perm bench/profile.ts examples/fashion_resnet.yaml \
