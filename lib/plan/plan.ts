@@ -10,7 +10,6 @@ import { BufferArena, numel, reshape, type Tensor } from "../gpu/tensor.ts";
 import { writeTensor } from "../gpu/transfer.ts";
 import { packBuffers, packLimit, packTensors } from "../gpu/pack.ts";
 import { Uniforms } from "../gpu/uniforms.ts";
-import { add } from "../kernels/elementwise/elementwise.ts";
 import { clipGradNorm } from "../kernels/reduce/clip.ts";
 import { type Graph, GRAPH_INPUT, type GraphNode } from "../graph/graph.ts";
 import { buildCrossEntropy } from "../ops/cross_entropy.ts";
@@ -19,6 +18,7 @@ import type { OptimizerFactory, OptimizerInstance } from "../optim/types.ts";
 import { EVERY_STEP, type Stage } from "../gpu/stage.ts";
 import { checkPlanSizes, initialParamValues } from "./memory.ts";
 import { planFusion } from "./fusion.ts";
+import { planGradients } from "./gradients.ts";
 
 /** Options for {@link buildPlan}. */
 export interface PlanOptions {
@@ -83,9 +83,20 @@ export interface Plan {
 
 /** Allocates and builds everything for `graph` at `opts.batch`. */
 export function buildPlan(gpu: Gpu, graph: Graph, opts: PlanOptions): Plan {
-  const { batch } = opts;
-  checkPlanSizes(graph, batch, gpu.limits); // before anything is allocated
+  checkPlanSizes(graph, opts.batch, gpu.limits); // before anything is allocated
   const arena = new BufferArena(gpu.device, (e) => gpu.reportFailure(e));
+  try {
+    return recordPlan(gpu, graph, opts, arena);
+  } catch (e) {
+    // A plan that cannot be built gives back what it allocated so far.
+    arena.dispose();
+    throw e;
+  }
+}
+
+/** Allocates the plan's tensors from `arena` and records its stages. */
+function recordPlan(gpu: Gpu, graph: Graph, opts: PlanOptions, arena: BufferArena): Plan {
+  const { batch } = opts;
   const step = new Uniforms(gpu, "step", [["seed", "u32"]] as const, arena);
   const ctx: BuildContext = { gpu, arena, batch, step };
   const nodes = graph.nodes;
@@ -118,35 +129,14 @@ export function buildPlan(gpu: Gpu, graph: Graph, opts: PlanOptions): Plan {
       : arena.tensor(`${n.name}.out`, [batch, ...n.shape]);
   }
 
-  // Gradients, from the last node backwards. A value read by several consumers
-  // gets one part per consumer, summed before its producer's backward runs.
-  const grad: Tensor[] = [];
-  const parts: (Tensor | undefined)[][] = nodes.map(() => []);
-  const sums: Command[][] = nodes.map(() => []);
-  for (let id = nodes.length - 1; id >= 0; id--) {
-    const n = nodes[id];
-    const users = consumers[id];
-    if (hidden.has(id)) continue;
-    if (users.length <= 1) {
-      const user = users[0] && nodes[users[0].node];
-      // A single alias consumer (flatten) shares its gradient storage.
-      grad[id] = user && isAlias(user)
-        ? reshape(grad[user.id], [batch, ...n.shape], `${n.name}.grad`)
-        : arena.tensor(`${n.name}.grad`, [batch, ...n.shape]);
-      if (users[0]) parts[users[0].node][users[0].slot] = grad[id];
-    } else {
-      grad[id] = arena.tensor(`${n.name}.grad`, [batch, ...n.shape]);
-      const pieces = users.map((u, i) => {
-        const t = arena.tensor(`${n.name}.grad.part${i}`, [batch, ...n.shape]);
-        parts[u.node][u.slot] = t;
-        return t;
-      });
-      sums[id].push(...add(gpu, { x: pieces[0], y: pieces[1], out: grad[id] }));
-      for (const extra of pieces.slice(2)) {
-        sums[id].push(...add(gpu, { x: grad[id], y: extra, out: grad[id] }));
-      }
-    }
-  }
+  // Gradients, from the last node backwards (gradients.ts).
+  const { grad, parts, sums } = planGradients(gpu, arena, {
+    nodes,
+    consumers,
+    hidden,
+    isAlias,
+    batch,
+  });
 
   // Parameters with seeded initial values, all packed into one buffer and
   // their gradients into another, so the optimizer updates every parameter

@@ -3,7 +3,8 @@
  * the layer (or tensor) and the bytes against the device's limits, not with
  * "Array buffer allocation failed"; a buffer WebGPU fails to allocate (out of
  * memory, reported asynchronously) is reported with its name and size; a
- * plan's arena owns all of its buffers, uniforms included.
+ * plan's arena owns all of its buffers, uniforms included, and a plan that
+ * fails half-way gives them back.
  */
 import { assert, assertEquals, assertThrows } from "../assert.ts";
 import { buildGraph } from "../../lib/graph/graph.ts";
@@ -11,6 +12,7 @@ import { buildPlan } from "../../lib/plan/plan.ts";
 import { checkPlanSizes, initialParamValues } from "../../lib/plan/memory.ts";
 import { acquireGpu, AllocationError, BufferArena, formatBytes } from "../../lib/gpu/mod.ts";
 import { sgd } from "../../lib/optim/first_order.ts";
+import type { OptimizerFactory } from "../../lib/optim/types.ts";
 import { gpuTest, testGpu } from "../util.ts";
 
 const linear = (name: string, out: number) => ({
@@ -172,3 +174,33 @@ Deno.test(
     assertEquals(await writeErrors(), [true, true]);
   },
 );
+
+Deno.test("a plan that fails half-way gives back every buffer it allocated", gpuTest, async () => {
+  const gpu = await testGpu();
+  const graph = buildGraph([6], [linear("fc", 5), { type: "relu" }, linear("head", 3)]);
+  // Fails after the activations, gradients and parameters exist.
+  const broken: OptimizerFactory = {
+    name: "broken",
+    lr: 0.1,
+    build() {
+      throw new RangeError("broken optimizer");
+    },
+  };
+  const arenas = new Set<BufferArena>();
+  const tensor = BufferArena.prototype.tensor;
+  BufferArena.prototype.tensor = function (this: BufferArena, name, shape) {
+    arenas.add(this);
+    return tensor.call(this, name, shape);
+  };
+  try {
+    assertThrows(
+      () => buildPlan(gpu, graph, { batch: 4, seed: 0, optimizer: broken }),
+      RangeError,
+      "broken optimizer",
+    );
+  } finally {
+    BufferArena.prototype.tensor = tensor;
+  }
+  assertEquals(arenas.size, 1);
+  assertEquals([...arenas][0].bytes, 0, "bytes still held");
+});
