@@ -62,18 +62,6 @@ export async function inspect(
   opts: InspectOptions = {},
 ): Promise<string> {
   const graph = compileGraph(spec);
-  const rows = [["layer", "type", "output", "parameters"]];
-  let total = 0;
-  for (const n of graph.nodes) {
-    const count = n.params.reduce((s, p) => s + p.shape.reduce((a, b) => a * b, 1), 0);
-    total += count;
-    rows.push([
-      n.name,
-      n.kind.type,
-      `[${n.shape.join(", ")}]`,
-      count ? count.toLocaleString("en") : "",
-    ]);
-  }
   const gpu = await acquireGpu(acquire);
   const t0 = performance.now();
   const { plan, choices, summary } = await buildRunPlan(
@@ -93,6 +81,21 @@ export async function inspect(
           : "software adapter; run.tune: exhaustive times it"
       })`);
   const buildMs = performance.now() - t0;
+  const rows = [["layer", "type", "output", "parameters", "runs in"]];
+  let total = 0;
+  for (const n of graph.nodes) {
+    const count = n.params.reduce((s, p) => s + p.shape.reduce((a, b) => a * b, 1), 0);
+    total += count;
+    const host = plan.fusedInto[n.id];
+    rows.push([
+      n.name,
+      n.kind.type,
+      `[${n.shape.join(", ")}]`,
+      count ? count.toLocaleString("en") : "",
+      // A fused layer records no dispatch of its own: it runs in another's kernels.
+      host === undefined ? "" : `${graph.nodes[host].name} (fused)`,
+    ]);
+  }
   const profile = opts.time
     ? await profilePlan(plan, { steps: 5, throughputSteps: 20 })
     : undefined;

@@ -47,6 +47,11 @@ export interface Fusion {
   absorbedNodes: Set<number>;
   /** Nodes whose output (and gradient) no buffer holds. */
   hidden: Set<number>;
+  /**
+   * Per node: the node whose kernels run it (a fused ReLU's producer, an
+   * absorbed consumer's absorber, followed to the end), or undefined.
+   */
+  hosts: (number | undefined)[];
   /** The configuration a node is built with (its own, plus `relu` when it runs its ReLU). */
   configOf(n: GraphNode): unknown;
 }
@@ -93,7 +98,15 @@ export function planFusion(
     absorbedNodes.add(q.id);
     for (const id of path) hidden.add(id);
   }
-  return { relus, absorbed, absorbedNodes, hidden, configOf };
+  const runBy = new Map<number, number>();
+  for (const r of relus) runBy.set(r, nodes[r].inputs[0]);
+  for (const [absorber, q] of absorbed) runBy.set(q.id, absorber);
+  const hosts = nodes.map((n) => {
+    let host = runBy.get(n.id);
+    while (host !== undefined && runBy.has(host)) host = runBy.get(host);
+    return host;
+  });
+  return { relus, absorbed, absorbedNodes, hidden, hosts, configOf };
 }
 
 /**

@@ -79,6 +79,8 @@ export interface Plan {
   init: Command[];
   /** Training FLOPs per step (layers only), for `inspect`. */
   flopsPerStep: number;
+  /** Per graph node: the node whose kernels run it when fused (fusion.ts), else undefined. */
+  fusedInto: readonly (number | undefined)[];
 }
 
 /** Allocates and builds everything for `graph` at `opts.batch`. */
@@ -285,6 +287,7 @@ function recordPlan(gpu: Gpu, graph: Graph, opts: PlanOptions, arena: BufferAren
     evalStages,
     init,
     flopsPerStep: built.reduce((s, b) => s + b.flops, 0),
+    fusedInto: fusion.hosts,
   };
 }
 

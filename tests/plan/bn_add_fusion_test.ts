@@ -88,16 +88,29 @@ function layers(relu: boolean, C: number): LayerSpec[] {
   ];
 }
 
-/** The absorptions planFusion decides for `layers`, as "absorber → consumer". */
-function absorptions(spec: LayerSpec[]): string[] {
+/** The graph of `spec` and the fusion planFusion decides for it. */
+function fusionOf(spec: LayerSpec[]) {
   const graph = buildGraph(INPUT, spec);
   const consumers = graph.nodes.map(() => [] as { node: number; slot: number }[]);
   for (const n of graph.nodes) {
     n.inputs.forEach((s, slot) => s !== GRAPH_INPUT && consumers[s].push({ node: n.id, slot }));
   }
-  return [...planFusion(graph.nodes, consumers, true).absorbed].map(
-    ([id, q]) => `${graph.nodes[id].name} → ${q.name}`,
-  );
+  return { graph, fusion: planFusion(graph.nodes, consumers, true) };
+}
+
+/** The absorptions planFusion decides for `layers`, as "absorber → consumer". */
+function absorptions(spec: LayerSpec[]): string[] {
+  const { graph, fusion } = fusionOf(spec);
+  return [...fusion.absorbed].map(([id, q]) => `${graph.nodes[id].name} → ${q.name}`);
+}
+
+/** Every fused node of `spec` and the op whose kernels run it, as "node → host". */
+function hosts(spec: LayerSpec[]): string[] {
+  const { graph, fusion } = fusionOf(spec);
+  return graph.nodes.flatMap((n) => {
+    const host = fusion.hosts[n.id];
+    return host === undefined ? [] : [`${n.name} → ${graph.nodes[host].name}`];
+  });
 }
 
 Deno.test("an add is absorbed by the later batch norm feeding it, and only when it reads it directly", () => {
@@ -124,6 +137,19 @@ Deno.test("an add is absorbed by the later batch norm feeding it, and only when 
     [],
   );
   assertEquals(absorptions(blocks(convBn)), ["r.bn → r.add"]);
+});
+
+Deno.test("fusion hosts: a ReLU fused into an absorbed add runs in the batch norm that absorbs the add", () => {
+  assertEquals(hosts(layers(true, 5)), [
+    "b0.add → b0.bn",
+    "relu1 → b0.bn", // fused into b0.add, which b0.bn runs
+    "b1.relu2 → b1.bn1", // a ReLU fused into its producer
+    "b1.add → b1.shortcut.bn",
+    "relu3 → b1.shortcut.bn",
+    "b2.add → b2.bn",
+    "relu5 → b2.bn",
+  ]);
+  assertEquals(hosts(layers(false, 5)).filter((h) => h.startsWith("relu")), []);
 });
 
 const dispatches = (cmds: Command[]) => cmds.filter((c) => c.kind === "dispatch").length;

@@ -79,6 +79,7 @@ Deno.test(
     });
     assertEquals(code, 0, err);
     assert(out.includes("kernel choices (run.tune: auto)"), out);
+    assert(/layer\s+type\s+output\s+parameters\s+runs in/.test(out), out);
     assert(/stage\s+#\s+dispatch\s+kernel\s+GPU ms/.test(out), out);
     assert(/fc\.fwd:\S+\s+matmul\/\S+\s+\d+\.\d{3}/.test(out), out);
     assert(out.includes("CPU encode + submit per step"), out);
@@ -140,3 +141,24 @@ Deno.test(
     }
   },
 );
+
+Deno.test("inspect names the layer whose kernels run each fused layer", gpuTest, async () => {
+  let out = "";
+  let err = "";
+  const code = await main(["inspect", "examples/fashion_cnn.yaml"], {
+    out: (s) => (out += s),
+    err: (s) => (err += s),
+  });
+  assertEquals(code, 0, err);
+  // bn1 runs the ReLU and the max pooling after it; the conv before it runs alone.
+  const row = (type: string) => out.split("\n").filter((l) => new RegExp(`\\s${type}\\s`).test(l));
+  assertEquals(row("maxpool2d").map((l) => l.trim().split(/\s+/).slice(-2).join(" ")), [
+    "bn1 (fused)",
+    "bn2 (fused)",
+  ]);
+  assertEquals(row("relu").map((l) => l.trim().split(/\s+/).slice(-2).join(" ")), [
+    "bn1 (fused)",
+    "bn2 (fused)",
+  ]);
+  assert(row("conv2d").every((l) => !l.includes("(fused)")), out);
+});
