@@ -130,6 +130,8 @@ export async function fusedMatchesSeparate(c: Case): Promise<void> {
   const xs = [f32(randn(11, batch * per)), f32(randn(12, batch * per))];
   const labels = Array.from({ length: batch }, (_, i) => i % classes);
   try {
+    // Fusion moves work between kernels; the FLOPs `inspect` reports stay.
+    assertEquals(plans[0].flopsPerStep, plans[1].flopsPerStep, `${c.name}: FLOPs per step`);
     const [fused, separate] = [await run(plans[0], xs, labels), await run(plans[1], xs, labels)];
     fused.forEach((s, i) => compare(s, separate[i], `${c.name} stage ${i}:`));
   } finally {
@@ -360,6 +362,20 @@ const cases: Case[] = [
       bn("bn"),
     ],
     hosts: [],
+  },
+  {
+    name: "an absorbed add gives the logits",
+    input: [6],
+    batch: 3,
+    layers: [
+      { type: "linear", name: "l0", config: { out: 3, bias: true } },
+      {
+        type: "residual",
+        name: "r",
+        layers: [{ type: "linear", name: "l", config: { out: 3, bias: false } }, bn("bn")],
+      },
+    ],
+    hosts: ["r.add → r.bn"],
   },
 ];
 
