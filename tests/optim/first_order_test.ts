@@ -127,7 +127,7 @@ Deno.test("Adagrad with lr decay and L2 decay", gpuTest, () =>
   ));
 
 Deno.test("RAdam: unrectified for the first steps, rectified afterwards", gpuTest, () =>
-  // β₂ = 0.9 makes ρ_t exceed 5 from t = 4, so 6 steps cover both branches.
+  // β₂ = 0.9 makes ρ_t exceed 5 from t = 6 (ρ₅ ≈ 4.58, ρ₆ ≈ 5.39): the last step is rectified.
   compare(
     radam({ lr: 0.05, betas: [0.9, 0.9], weightDecay: 0.01 }),
     (s, g, k) =>

@@ -377,6 +377,19 @@ const cases: Case[] = [
     ],
     hosts: ["r.add → r.bn"],
   },
+  {
+    name: "a bare bn residual on the graph input, ReLU, then bn → relu → 2x2 max pool",
+    input: [4, 4, 4],
+    layers: [
+      { type: "residual", name: "r", layers: [bn("bn")] },
+      { type: "relu" },
+      bn("bn2"),
+      { type: "relu" },
+      pool("maxpool2d", 2),
+      ...head(),
+    ],
+    hosts: ["r.add → r.bn", "relu1 → r.bn", "maxpool2d4 → bn2", "relu3 → bn2"],
+  },
 ];
 
 // The Kronecker optimizers read the fused ops' neighbours through the taps.
