@@ -75,6 +75,15 @@ export const batchNorm2dOp: OpKind<BatchNormConfig> = {
     const [gamma, beta] = io.params;
     const channels = gamma.value.size;
     const rows = x.size / channels;
+    if (rows < 2) {
+      // The batch variance needs two values per channel; flat [C] inputs give one per sample.
+      throw new ShapeError(
+        io.name,
+        "batchnorm2d",
+        `training needs at least 2 values per channel, and a batch of ${ctx.batch} gives ${rows}: ` +
+          "raise data.batch_size",
+      );
+    }
     const runningMean = arena.tensor(`${io.name}.running_mean`, [channels]);
     const runningVar = arena.tensor(`${io.name}.running_var`, [channels]);
     const saveMean = arena.tensor(`${io.name}.save_mean`, [channels]);

@@ -13,6 +13,7 @@ import { checkPlanSizes, initialParamValues } from "../../lib/plan/memory.ts";
 import { acquireGpu, AllocationError, BufferArena, formatBytes } from "../../lib/gpu/mod.ts";
 import { sgd } from "../../lib/optim/first_order.ts";
 import type { OptimizerFactory } from "../../lib/optim/types.ts";
+import { ShapeError } from "../../lib/ops/types.ts";
 import { gpuTest, testGpu } from "../util.ts";
 
 const linear = (name: string, out: number) => ({
@@ -204,3 +205,25 @@ Deno.test("a plan that fails half-way gives back every buffer it allocated", gpu
   assertEquals(arenas.size, 1);
   assertEquals([...arenas][0].bytes, 0, "bytes still held");
 });
+
+Deno.test(
+  "a batch norm with one value per channel names its layer and the fix",
+  gpuTest,
+  async () => {
+    const gpu = await testGpu();
+    const graph = buildGraph([6], [
+      linear("fc", 5),
+      { type: "batchnorm2d", name: "bn", config: { eps: 1e-5, momentum: 0.1 } },
+      linear("head", 3),
+    ]);
+    const e = assertThrows(
+      () => buildPlan(gpu, graph, { batch: 1, seed: 0, optimizer: sgd({ lr: 0.1 }) }),
+      ShapeError,
+    );
+    assertEquals(
+      e.message,
+      'layer "bn" (batchnorm2d): training needs at least 2 values per channel, and a batch of 1 gives 1: raise data.batch_size',
+    );
+    buildPlan(gpu, graph, { batch: 2, seed: 0, optimizer: sgd({ lr: 0.1 }) }).arena.dispose();
+  },
+);
