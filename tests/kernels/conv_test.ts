@@ -190,6 +190,82 @@ Deno.test(
 );
 
 Deno.test(
+  "conv: small-K forwards (Cin 1-3) with every texture tile, vec4 and scalar stores",
+  gpuTest,
+  () =>
+    withArena(async (gpu, arena) => {
+      // Cin 1 and 2 take the row-window kernel; Cout 16 its vec4 stores (and
+      // the tex_4x16 tile), Cout 5 its scalar stores. Rows of 7 and 9 pixels
+      // leave partial pixel tiles for every tile width.
+      const small: Record<string, Conv2dGeometry> = {
+        "Cin 1 -> 16, 3x3 pad 1": geom({
+          batch: 3,
+          inH: 7,
+          inW: 9,
+          inC: 1,
+          outC: 16,
+          padH: 1,
+          padW: 1,
+        }),
+        "Cin 1 -> 16, 3x3 stride 2 pad 2": geom({
+          batch: 3,
+          inH: 9,
+          inW: 7,
+          inC: 1,
+          outC: 16,
+          strideH: 2,
+          strideW: 2,
+          padH: 2,
+          padW: 2,
+        }),
+        "Cin 1 -> 5, 5x5 pad 2": geom({
+          batch: 3,
+          inH: 7,
+          inW: 9,
+          inC: 1,
+          outC: 5,
+          kh: 5,
+          kw: 5,
+          padH: 2,
+          padW: 2,
+        }),
+        "Cin 1 -> 16, 1x1 stride 2": geom({
+          batch: 3,
+          inH: 7,
+          inW: 9,
+          inC: 1,
+          outC: 16,
+          kh: 1,
+          kw: 1,
+          strideH: 2,
+          strideW: 2,
+        }),
+        "Cin 2 -> 16, 3x3 pad 0": geom({ batch: 3, inH: 7, inW: 9, inC: 2, outC: 16 }),
+        "Cin 3 -> 5, 3x3 pad 1": geom({
+          batch: 3,
+          inH: 7,
+          inW: 9,
+          inC: 3,
+          outC: 5,
+          padH: 1,
+          padW: 1,
+        }),
+      };
+      for (const [name, g] of Object.entries(small)) {
+        // Every texture tile of the forward; the weight gradient's new 4x16 tile.
+        await checkPasses(gpu, arena, g, name, (vs, pass) =>
+          pass === "forward"
+            ? vs.filter((v) =>
+              v.startsWith("tex_")
+            )
+            : vs.filter((v) =>
+              pass === "weight" && v === "tex_4x16"
+            ));
+      }
+    }),
+);
+
+Deno.test(
   "conv weight gradient without bias leaves the bias column out",
   gpuTest,
   () =>

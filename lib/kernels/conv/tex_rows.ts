@@ -54,16 +54,29 @@ export function rowWindowWgsl(s: RowWindowSpec): string {
   const minOff = Math.min(0, (s.kw - 1) * s.colK);
   const elem = (p: number, kx: number) => p * s.colMul + kx * s.colK - minOff;
   const used = [...new Set(P.flatMap((p) => KX.map((kx) => elem(p, kx))))].sort((a, b) => a - b);
+  // Whole channel quads: one vec4 store each (a quarter of the scalar
+  // stores, which llvmpipe runs lane by lane with a bounds check each).
+  const quads = s.outC % 4 === 0 && s.outCg % 4 === 0;
   const store = (p: number) =>
-    lines(C, (c) =>
-      lines(range(4), (e) => {
-        const co = `c0 + ${c * 4 + e}u`;
-        return `    if (${co} < ${s.outCg}u) { out[m * ${s.outC}u + g * ${s.outCg}u + ${co}] = acc${p}_${c}[${e}]; }`;
-      }));
-  return `// ${s.label}: row-window gather GEMM, tile ${s.tp}x${s.tc}, window ${used.length}
+    quads
+      ? lines(
+        C,
+        (c) =>
+          `    if (c0 + ${
+            c * 4
+          }u < ${s.outCg}u) { out[(m * ${s.outC}u + g * ${s.outCg}u + c0) / 4u + ${c}u] = acc${p}_${c}; }`,
+      )
+      : lines(C, (c) =>
+        lines(range(4), (e) => {
+          const co = `c0 + ${c * 4 + e}u`;
+          return `    if (${co} < ${s.outCg}u) { out[m * ${s.outC}u + g * ${s.outCg}u + ${co}] = acc${p}_${c}[${e}]; }`;
+        }));
+  return `// ${s.label}: row-window gather GEMM, tile ${s.tp}x${s.tc}, window ${used.length}${
+    quads ? ", vec4 stores" : ""
+  }
 @group(0) @binding(0) var src: texture_2d<f32>;
 @group(0) @binding(1) var wt: texture_2d<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<${quads ? "vec4<f32>" : "f32"}>;
 ${s.bias ? "@group(0) @binding(3) var<storage, read> bias: array<f32>;" : ""}
 ${wgslFlatReaders("src")}${wgslFlatReaders("wt")}
 @compute @workgroup_size(8)

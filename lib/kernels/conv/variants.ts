@@ -27,15 +27,27 @@ import {
  * Register tiles offered by the texture variants, largest first ("rows x
  * columns"). Few on purpose: each is a separate unrolled shader, and big
  * tiles take seconds to compile the first time (Mesa caches them on disk).
- * 16×4 serves passes with few output channels (e.g. Cin = 1 input gradients).
+ * 16×4 serves passes with few output channels (e.g. Cin = 1 input gradients);
+ * 4×16 the row-window forward of tiny reductions (see {@link SMALL_K_TILE}).
  */
 const TEX_TILES: readonly (readonly [number, number])[] = [
   [16, 32],
   [16, 16],
   [8, 8],
   [16, 4],
+  [4, 16],
   [4, 4],
 ];
+
+/**
+ * The software-adapter forward tile when the reduction is at most 3×3 taps of
+ * one channel (Cin = 1 first layers): there each output costs few FMAs, so
+ * a small 4-pixel × 16-channel tile beats the 16×16 and 16×32 tiles the
+ * generic rule picks (llvmpipe, 128×28×28×1 → 16 / 32, 3×3: 2.8 vs 3.4 ms
+ * and 5.8 vs 6.8 ms). At Cin = 3 (27 taps) 16×16 stays faster (5.4 vs 7.0).
+ * The generic rule never picks it elsewhere: it was not measured there.
+ */
+const SMALL_K_TILE = "tex_4x16";
 
 /** Pass sizes the variant choice depends on: GEMM rows and columns per group. */
 function passSizes(d: ConvDims, which: ConvPass, bias = false): { rows: number; cols: number } {
@@ -105,7 +117,8 @@ export function convVariantValid(gpu: Gpu, d: ConvDims, which: ConvPass, v: stri
  * waste at most 20 % of their columns to padding (all, if none do), the
  * largest, except that the pixel passes step down until there are enough
  * invocations to keep every core busy (the weight gradient gets its
- * parallelism from split-K instead). Hardware: the `wg` tile of least
+ * parallelism from split-K instead), and the forward of one input channel
+ * over at most 3×3 taps takes {@link SMALL_K_TILE}. Hardware: the `wg` tile of least
  * estimated cost (gemm_tiles.ts).
  */
 export function convHeuristic(gpu: Gpu, d: ConvDims, which: ConvPass, bias = false): string {
@@ -113,8 +126,13 @@ export function convHeuristic(gpu: Gpu, d: ConvDims, which: ConvPass, bias = fal
   if (!gpu.adapter.isFallbackAdapter) {
     return gemmHeuristic(gpu, gemmKind(which), rows, cols, d.groups) ?? "tiled";
   }
-  const tex = texNames(gpu, d, which);
-  if (tex.length === 0) return "tiled";
+  const all = texNames(gpu, d, which);
+  if (all.length === 0) return "tiled";
+  if (which === "forward" && d.cinG === 1 && d.kpos <= 9 && all.includes(SMALL_K_TILE)) {
+    return SMALL_K_TILE;
+  }
+  const generic = all.filter((v) => v !== SMALL_K_TILE);
+  const tex = generic.length > 0 ? generic : all;
   const texCols = passSizes(d, which, true).cols;
   const efficiency = (v: string) => {
     const [a, b] = parseTexTile(v)!;
