@@ -190,7 +190,7 @@ Deno.test(
 );
 
 Deno.test(
-  "conv: small-K forwards (Cin 1-3) with every texture tile, vec4 and scalar stores",
+  "conv: small-K forward and weight passes (Cin 1-3), every texture tile, vec4 and scalar stores",
   gpuTest,
   () =>
     withArena(async (gpu, arena) => {
@@ -252,15 +252,11 @@ Deno.test(
         }),
       };
       for (const [name, g] of Object.entries(small)) {
-        // Every texture tile of the forward; the weight gradient's new 4x16 tile.
+        // Every texture tile of the forward and weight passes (their small-K rules).
         await checkPasses(gpu, arena, g, name, (vs, pass) =>
-          pass === "forward"
-            ? vs.filter((v) =>
-              v.startsWith("tex_")
-            )
-            : vs.filter((v) =>
-              pass === "weight" && v === "tex_4x16"
-            ));
+          pass === "input" ? [] : vs.filter((v) =>
+            v.startsWith("tex_")
+          ));
       }
     }),
 );

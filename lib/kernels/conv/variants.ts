@@ -64,12 +64,28 @@ function texFits(gpu: Gpu, d: ConvDims, which: ConvPass, tc: number): boolean {
   return fitsTexture(gpu, src) && fitsTexture(gpu, d.groups * rel.rows * rel.cols);
 }
 
-/** Texture tiles that make sense for this pass (no tile wider than the padded output). */
+/**
+ * The narrowest tile width covering `cols4` columns in one tile, if any.
+ * The weight gradient streams every pixel's dy row and patch once per
+ * column tile, so there one covering tile pays for its padding (llvmpipe,
+ * 128×28×28×1 → 16, 3×3: tex_16x16 1.6 ms vs tex_16x4 2.6 ms; → 32:
+ * 3.0 vs 5.3; Cin 2 → 16: tex_16x32 2.8 vs 4.3).
+ */
+function coveringWidth(cols4: number): number | undefined {
+  const wide = TEX_TILES.map(([, b]) => b).filter((b) => b >= cols4);
+  return wide.length > 0 ? Math.min(...wide) : undefined;
+}
+
+/**
+ * Texture tiles that make sense for this pass: no tile wider than the
+ * padded output, except the weight gradient's covering width.
+ */
 function texTiles(d: ConvDims, which: ConvPass): (readonly [number, number])[] {
   const { rows, cols } = passSizes(d, which, true);
   const cols4 = Math.ceil(cols / 4) * 4;
+  const cover = which === "weight" ? coveringWidth(cols4) : undefined;
   return TEX_TILES.filter(([a, b]) => {
-    if (b > Math.max(4, cols4)) return false;
+    if (b > Math.max(4, cols4) && b !== cover) return false;
     // Weight-gradient tiles are over channels: rows are multiples of 4 too.
     if (which === "weight") return a <= Math.max(4, Math.ceil(rows / 4) * 4);
     return a <= Math.max(4, rows);
@@ -117,8 +133,9 @@ export function convVariantValid(gpu: Gpu, d: ConvDims, which: ConvPass, v: stri
  * waste at most 20 % of their columns to padding (all, if none do), the
  * largest, except that the pixel passes step down until there are enough
  * invocations to keep every core busy (the weight gradient gets its
- * parallelism from split-K instead), and the forward of one input channel
- * over at most 3×3 taps takes {@link SMALL_K_TILE}. Hardware: the `wg` tile of least
+ * parallelism from split-K instead; where one tile covers all its columns
+ * it takes that, see {@link coveringWidth}), and the forward of one input
+ * channel over at most 3×3 taps takes {@link SMALL_K_TILE}. Hardware: the `wg` tile of least
  * estimated cost (gemm_tiles.ts).
  */
 export function convHeuristic(gpu: Gpu, d: ConvDims, which: ConvPass, bias = false): string {
@@ -140,6 +157,13 @@ export function convHeuristic(gpu: Gpu, d: ConvDims, which: ConvPass, bias = fal
       ? (rows * texCols) / (Math.ceil(rows / a) * a * Math.ceil(texCols / b) * b)
       : cols / (Math.ceil(cols / b) * b);
   };
+  if (which === "weight") {
+    // One column tile where one fits, with the fewest row tiles (then the narrowest).
+    const covering = all.map((v) => [v, ...parseTexTile(v)!] as const)
+      .filter(([, , b]) => b >= texCols)
+      .sort(([, a1, b1], [, a2, b2]) => Math.ceil(rows / a1) - Math.ceil(rows / a2) || b1 - b2);
+    if (covering.length > 0) return covering[0][0];
+  }
   const lean = tex.filter((v) => efficiency(v) >= 0.8);
   const pool = lean.length > 0 ? lean : tex;
   if (which === "weight") return pool[0];
