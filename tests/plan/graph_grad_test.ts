@@ -4,12 +4,11 @@
  */
 import { buildGraph, type LayerSpec } from "../../lib/graph/graph.ts";
 import { buildPlan } from "../../lib/plan/plan.ts";
-import { encode } from "../../lib/gpu/commands.ts";
-import { readTensors, writeTensor } from "../../lib/gpu/transfer.ts";
 import { netLoss } from "../ref/net.ts";
 import { assert } from "../assert.ts";
 import { f32, gpuTest, randn, testGpu } from "../util.ts";
 import { Rng } from "../../lib/util/rng.ts";
+import { assertFiniteDifferences, stepGradients } from "./grad_check.ts";
 
 const conv = (out: number, k: number, extra: Record<string, unknown> = {}) => ({
   out,
@@ -56,46 +55,19 @@ Deno.test(
     const plan = buildPlan(gpu, graph, { batch, seed: 5 });
     const x = f32(randn(1, batch * 128));
     const labels = [0, 2, 1];
-    writeTensor(gpu, plan.input, x);
-    writeTensor(gpu, plan.labels, labels);
     const seed = 12345;
     plan.step.set({ seed });
-    const enc = gpu.device.createCommandEncoder();
-    encode(enc, [...plan.init, ...plan.stages.flatMap((s) => s.commands)]);
-    gpu.device.queue.submit([enc.finish()]);
-    const values = await readTensors(gpu, plan.params.map((p) => p.value));
-    const grads = await readTensors(gpu, plan.params.map((p) => p.grad));
-    const params = new Map(plan.params.map((p, i) => [p.name, Float64Array.from(values[i])]));
-    const loss = (pm: Map<string, Float64Array>) => netLoss(graph, pm, x, labels, batch, seed);
-    assert(Number.isFinite(loss(params)), "reference loss is not finite");
-
+    const step = await stepGradients(plan, x, labels);
+    const loss = () => netLoss(graph, step.params, x, labels, batch, seed);
+    assert(Number.isFinite(loss()), "reference loss is not finite");
+    // Up to 6 entries per parameter, chosen at random.
     const rng = new Rng(3);
-    let checked = 0;
-    plan.params.forEach((p, i) => {
-      const v = params.get(p.name)!;
-      // Up to 6 entries per parameter, chosen at random.
-      for (let t = 0; t < Math.min(6, v.length); t++) {
-        const j = rng.int(v.length);
-        const h = 1e-4;
-        const old = v[j];
-        v[j] = old + h;
-        const up = loss(params);
-        v[j] = old - h;
-        const down = loss(params);
-        v[j] = old;
-        const numeric = (up - down) / (2 * h);
-        const got = grads[i][j];
-        // GPU gradients carry f32 rounding (~1e-6 relative per op through ~15
-        // ops) on values of order 1e-3..1; the f64 central difference with
-        // h = 1e-4 has truncation error ~h²·f''' ≈ 1e-8 (max pooling and ReLU
-        // kinks are avoided by the random data with probability ≈ 1).
-        assert(
-          Math.abs(got - numeric) <= 2e-5 + 2e-3 * Math.abs(numeric),
-          `${p.name}[${j}]: GPU ${got} vs finite difference ${numeric}`,
-        );
-        checked++;
-      }
-    });
+    const checked = assertFiniteDifferences(
+      plan,
+      step,
+      loss,
+      (n) => Array.from({ length: Math.min(6, n) }, () => rng.int(n)),
+    );
     assert(checked >= 40, `checked only ${checked} entries`);
     plan.arena.dispose();
   },
@@ -127,33 +99,10 @@ Deno.test(
     const plan = buildPlan(gpu, graph, { batch, seed: 2 });
     const x = f32(randn(9, batch * 36));
     const labels = [0, 1, 2, 1];
-    writeTensor(gpu, plan.input, x);
-    writeTensor(gpu, plan.labels, labels);
-    const enc = gpu.device.createCommandEncoder();
-    encode(enc, [...plan.init, ...plan.stages.flatMap((s) => s.commands)]);
-    gpu.device.queue.submit([enc.finish()]);
-    const values = await readTensors(gpu, plan.params.map((p) => p.value));
-    const grads = await readTensors(gpu, plan.params.map((p) => p.grad));
-    const params = new Map(plan.params.map((p, i) => [p.name, Float64Array.from(values[i])]));
+    const step = await stepGradients(plan, x, labels);
     // The reference runs the layers in the written order (relu, then pool).
-    const loss = () => netLoss(asWritten, params, x, labels, batch, 0);
-    plan.params.forEach((p, i) => {
-      const v = params.get(p.name)!;
-      for (const j of [0, Math.floor(v.length / 2), v.length - 1]) {
-        const old = v[j];
-        v[j] = old + 1e-4;
-        const up = loss();
-        v[j] = old - 1e-4;
-        const down = loss();
-        v[j] = old;
-        const numeric = (up - down) / 2e-4;
-        // As in the test above.
-        assert(
-          Math.abs(grads[i][j] - numeric) <= 2e-5 + 2e-3 * Math.abs(numeric),
-          `${p.name}[${j}]: ${grads[i][j]} vs ${numeric}`,
-        );
-      }
-    });
+    const loss = () => netLoss(asWritten, step.params, x, labels, batch, 0);
+    assertFiniteDifferences(plan, step, loss, (n) => [0, Math.floor(n / 2), n - 1]);
     plan.arena.dispose();
   },
 );
