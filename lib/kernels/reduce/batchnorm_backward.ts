@@ -10,15 +10,20 @@
 
 import type { Gpu } from "../../gpu/device.ts";
 import type { Command } from "../../gpu/commands.ts";
-import type { BufferArena, Tensor } from "../../gpu/tensor.ts";
+import type { Tensor } from "../../gpu/tensor.ts";
 import { checkSize, mapKernel, pickWidth } from "../elementwise/elementwise.ts";
 import { activationGradExpr, f32Lit } from "../wgsl.ts";
 import { axisReduce } from "./reduce.ts";
 import type { Operand } from "../elementwise/operands.ts";
-import { type BatchNormVariants, checkCommon } from "./batchnorm_common.ts";
+import {
+  backwardChannels,
+  type BatchNormBackwardChannels,
+  type BatchNormVariants,
+  checkCommon,
+} from "./batchnorm_common.ts";
 
 /** Arguments of {@link batchNormBackward}. */
-export interface BatchNormBackwardArgs extends BatchNormVariants {
+export interface BatchNormBackwardArgs extends BatchNormVariants, BatchNormBackwardChannels {
   /** The forward input [rows, channels]. */
   x: Tensor;
   /** Gradient w.r.t. the output. */
@@ -27,20 +32,8 @@ export interface BatchNormBackwardArgs extends BatchNormVariants {
   rows: number;
   /** Channels. */
   channels: number;
-  /** Scale γ [C]. */
-  gamma: Tensor;
-  /** Batch mean saved by the training forward. */
-  saveMean: Tensor;
-  /** Inverse standard deviation saved by the training forward. */
-  saveInvStd: Tensor;
   /** Gradient w.r.t. x, overwritten (may be dy). */
   dx: Tensor;
-  /** Gradient w.r.t. γ, overwritten. */
-  dgamma: Tensor;
-  /** Gradient w.r.t. β, overwritten. */
-  dbeta: Tensor;
-  /** Scratch for the reduction's two-pass split. */
-  arena?: BufferArena;
   /**
    * The forward output when the forward fused a ReLU (`relu`): dy then
    * counts only where it is positive, as the ReLU's own backward would pass it.
@@ -58,13 +51,7 @@ export interface BatchNormBackwardArgs extends BatchNormVariants {
 export function batchNormBackward(gpu: Gpu, a: BatchNormBackwardArgs): Command[] {
   const label = "batchnorm_backward";
   const { rows, channels: C } = a;
-  checkCommon(label, a.x, rows, C, [
-    ["gamma", a.gamma],
-    ["saveMean", a.saveMean],
-    ["saveInvStd", a.saveInvStd],
-    ["dgamma", a.dgamma],
-    ["dbeta", a.dbeta],
-  ]);
+  checkCommon(label, a.x, rows, C, backwardChannels(a));
   checkSize(label, "dy", a.dy, rows * C, `rows ${rows} × channels ${C}`);
   if (a.reluOutput) {
     checkSize(label, "reluOutput", a.reluOutput, rows * C, `rows ${rows} × channels ${C}`);
@@ -136,14 +123,7 @@ export function batchNormBackward(gpu: Gpu, a: BatchNormBackwardArgs): Command[]
  * (batchnorm_pool_backward.ts), so they round alike.
  */
 export function dxStep(
-  a: {
-    rows: number;
-    saveMean: Tensor;
-    saveInvStd: Tensor;
-    gamma: Tensor;
-    dgamma: Tensor;
-    dbeta: Tensor;
-  },
+  a: BatchNormBackwardChannels & { rows: number },
 ): {
   operands: Operand[];
   prelude: (n: Record<string, string>) => string;

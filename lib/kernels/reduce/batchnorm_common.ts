@@ -1,10 +1,10 @@
 /**
  * What the batch-norm forward and backward builders share: variant
- * overrides and argument checks.
+ * overrides, the backward's per-channel arguments, and argument checks.
  * @module
  */
 
-import type { Tensor } from "../../gpu/tensor.ts";
+import type { BufferArena, Tensor } from "../../gpu/tensor.ts";
 import { checkDims, checkSize, type WidthChoice } from "../elementwise/elementwise.ts";
 import type { ReduceVariant } from "./reduce.ts";
 
@@ -29,4 +29,31 @@ export function checkCommon(
   checkDims(label, rows, C);
   checkSize(label, "x", x, rows * C, `rows ${rows} × channels ${C}`);
   for (const [what, t] of perChannel) checkSize(label, what, t, C, `channels`);
+}
+
+/** The per-channel tensors every batch-norm backward reads and writes, and its scratch. */
+export interface BatchNormBackwardChannels {
+  /** Scale γ [C]. */
+  gamma: Tensor;
+  /** Batch mean saved by the training forward. */
+  saveMean: Tensor;
+  /** Inverse standard deviation saved by the training forward. */
+  saveInvStd: Tensor;
+  /** Gradient w.r.t. γ, overwritten. */
+  dgamma: Tensor;
+  /** Gradient w.r.t. β, overwritten. */
+  dbeta: Tensor;
+  /** Scratch for the reduction's two-pass split. */
+  arena?: BufferArena;
+}
+
+/** The per-channel tensors of `a` by name, for {@link checkCommon}. */
+export function backwardChannels(a: BatchNormBackwardChannels): [string, Tensor][] {
+  return [
+    ["gamma", a.gamma],
+    ["saveMean", a.saveMean],
+    ["saveInvStd", a.saveInvStd],
+    ["dgamma", a.dgamma],
+    ["dbeta", a.dbeta],
+  ];
 }

@@ -12,13 +12,18 @@
 
 import type { Gpu } from "../../gpu/device.ts";
 import type { Command } from "../../gpu/commands.ts";
-import type { BufferArena, Tensor } from "../../gpu/tensor.ts";
+import type { Tensor } from "../../gpu/tensor.ts";
 import { expectShape } from "../conv/geometry.ts";
 import { bindOperands, type Operand } from "../elementwise/operands.ts";
 import { run } from "../pool/common.ts";
 import { NO_ARGMAX, type Pool2dGeometry } from "../pool/pool.ts";
 import { dxStep } from "./batchnorm_backward.ts";
-import { type BatchNormVariants, checkCommon } from "./batchnorm_common.ts";
+import {
+  backwardChannels,
+  type BatchNormBackwardChannels,
+  type BatchNormVariants,
+  checkCommon,
+} from "./batchnorm_common.ts";
 import {
   fusedPoolShapes,
   windowBlock,
@@ -28,7 +33,8 @@ import {
 import { axisReduce } from "./reduce.ts";
 
 /** Arguments of {@link batchNormPoolBackward}. */
-export interface BatchNormPoolBackwardArgs extends Pick<BatchNormVariants, "variant"> {
+export interface BatchNormPoolBackwardArgs
+  extends Pick<BatchNormVariants, "variant">, BatchNormBackwardChannels {
   /** Pooling geometry over x (windows must not overlap). */
   geom: Pool2dGeometry;
   /** The forward input [N, H, W, C]. */
@@ -37,20 +43,8 @@ export interface BatchNormPoolBackwardArgs extends Pick<BatchNormVariants, "vari
   dy: Tensor;
   /** The training forward's argmax [N, Ho, Wo, C]. */
   argmax: Tensor;
-  /** Scale γ [C]. */
-  gamma: Tensor;
-  /** Batch mean saved by the training forward. */
-  saveMean: Tensor;
-  /** Inverse standard deviation saved by the training forward. */
-  saveInvStd: Tensor;
   /** Gradient w.r.t. x, overwritten. */
   dx: Tensor;
-  /** Gradient w.r.t. γ, overwritten. */
-  dgamma: Tensor;
-  /** Gradient w.r.t. β, overwritten. */
-  dbeta: Tensor;
-  /** Scratch for the reduction's two-pass split. */
-  arena?: BufferArena;
   /** Windows per invocation of the dx kernel (default by adapter). */
   windowsPerInvocation?: number;
 }
@@ -61,13 +55,7 @@ export function batchNormPoolBackward(gpu: Gpu, a: BatchNormPoolBackwardArgs): C
   const g = a.geom;
   const s = fusedPoolShapes(label, g);
   const C = g.channels;
-  checkCommon(label, a.x, s.rows, C, [
-    ["gamma", a.gamma],
-    ["saveMean", a.saveMean],
-    ["saveInvStd", a.saveInvStd],
-    ["dgamma", a.dgamma],
-    ["dbeta", a.dbeta],
-  ]);
+  checkCommon(label, a.x, s.rows, C, backwardChannels(a));
   expectShape(label, "x", a.x, s.x);
   expectShape(label, "dy", a.dy, s.y);
   expectShape(label, "argmax", a.argmax, s.y);
