@@ -12,12 +12,12 @@ import {
   batchNormEvalForward,
   batchNormTrainForward,
 } from "../../lib/kernels/reduce/batchnorm.ts";
-import { planReduction, type ReduceVariant } from "../../lib/kernels/reduce/reduce.ts";
+import type { ReduceVariant } from "../../lib/kernels/reduce/reduce.ts";
 import { batchNormBackwardRef, batchNormEvalRef, batchNormTrainRef } from "../ref/batchnorm.ts";
 import { assert } from "../assert.ts";
 import { assertClose, download, f32, gpuTest, maxAbs, randn, upload, withArena } from "../util.ts";
+import { assertBackward, sumDepth, U } from "./batchnorm_bounds.ts";
 
-const U = 2 ** -24;
 const EPS = 1e-5;
 const MOMENTUM = 0.1;
 
@@ -80,8 +80,7 @@ async function check(
   const b = batchNormBackwardRef(xv, g, rows, C, gv, EPS);
   // As in batchnorm_test.ts: D bounds the chain of f32 additions in a column
   // sum plus a few roundings; the add is one rounding more of |y| + |skip|.
-  const p = planReduction(variant, C, rows, "m", true);
-  const D = p.chunk + p.splits + 8;
+  const D = sumDepth(variant, rows, C);
   const s = maxAbs(f.invStd);
   const yScale = maxAbs(xv) * s * maxAbs(gv) + maxAbs(bv) + maxAbs(sv);
   assertClose(yGot, f.y.map(addRelu), { atol: 4 * D * U * yScale, rtol: 0 }, `y ${what}`);
@@ -91,15 +90,9 @@ async function check(
   assertClose(await download(gpu, runningVar), f.runningVar, { atol: 0, rtol: 2 * D * U }, what);
   // The skip's gradient is the (masked) dy itself: exact.
   assertClose(await download(gpu, dskip), g, { atol: 0, rtol: 0 }, `dskip ${what}`);
-  const sumDy = rows * maxAbs(dyv);
   const xhat = maxAbs(f.y.map((v, i) => (v - bv[i % C]) / gv[i % C]));
-  assertClose(await download(gpu, dbeta), b.dbeta, { atol: D * U * sumDy, rtol: 0 }, what);
-  assertClose(await download(gpu, dgamma), b.dgamma, {
-    atol: 3 * D * U * sumDy * xhat,
-    rtol: 0,
-  }, `dgamma ${what}`);
-  const dxScale = maxAbs(dyv) * (1 + xhat) ** 2 * maxAbs(gv) * s;
-  assertClose(await download(gpu, dx), b.dx, { atol: 4 * D * U * dxScale, rtol: 0 }, `dx ${what}`);
+  const scale = { rows, D, dy: dyv, gamma: gv, invStd: s, xhat };
+  await assertBackward(gpu, { dx, dgamma, dbeta }, b, scale, what);
 }
 
 Deno.test(

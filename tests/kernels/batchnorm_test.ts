@@ -8,12 +8,12 @@ import {
   batchNormTrainForward,
 } from "../../lib/kernels/reduce/batchnorm.ts";
 import type { WidthChoice } from "../../lib/kernels/elementwise/elementwise.ts";
-import { planReduction, type ReduceVariant } from "../../lib/kernels/reduce/reduce.ts";
+import type { ReduceVariant } from "../../lib/kernels/reduce/reduce.ts";
 import { batchNormBackwardRef, batchNormEvalRef, batchNormTrainRef } from "../ref/batchnorm.ts";
 import { dot, numericGrad } from "../ref/finite_diff.ts";
 import { assertClose, download, f32, gpuTest, maxAbs, randn, upload, withArena } from "../util.ts";
+import { assertBackward, sumDepth, U } from "./batchnorm_bounds.ts";
 
-const U = 2 ** -24;
 const EPS = 1e-5;
 const MOMENTUM = 0.1;
 
@@ -152,11 +152,9 @@ async function checkTrainAndBackward(
     relu ? " relu" : ""
   }`;
 
-  // D bounds the chain of f32 additions in a column sum (chunk + chunks) plus
-  // a few roundings for the divisions, sqrt and affine step; each reduction
-  // errs by ≤ D·2^-24·Σ|terms|. Bounds below propagate that to each output.
-  const p = planReduction(variant, C, rows, "m", true);
-  const D = p.chunk + p.splits + 8;
+  // Each reduction errs by ≤ D·2^-24·Σ|terms| (batchnorm_bounds.ts); the
+  // bounds below propagate that to each output.
+  const D = sumDepth(variant, rows, C);
   const s = maxAbs(f.invStd);
   const xhat = maxAbs(f.y.map((v, i) => (v - bv[i % C]) / gv[i % C]));
   assertClose(
@@ -187,23 +185,8 @@ async function checkTrainAndBackward(
     `running var ${what}`,
   );
 
-  const sumDy = rows * maxAbs(dyv);
-  assertClose(
-    await download(gpu, dbeta),
-    b.dbeta,
-    { atol: D * U * sumDy, rtol: 0 },
-    `dbeta ${what}`,
-  );
-  assertClose(
-    await download(gpu, dgamma),
-    b.dgamma,
-    { atol: 3 * D * U * sumDy * xhat, rtol: 0 },
-    `dgamma ${what}`,
-  );
-  // dx = γσ⁻¹/N·(N·dy − dβ − x̂·dγ): the bracket's terms are each ≲ N·|dy|·(1 + |x̂|)²
-  // and cancel, so its absolute error is D·2^-24 times that, scaled by γσ⁻¹/N.
-  const dxScale = maxAbs(dyv) * (1 + xhat) ** 2 * maxAbs(gv) * s;
-  assertClose(await download(gpu, dx), b.dx, { atol: 4 * D * U * dxScale, rtol: 0 }, `dx ${what}`);
+  const scale = { rows, D, dy: dyv, gamma: gv, invStd: s, xhat };
+  await assertBackward(gpu, { dx, dgamma, dbeta }, b, scale, what);
 }
 
 Deno.test(
@@ -314,8 +297,7 @@ Deno.test(
           // of D = chunk + chunks + 8 steps errs by ≤ D·2^-24·R² in Σ(x − x̄)²,
           // i.e. relatively by D·2^-24·(R/σ)² in the variance and half that in
           // 1/σ. The mean adds its own f32 rounding of |x̄|.
-          const p = planReduction(variant, C, rows, "m", true);
-          const D = p.chunk + p.splits + 8;
+          const D = sumDepth(variant, rows, C);
           let R = 0;
           for (let i = 0; i < rows * C; i++) R = Math.max(R, Math.abs(xv[i] - xv[i % C]));
           const sigma2 = Math.min(...f.varBiased);
