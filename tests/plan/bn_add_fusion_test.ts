@@ -16,7 +16,9 @@ import { sgd } from "../../lib/optim/first_order.ts";
 import { assert, assertEquals } from "../assert.ts";
 import { f32, gpuTest, randn } from "../util.ts";
 import {
+  BN_CONFIG,
   checkpointsInterchange,
+  conv,
   dispatches,
   fusedMatchesSeparate,
   fusionOf,
@@ -24,16 +26,7 @@ import {
   stage,
 } from "./fusion_harness.ts";
 
-const conv = (out: number, k = 3) => ({
-  out,
-  kernel: [k, k],
-  stride: [1, 1],
-  padding: [(k - 1) / 2, (k - 1) / 2],
-  dilation: [1, 1],
-  groups: 1,
-  bias: false,
-});
-const bn = { eps: 1e-5, momentum: 0.1 };
+const bn = BN_CONFIG;
 const INPUT = [5, 7, 3];
 const BATCH = 3;
 const LABELS = [0, 2, 1];

@@ -14,23 +14,17 @@ import { netLoss } from "../ref/net.ts";
 import { assert, assertEquals } from "../assert.ts";
 import { f32, gpuTest, randn, testGpu } from "../util.ts";
 import {
+  BN_CONFIG,
   checkpointsInterchange,
+  conv,
   dispatches,
   fusedMatchesSeparate,
   stage,
 } from "./fusion_harness.ts";
 import { assertFiniteDifferences, stepGradients } from "./grad_check.ts";
 
-const conv = (out: number) => ({
-  out,
-  kernel: [3, 3],
-  stride: [1, 1],
-  padding: [1, 1],
-  dilation: [1, 1],
-  groups: 1,
-  bias: true,
-});
-const bn = { eps: 1e-5, momentum: 0.1 };
+const conv3 = (out: number) => conv(out, 3, 1, true);
+const bn = BN_CONFIG;
 const pool = (k: number) => ({ kernel: [k, k], stride: [k, k], padding: [0, 0] });
 
 /**
@@ -40,11 +34,11 @@ const pool = (k: number) => ({ kernel: [k, k], stride: [k, k], padding: [0, 0] }
  */
 function layers(relu2: boolean): LayerSpec[] {
   return [
-    { type: "conv2d", name: "c1", config: conv(3) },
+    { type: "conv2d", name: "c1", config: conv3(3) },
     { type: "batchnorm2d", name: "bn1", config: bn },
     { type: "relu", name: "r1" },
     { type: "maxpool2d", name: "p1", config: pool(2) },
-    { type: "conv2d", name: "c2", config: conv(8) },
+    { type: "conv2d", name: "c2", config: conv3(8) },
     { type: "batchnorm2d", name: "bn2", config: bn },
     ...(relu2 ? [{ type: "relu", name: "r2" }] : []),
     { type: "maxpool2d", name: "p2", config: pool(3) },
@@ -137,11 +131,11 @@ Deno.test(
 
 /** Two fused blocks: vec4 channels with a ReLU, partial windows both ways; odd channels without. */
 const FD_LAYERS: LayerSpec[] = [
-  { type: "conv2d", name: "c1", config: conv(4) },
+  { type: "conv2d", name: "c1", config: conv3(4) },
   { type: "batchnorm2d", name: "bn1", config: bn },
   { type: "relu" },
   { type: "maxpool2d", name: "p1", config: pool(3) },
-  { type: "conv2d", name: "c2", config: conv(3) },
+  { type: "conv2d", name: "c2", config: conv3(3) },
   { type: "batchnorm2d", name: "bn2", config: bn },
   { type: "maxpool2d", name: "p2", config: pool(2) },
   { type: "flatten" },

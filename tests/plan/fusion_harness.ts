@@ -30,6 +30,23 @@ import { withTempDir } from "../data/tmp.ts";
 import { assert, assertEquals } from "../assert.ts";
 import { assertClose, f32, maxAbs, randn, testGpu, type Tolerance } from "../util.ts";
 
+/** A k×k conv2d layer config with "same" padding for odd k (no bias unless asked). */
+export function conv(out: number, k = 3, stride = 1, bias = false) {
+  const pad = (k - 1) >> 1;
+  return {
+    out,
+    kernel: [k, k],
+    stride: [stride, stride],
+    padding: [pad, pad],
+    dilation: [1, 1],
+    groups: 1,
+    bias,
+  };
+}
+
+/** The batch-norm config of these tests (PyTorch's defaults). */
+export const BN_CONFIG = { eps: 1e-5, momentum: 0.1 };
+
 /** The graph of `spec` on `input` and the fusion planFusion decides for it. */
 export function fusionOf(input: number[], spec: LayerSpec[], options: GraphOptions = {}) {
   const graph = buildGraph(input, spec, options);

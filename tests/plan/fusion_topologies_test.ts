@@ -8,22 +8,9 @@
 import type { LayerSpec } from "../../lib/graph/graph.ts";
 import { adamwBK, sgdmBK } from "../../lib/optim/adabk.ts";
 import { gpuTest } from "../util.ts";
-import { type Case, fusedMatchesSeparate } from "./fusion_harness.ts";
+import { BN_CONFIG, type Case, conv, fusedMatchesSeparate } from "./fusion_harness.ts";
 
-const conv = (out: number, k = 3, stride = 1) => ({
-  out,
-  kernel: [k, k],
-  stride: [stride, stride],
-  padding: [(k - 1) >> 1, (k - 1) >> 1],
-  dilation: [1, 1],
-  groups: 1,
-  bias: false,
-});
-const bn = (name: string): LayerSpec => ({
-  type: "batchnorm2d",
-  name,
-  config: { eps: 1e-5, momentum: 0.1 },
-});
+const bn = (name: string): LayerSpec => ({ type: "batchnorm2d", name, config: BN_CONFIG });
 const pool = (type: string, k: number, s = k, p = 0): LayerSpec => ({
   type,
   config: { kernel: [k, k], stride: [s, s], padding: [p, p] },
