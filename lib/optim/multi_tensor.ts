@@ -118,7 +118,7 @@ function bisection(entries: number): string {
  * `body` with every store `x[i] = e;` turned into one that keeps the lanes
  * past the tensor's end: `x[i] = select(x[i], e, keep);`.
  */
-export function maskStores(rule: ElementwiseRule): string {
+function maskStores(rule: ElementwiseRule): string {
   let masked = 0;
   const out = rule.body.replace(/\b(\w+)\[(pi|si)\] = ([^;]+);/g, (_, x, i, e) => {
     masked++;
