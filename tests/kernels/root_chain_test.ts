@@ -362,10 +362,15 @@ Deno.test("root.chain family: keys, variants and bench commands", gpuTest, async
   assert(ROOT_CHAIN.key(p) === "root.chain|2x64|k10|isqrt", ROOT_CHAIN.key(p));
   assert(ROOT_CHAIN.heuristic(gpu, p) === "full", "heuristic");
   assert(ROOT_CHAIN.variants(gpu, { ...p, d: 3 }).join() === "full", "3×3 has no slab plan");
-  await withArena((g, arena) => {
+  await withArena(async (g, arena) => {
     const cmds = ROOT_CHAIN.benchCommands(g, p, "sym2", arena);
     assert(cmds.length > 0, "bench commands");
     assert(ROOT_CHAIN.wgsl(g, p, "sym2").length > ROOT_CHAIN.wgsl(g, p, "full").length, "wgsl");
-    return Promise.resolve();
+    // The tuner compiles each string on its own: every one must be a whole module.
+    for (const variant of ROOT_CHAIN.variants(g, p)) {
+      for (const code of ROOT_CHAIN.wgsl(g, p, variant)) {
+        await g.pipelines.getAsync(`root.chain.${variant}`, code);
+      }
+    }
   });
 });

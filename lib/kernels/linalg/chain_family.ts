@@ -24,7 +24,7 @@ import type { BufferArena } from "../../gpu/tensor.ts";
 import { writeTensor } from "../../gpu/transfer.ts";
 import type { KernelFamily } from "../tune/family.ts";
 import { chainSlabPlan, recordRootChain, RootWorkspaces } from "./chain.ts";
-import { SCALAR_SLOTS } from "./linalg.ts";
+import { elementwiseModule, SCALAR_SLOTS } from "./linalg.ts";
 import { fusedPowerWgsl, powerIsFused, powerProductWgsl } from "./power.ts";
 import { assemblyWgsl, offsetAlignFloats, planSlabs } from "./symmetric.ts";
 import type { RootStepCoefficients } from "./steps.ts";
@@ -79,8 +79,10 @@ export const ROOT_CHAIN: KernelFamily<RootChainProblem> = {
         p.count,
       )
       : powerProductWgsl(p.d, p.count, "normalised", p.count * Math.ceil(p.d / 32));
+    if (!plan) return [power];
     const step: RootStepCoefficients = [1.5, -0.5, 0];
-    return plan ? [power, ...assemblyWgsl(plan, { step })] : [power];
+    const [decls, body] = assemblyWgsl(plan, { step });
+    return [power, elementwiseModule(gpu, p.count * p.d * p.d, decls, body).wgsl];
   },
   benchCommands(gpu, p, variant, arena: BufferArena): Command[] {
     const { d, count } = p;

@@ -97,8 +97,19 @@ export function elementwise(
   body: string,
   bindings: Tensor[],
 ): Command {
+  const { wgsl, grid } = elementwiseModule(gpu, n, decls, body);
+  return dispatch(gpu, label, wgsl, bindings, grid);
+}
+
+/** The whole module and grid of an {@link elementwise} kernel (what a tuner compiles). */
+export function elementwiseModule(
+  gpu: Gpu,
+  n: number,
+  decls: string,
+  body: string,
+): { wgsl: string; grid: [number, number, number] } {
   const grid = grid2d(Math.ceil(n / LINALG_WG), gpu.limits.maxComputeWorkgroupsPerDimension);
-  return dispatch(gpu, label, elementwiseWgsl(n, grid[0], decls, body), bindings, grid);
+  return { wgsl: elementwiseWgsl(n, grid[0], decls, body), grid };
 }
 
 /** WGSL of an {@link elementwise} kernel over a grid `gridX` workgroups wide. */
