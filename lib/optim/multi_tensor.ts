@@ -254,10 +254,13 @@ export function buildElementwiseUpdate(
   const open = new Map<string, Entry[]>();
   const bounds = new Map<Entry[], { start: number; end: number }[]>();
   const tensorsOf = (e: Entry) => [e.slot.value, e.slot.grad, ...packs.map((p) => p[e.index])];
+  // The bound range starts at an allowed offset (see span): measure it from there.
+  const align = gpu.limits.minStorageBufferOffsetAlignment;
   const fits = (group: Entry[], e: Entry) =>
     tensorsOf(e).every((t, k) => {
       const b = bounds.get(group)![k];
-      return Math.max(b.end, t.offset + t.size * 4) - Math.min(b.start, t.offset) <= limit;
+      const start = Math.min(b.start, t.offset);
+      return Math.max(b.end, t.offset + t.size * 4) - (start - start % align) <= limit;
     });
   const add = (group: Entry[], e: Entry) => {
     const ts = tensorsOf(e);
@@ -292,7 +295,6 @@ export function buildElementwiseUpdate(
     add(group, entry);
   });
 
-  const align = gpu.limits.minStorageBufferOffsetAlignment;
   const commands = groups.map((entries, gi) => {
     const tensors = [
       entries.map((e) => e.slot.value),
