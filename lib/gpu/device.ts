@@ -130,8 +130,22 @@ export class Gpu {
     return result as T;
   }
 
+  #release?: () => void;
+
+  /**
+   * Destroys the device when this program or worker unloads, unless it is
+   * disposed first (devices left to native teardown at process exit crashed
+   * it now and then). {@link acquireGpu} asks this of every device it makes.
+   */
+  releaseOnUnload(): void {
+    if (this.#release) return;
+    this.#release = () => this.device.destroy();
+    globalThis.addEventListener("unload", this.#release, { once: true });
+  }
+
   /** Destroys the device; every buffer made from it becomes invalid. */
   dispose(): void {
+    if (this.#release) globalThis.removeEventListener("unload", this.#release);
     this.device.destroy();
   }
 }
@@ -234,10 +248,9 @@ export async function acquireGpu(options: AcquireOptions = {}): Promise<Gpu> {
     throw new GpuUnavailableError(`requestDevice failed (${(e as Error).message})`);
   }
   const acquired = new Gpu(device, identify(adapter));
-  // Release the device when this program or worker unloads: devices left for
-  // native teardown at process exit crashed it now and then (heap corruption
-  // after `deno test --parallel` had passed every test; still 2 in 6 runs with
-  // this, 0 in 5 serial runs, so the test task runs modules one at a time).
-  globalThis.addEventListener("unload", () => acquired.dispose(), { once: true });
+  // Heap corruption at exit after `deno test --parallel` had passed every
+  // test: 3 in 4 runs without this, still 2 in 6 with it and 0 in 5 serial
+  // runs, so the test task also runs modules one at a time.
+  acquired.releaseOnUnload();
   return acquired;
 }
