@@ -31,6 +31,7 @@
 
 import type { GemmOperand } from "./gemm_operands.ts";
 import { slotCode } from "./gemm_slots.ts";
+import { range } from "../wgsl.ts";
 
 /** Tile configuration of a `wg` variant. */
 export interface GemmTile {
@@ -136,8 +137,6 @@ export function gemmWorkgroups(s: GemmSpec): number {
 export function gemmChunk(s: GemmSpec): number {
   return Math.ceil(Math.ceil(s.k / s.splits) / s.tile.bk) * s.tile.bk;
 }
-
-const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
 /** WGSL source of the kernel. Dispatch with `grid2d(gemmWorkgroups(s))`. */
 export function gemmWgsl(s: GemmSpec, gridX: number): string {

@@ -7,8 +7,7 @@
  */
 
 import type { GemmOperand } from "./gemm_operands.ts";
-
-const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+import { range } from "../wgsl.ts";
 
 /** WGSL pieces staging one operand. */
 export interface SlotCode {
