@@ -9,7 +9,7 @@ import {
   channelCount,
   type Dataset,
   type DatasetName,
-  DATASETS,
+  sampleSize,
   type Split,
 } from "../data/dataset.ts";
 import { loadFashionMnist } from "../data/fashion_mnist.ts";
@@ -72,10 +72,10 @@ export interface InputPipeline {
  */
 export function inputPipeline(spec: RunSpec, dataset: Dataset): InputPipeline {
   const shape = dataset.inputShape;
-  const size = shape.reduce((a, b) => a * b, 1);
+  const size = sampleSize(shape);
   const channels = channelCount(shape);
-  const info = DATASETS[spec.data.dataset];
-  const norm = spec.data.normalize ?? { mean: info.mean, std: info.std };
+  // The schema fills data.normalize from the dataset table when the spec leaves it out.
+  const norm = spec.data.normalize;
   const expand = (
     xs: readonly number[],
   ) => (xs.length === 1 ? Array(channels).fill(xs[0]) : [...xs]);
@@ -126,8 +126,6 @@ export interface RunData {
   train: Split;
   /** The samples evaluated on. */
   eval: Split;
-  /** What `eval` is: the test split, or the validation part of the train split. */
-  evalSplit: EvalSplit;
   /** How samples enter the network. */
   pipeline: InputPipeline;
   /** Augmentation of training samples, when the spec asks for it. */
@@ -174,7 +172,6 @@ export function runData(spec: RunSpec, dataset: Dataset): RunData {
   return {
     train,
     eval: evaluated,
-    evalSplit: evalSplitOf(spec),
     pipeline,
     augment,
     stepsPerEpoch: stepsPerEpoch(train.count, spec.data.batch_size),
