@@ -11,20 +11,14 @@ import { buildGraph, type Graph } from "../lib/graph/graph.ts";
 import { ShapeError } from "../lib/ops/types.ts";
 import type { PathIssue } from "./errors.ts";
 import { compileLayers, type LayerSources } from "./schema/layers.ts";
-import { classCount as dataClassCount } from "./schema/data.ts";
+import { classCount } from "./schema/data.ts";
 import {
   compileSchedule as compileScheduleSection,
   totalSteps as scheduleSteps,
 } from "./schema/schedule.ts";
 import type { RunSpec } from "./schema/run.ts";
 
-export { compileLayer, compileLayers, type LayerSources, type SpecPath } from "./schema/layers.ts";
 export { compileOptimizer } from "./schema/optimizers.ts";
-
-/** The number of classes of the spec's dataset. */
-export function classCount(spec: RunSpec): number {
-  return dataClassCount(spec.data);
-}
 
 /**
  * The graph of a RunSpec's model, checked against its data: throws
@@ -36,7 +30,7 @@ export function classCount(spec: RunSpec): number {
  */
 export function compileGraph(spec: RunSpec, sources: LayerSources = new Map()): Graph {
   const graph = buildGraph(spec.model.input, compileLayers(spec.model.layers, "", sources));
-  checkClasses(graph, classCount(spec), spec.data.dataset);
+  checkClasses(graph, classCount(spec.data), spec.data.dataset);
   return graph;
 }
 

@@ -24,20 +24,6 @@ export interface Evaluation {
 /** Reads tensors back after the work submitted so far; one array per tensor. */
 export type ReadBack = (tensors: readonly Tensor[]) => Promise<Float32Array[]>;
 
-/**
- * A plan built for training or evaluation (lib/plan/plan.ts; the run layer's
- * `buildRunPlan` makes one from a RunSpec).
- * @ignore
- */
-type EvaluatedPlan = Plan;
-/**
- * A split uploaded and bound to the plan's input tensors (lib/train/gpu_split.ts).
- * @ignore
- */
-type BoundSplit = GpuSplit;
-/** @ignore */
-type Reader = ReadBack;
-
 /** The commands that zero the plan's metric sums. */
 export function clearMetrics(plan: Plan): Command[] {
   const { lossSum, correct } = plan.metrics;
@@ -53,9 +39,9 @@ export function clearMetrics(plan: Plan): Command[] {
  * defaults to a one-off staging buffer; the trainer passes its readback ring.
  */
 export async function evaluate(
-  plan: EvaluatedPlan,
-  data: BoundSplit,
-  read?: Reader,
+  plan: Plan,
+  data: GpuSplit,
+  read?: ReadBack,
 ): Promise<Evaluation> {
   const gpu = plan.gpu;
   const batches = Math.ceil(data.count / plan.batch);
