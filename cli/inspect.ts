@@ -10,7 +10,7 @@
 import { acquireGpu, type AcquireOptions, describeAdapter } from "../lib/gpu/device.ts";
 import type { Plan } from "../lib/plan/plan.ts";
 import { type PlanProfile, profilePlan } from "../lib/train/profile.ts";
-import { fmtMs, kernelName } from "../lib/train/profile_report.ts";
+import { fmtMs, kernelName, SOFTWARE_SUBMIT_NOTE } from "../lib/train/profile_report.ts";
 import { tunesOn } from "../lib/plan/tune.ts";
 import { buildRunPlan, planOptions } from "../lib/run/plan.ts";
 import { compileGraph } from "../dsl/compile.ts";
@@ -141,7 +141,7 @@ export async function inspect(
         fmtMs(profile.gpuStepMs)
       } ms` + (profile.timestamps ? "" : " (no timestamp queries on this device)"),
       `CPU encode + submit per step: ${fmtMs(profile.cpuEncodeSubmitMs)} ms` +
-        (profile.softwareAdapter ? " (a software adapter runs the work inside submit)" : "") +
+        (profile.softwareAdapter ? ` (${SOFTWARE_SUBMIT_NOTE})` : "") +
         `; ${t.stepsPerSec.toFixed(1)} steps/s back to back over ${t.steps} steps`,
     );
   }

@@ -88,6 +88,10 @@ export interface ProfileReportOptions {
   top?: number;
 }
 
+/** Said beside the CPU cost of a step on a software adapter, whose submit runs the work. */
+export const SOFTWARE_SUBMIT_NOTE =
+  "a software adapter runs the work inside submit, so this includes it";
+
 /** The profile as Markdown. */
 export function profileMarkdown(p: PlanProfile, opts: ProfileReportOptions = {}): string {
   const out: string[] = [];
@@ -123,9 +127,7 @@ export function profileMarkdown(p: PlanProfile, opts: ProfileReportOptions = {})
     `## Steps back to back (${t.steps} steps with their cadences, one wait at the end)`,
     "",
     `- CPU encode + submit per step: ${fmtMs(p.cpuEncodeSubmitMs)} ms (median${
-      p.softwareAdapter
-        ? "; a software adapter runs the work inside submit, so this includes it"
-        : ""
+      p.softwareAdapter ? `; ${SOFTWARE_SUBMIT_NOTE}` : ""
     })`,
     `- throughput: ${t.stepsPerSec.toFixed(1)} steps/s (${
       (t.seconds * 1000 / t.steps).toFixed(3)
