@@ -46,7 +46,7 @@ export interface RootChainProblem {
 }
 
 /** Every variant name, in a stable order. */
-export const ROOT_CHAIN_VARIANTS: readonly string[] = ["full", "sym2", "sym4"];
+const ROOT_CHAIN_VARIANTS: readonly string[] = ["full", "sym2", "sym4"];
 
 function valid(gpu: Gpu, p: RootChainProblem, variant: string): boolean {
   if (variant === "full") return true;

@@ -36,7 +36,7 @@ export const S_ACCEPTED = 3;
 export const S_REJECTED = 4;
 
 /** Threads of the one-dimensional elementwise root kernels. */
-export const LINALG_WG = 64;
+const LINALG_WG = 64;
 
 /** Threads of the reducing root kernels (a power of two). */
 export const REDUCE_WG = 256;

@@ -86,7 +86,7 @@ export function slabScratchSize(plan: SlabPlan): number {
 }
 
 /** The matmul problems of one symmetric product under `plan`. */
-export function slabProblems(plan: SlabPlan): MatmulProblem[] {
+function slabProblems(plan: SlabPlan): MatmulProblem[] {
   const out: MatmulProblem[] = [];
   for (let f = 0; f < plan.count; f++) {
     for (let s = 0; s + 1 < plan.bounds.length; s++) {
