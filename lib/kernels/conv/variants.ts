@@ -49,12 +49,6 @@ const TEX_TILES: readonly (readonly [number, number])[] = [
  */
 const SMALL_K_TILE = "tex_4x16";
 
-/** Pass sizes the variant choice depends on: GEMM rows and columns per group. */
-function passSizes(d: ConvDims, which: ConvPass, bias = false): { rows: number; cols: number } {
-  const { m, n } = passProduct(d, which, bias);
-  return { rows: m, cols: n };
-}
-
 function texFits(gpu: Gpu, d: ConvDims, which: ConvPass, tc: number): boolean {
   const xFloats = d.batch * d.inH * d.inW * d.inC;
   const yFloats = d.batch * d.outH * d.outW * d.outC;
@@ -81,7 +75,7 @@ function coveringWidth(cols4: number): number | undefined {
  * padded output, except the weight gradient's covering width.
  */
 function texTiles(d: ConvDims, which: ConvPass): (readonly [number, number])[] {
-  const { rows, cols } = passSizes(d, which, true);
+  const { m: rows, n: cols } = passProduct(d, which, true);
   const cols4 = Math.ceil(cols / 4) * 4;
   const cover = which === "weight" ? coveringWidth(cols4) : undefined;
   return TEX_TILES.filter(([a, b]) => {
@@ -115,7 +109,7 @@ function texNames(gpu: Gpu, d: ConvDims, which: ConvPass): string[] {
  */
 export function convVariantList(gpu: Gpu, d: ConvDims, which: ConvPass, bias = false): string[] {
   const tex = texNames(gpu, d, which);
-  const { rows, cols } = passSizes(d, which, bias);
+  const { m: rows, n: cols } = passProduct(d, which, bias);
   const wg = gemmTileNames(gpu, gemmKind(which), rows, cols);
   const def = convHeuristic(gpu, d, which, bias);
   return [def, ...[...tex, "tiled", ...wg].filter((v) => v !== def)];
@@ -139,7 +133,7 @@ export function convVariantValid(gpu: Gpu, d: ConvDims, which: ConvPass, v: stri
  * estimated cost (gemm_tiles.ts).
  */
 export function convHeuristic(gpu: Gpu, d: ConvDims, which: ConvPass, bias = false): string {
-  const { rows, cols } = passSizes(d, which, bias);
+  const { m: rows, n: cols } = passProduct(d, which, bias);
   if (!gpu.adapter.isFallbackAdapter) {
     return gemmHeuristic(gpu, gemmKind(which), rows, cols, d.groups) ?? "tiled";
   }
@@ -150,7 +144,7 @@ export function convHeuristic(gpu: Gpu, d: ConvDims, which: ConvPass, bias = fal
   }
   const generic = all.filter((v) => v !== SMALL_K_TILE);
   const tex = generic.length > 0 ? generic : all;
-  const texCols = passSizes(d, which, true).cols;
+  const texCols = passProduct(d, which, true).n;
   const efficiency = (v: string) => {
     const [a, b] = parseTexTile(v)!;
     return which === "weight"
@@ -184,7 +178,7 @@ export function convCandidates(gpu: Gpu, d: ConvDims, which: ConvPass, bias = fa
     const tex = texNames(gpu, d, which);
     return tex.length > 0 ? tex : ["tiled"];
   }
-  const { rows, cols } = passSizes(d, which, bias);
+  const { m: rows, n: cols } = passProduct(d, which, bias);
   const wg = gemmCandidates(gpu, gemmKind(which), rows, cols, d.groups);
   return wg.length > 0 ? wg : ["tiled"];
 }
