@@ -22,8 +22,8 @@ import {
 import {
   batchNormPoolEvalForward,
   batchNormPoolTrainForward,
-  disjointWindows,
 } from "../kernels/reduce/batchnorm_pool.ts";
+import { disjointWindows } from "../kernels/pool/pool.ts";
 import { batchNormPoolBackward } from "../kernels/reduce/batchnorm_pool_backward.ts";
 import { fill } from "../kernels/elementwise/elementwise.ts";
 import type { Command } from "../gpu/commands.ts";

@@ -83,7 +83,8 @@ export function poolOutputSize(g: Pool2dGeometry): { outH: number; outW: number 
   return { outH, outW };
 }
 
-function shapes(what: string, g: Pool2dGeometry) {
+/** Output size and the input and output shapes [N, H, W, C] of `g`; `what` names it in errors. */
+export function shapes(what: string, g: Pool2dGeometry) {
   const { outH, outW } = poolOutputSize(g);
   return {
     what,
@@ -207,12 +208,20 @@ ${
 }
 
 /**
- * True when the windows tile the input exactly (stride = window, no
- * padding, sizes divisible): every input lies in exactly one window.
+ * True when the windows of `g` do not overlap and need no padding (stride =
+ * window, padding 0): every input lies in at most one window (the condition
+ * for fusing the pooling into a batch norm).
+ */
+export function disjointWindows(g: Pool2dGeometry): boolean {
+  return g.strideH === g.kh && g.strideW === g.kw && g.padH === 0 && g.padW === 0;
+}
+
+/**
+ * True when the windows tile the input exactly (disjoint, sizes divisible):
+ * every input lies in exactly one window.
  */
 function tiles(g: Pool2dGeometry): boolean {
-  return g.strideH === g.kh && g.strideW === g.kw && g.padH === 0 && g.padW === 0 &&
-    g.inH % g.kh === 0 && g.inW % g.kw === 0;
+  return disjointWindows(g) && g.inH % g.kh === 0 && g.inW % g.kw === 0;
 }
 
 /**

@@ -25,25 +25,22 @@
 
 import type { Gpu } from "../../gpu/device.ts";
 import type { Binding, Command } from "../../gpu/commands.ts";
-import type { Tensor } from "../../gpu/tensor.ts";
+import { numel, type Tensor } from "../../gpu/tensor.ts";
 import { expectShape } from "../conv/geometry.ts";
 import { bindOperands, type Operand } from "../elementwise/operands.ts";
 import { prologue, run } from "../pool/common.ts";
 import { defaultRowsPerInvocation } from "../elementwise/map.ts";
-import { MAX_POOL_INPUT, NO_ARGMAX, type Pool2dGeometry, poolOutputSize } from "../pool/pool.ts";
+import {
+  disjointWindows,
+  MAX_POOL_INPUT,
+  NO_ARGMAX,
+  type Pool2dGeometry,
+  shapes,
+} from "../pool/pool.ts";
 import { activationExpr } from "../wgsl.ts";
 import { LOOP_BUDGET } from "./reduce.ts";
 import { type ChannelAffine, checkEps, evalAffine, trainAffine } from "./batchnorm.ts";
 import { checkCommon } from "./batchnorm_common.ts";
-
-/**
- * True when the windows of `g` do not overlap and need no padding (stride =
- * window, padding 0): every input lies in at most one window, the condition
- * for fusing the pooling into the batch norm.
- */
-export function disjointWindows(g: Pool2dGeometry): boolean {
-  return g.strideH === g.kh && g.strideW === g.kw && g.padH === 0 && g.padW === 0;
-}
 
 /** The fused kernels' shape facts, checked: throws a RangeError naming what does not fit. */
 export function fusedPoolShapes(label: string, g: Pool2dGeometry) {
@@ -53,10 +50,9 @@ export function fusedPoolShapes(label: string, g: Pool2dGeometry) {
         `stride ${g.strideH}x${g.strideW}, padding ${g.padH}x${g.padW}`,
     );
   }
-  const { outH, outW } = poolOutputSize(g);
+  const { outH, outW, x, y } = shapes(label, g);
   const V = g.channels % 4 === 0 ? 4 : 1;
-  const x = [g.batch, g.inH, g.inW, g.channels];
-  const size = x.reduce((a, b) => a * b, 1);
+  const size = numel(x);
   if (size > MAX_POOL_INPUT) {
     throw new RangeError(`${label}: input has ${size} elements; argmax needs ≤ 2^24`);
   }
@@ -72,7 +68,7 @@ export function fusedPoolShapes(label: string, g: Pool2dGeometry) {
     /** Flat-index offsets of a vector's lanes. */
     lanes: V === 4 ? " + T(0.0, 1.0, 2.0, 3.0)" : "",
     x,
-    y: [g.batch, outH, outW, g.channels],
+    y,
     rows: g.batch * g.inH * g.inW,
   };
 }
