@@ -94,18 +94,21 @@ fn source(at: f32) -> u32 {
     },
     store: (n) => `  ${n.dbeta}[m] = acc.x;\n  ${n.dgamma}[m] = acc.y;`,
   }, { variant: a.variant, arena: a.arena, contiguous: "m", requireSplit: true });
-  return [...sums, ...dxWindows(gpu, a, s.rows)];
+  return [...sums, ...dxWindows(gpu, a, s)];
 }
 
 /**
  * The dx kernel over every window, whole or partial: one invocation per
  * channel vector and block of consecutive windows (`windowBlock`).
  */
-function dxWindows(gpu: Gpu, a: BatchNormPoolBackwardArgs, rows: number): Command[] {
+function dxWindows(
+  gpu: Gpu,
+  a: BatchNormPoolBackwardArgs,
+  s: ReturnType<typeof fusedPoolShapes>,
+): Command[] {
   const label = "batchnorm_maxpool_backward_dx";
   const g = a.geom;
-  const s = fusedPoolShapes(label, g);
-  const step = dxStep({ ...a, rows });
+  const step = dxStep({ ...a, rows: s.rows });
   const per = windowsPerInvocation(gpu, label, g, a.windowsPerInvocation);
   const operands: Operand[] = [
     { name: "x", tensor: a.x },
