@@ -174,6 +174,20 @@ export class BufferArena {
   }
 }
 
+/**
+ * A tensor over part of `t`'s storage: `shape`, starting `floats` elements
+ * into it (the caller keeps it inside `t`).
+ */
+export function view(t: Tensor, floats: number, shape: readonly number[], name: string): Tensor {
+  return {
+    buffer: t.buffer,
+    offset: t.offset + floats * 4,
+    shape: [...shape],
+    size: numel(shape),
+    name,
+  };
+}
+
 /** A tensor with the same storage but a different shape of equal size. */
 export function reshape(t: Tensor, shape: readonly number[], name = t.name): Tensor {
   if (numel(shape) !== t.size) {

@@ -12,7 +12,7 @@
 
 import type { Gpu } from "../gpu/device.ts";
 import type { Command } from "../gpu/commands.ts";
-import type { BufferArena, Tensor } from "../gpu/tensor.ts";
+import { type BufferArena, type Tensor, view } from "../gpu/tensor.ts";
 import { SCALAR_SLOTS } from "../kernels/linalg/linalg.ts";
 import { matmul } from "../kernels/matmul/matmul.ts";
 import type { Stage } from "../gpu/stage.ts";
@@ -52,11 +52,6 @@ export interface RootStages {
 type DiagnosticEntry = KroneckerInstance["diagnostics"][number];
 
 /** A view of factor i's scalars inside a batch's [count, SCALAR_SLOTS] tensor. */
-function scalarsView(t: Tensor, i: number, name: string): Tensor {
-  const size = SCALAR_SLOTS;
-  return { buffer: t.buffer, offset: t.offset + i * size * 4, shape: [size], size, name };
-}
-
 /** Groups `items` by `key`, groups and members in order of first appearance. */
 function groupBy<T>(items: readonly T[], key: (t: T) => number): T[][] {
   const groups = new Map<number, T[]>();
@@ -97,7 +92,7 @@ function recordBatch(
   const diagnostics = group.map((f, i) => ({
     layer: f.layer.name,
     side: f.side,
-    scalars: scalarsView(scalars, i, `${labels[i]}.root_scalars`),
+    scalars: view(scalars, i * SCALAR_SLOTS, [SCALAR_SLOTS], `${labels[i]}.root_scalars`),
   }));
   const label = count === 1 ? labels[0] : `roots.${count}x${d}`;
   const commands: Command[] = [];

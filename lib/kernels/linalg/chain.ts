@@ -20,7 +20,7 @@
 
 import type { Gpu } from "../../gpu/device.ts";
 import type { Command } from "../../gpu/commands.ts";
-import type { BufferArena, Tensor } from "../../gpu/tensor.ts";
+import { type BufferArena, type Tensor, view } from "../../gpu/tensor.ts";
 import { matmul } from "../matmul/matmul.ts";
 import type { MatmulProblem } from "../matmul/types.ts";
 import { check, checkStacked, SCALAR_SLOTS } from "./linalg.ts";
@@ -162,7 +162,7 @@ export function recordRootChain(gpu: Gpu, a: RootChainArgs): RootChain {
   if (count > 1) {
     A = mat("A");
     a.factors.forEach((f, i) => {
-      const dst = { ...A, offset: A.offset + i * d * d * 4, shape: [d, d], size: d * d };
+      const dst = view(A, i * d * d, [d, d], A.name);
       cmds.push({ kind: "copyTensor", label: `${a.label}.gather`, src: f.A, dst });
     });
   }

@@ -21,7 +21,7 @@
 
 import type { Gpu } from "../../gpu/device.ts";
 import type { Command } from "../../gpu/commands.ts";
-import { roundUp, type Tensor } from "../../gpu/tensor.ts";
+import { roundUp, type Tensor, view } from "../../gpu/tensor.ts";
 import { matmul } from "../matmul/matmul.ts";
 import type { MatmulProblem } from "../matmul/types.ts";
 import { check, checkStacked, elementwise, wgslStackedIndex } from "./linalg.ts";
@@ -95,11 +95,6 @@ function slabProblems(plan: SlabPlan): MatmulProblem[] {
     }
   }
   return out;
-}
-
-function view(t: Tensor, floats: number, shape: number[], name: string): Tensor {
-  const size = shape.reduce((a, b) => a * b, 1);
-  return { buffer: t.buffer, offset: t.offset + floats * 4, shape, size, name };
 }
 
 /** What the assembly writes: C itself, or the iteration's T computed from it. */
