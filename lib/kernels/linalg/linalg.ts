@@ -144,3 +144,8 @@ export function setIdentity(gpu: Gpu, a: { X: Tensor; d: number; scale?: number 
   X[i] = select(0.0, ${f32Lit(a.scale ?? 1)}, (j / ${d}u) == (j % ${d}u));`;
   return [elementwise(gpu, "set_identity", a.X.size, decls, body, [a.X])];
 }
+
+/** WGSL for slot `slot` of factor `f`'s scalars in the binding `s` ([count, SCALAR_SLOTS]). */
+export function wgslScalar(slot: number): string {
+  return `s[f * ${SCALAR_SLOTS}u + ${slot}u]`;
+}

@@ -7,7 +7,7 @@
  */
 
 import { f32Lit } from "../wgsl.ts";
-import { REDUCE_WG, S_LAMBDA, S_NORM, SCALAR_SLOTS, WGSL_WORKGROUP_REDUCE } from "./linalg.ts";
+import { REDUCE_WG, S_LAMBDA, S_NORM, WGSL_WORKGROUP_REDUCE, wgslScalar } from "./linalg.ts";
 
 /** How the start of the iteration normalises the damped matrix. */
 export type RootNormaliser = "trace" | "upper_bound";
@@ -61,7 +61,7 @@ function finishWgsl(
   const { d } = a;
   const eps = f32Lit(a.damping);
   const L: string[] = [];
-  const s = (slot: number) => `s[f * ${SCALAR_SLOTS}u + ${slot}u]`;
+  const s = wgslScalar;
   if (lambda === "fixed") L.push(`  let lam = ${f32Lit(a.fixedLambda!)};`);
   else if (lambda === "v") L.push(`  let lam = sqrt(red_sum(li, ${vsq}));`);
   else L.push(`  let lam = ${s(S_LAMBDA)};`);
@@ -204,7 +204,7 @@ export function boundRowsWgsl(a: PowerConfig, gridX: number): string {
   if (k >= ${a.count * d}u) { return; }
   let f = k / ${d}u;
   let i = k % ${d}u;
-  let shift = ${f32Lit(a.damping)} * s[f * ${SCALAR_SLOTS}u + ${S_LAMBDA}u];
+  let shift = ${f32Lit(a.damping)} * ${wgslScalar(S_LAMBDA)};
   var abs_sum = 0.0;
   var sq = 0.0;
   for (var j = 0u; j < ${d}u; j++) {

@@ -22,6 +22,7 @@ import {
   S_RESIDUAL,
   SCALAR_SLOTS,
   WGSL_WORKGROUP_REDUCE,
+  wgslScalar,
   wgslStackedIndex,
 } from "./linalg.ts";
 
@@ -58,7 +59,7 @@ export function rootStart(
   const { d, count } = a;
   for (const t of [a.A, a.Y, ...(a.Z ? [a.Z] : [])]) checkStacked("root start", t, d, count);
   check("root start", !a.first || a.first[2] === 0, "a quintic first step needs Y·Y");
-  const s = (slot: number) => `s[f * ${SCALAR_SLOTS}u + ${slot}u]`;
+  const s = wgslScalar;
   const decls = `@group(0) @binding(0) var<storage, read> A: array<f32>;
 @group(0) @binding(1) var<storage, read> s: array<f32>;
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;
@@ -140,7 +141,7 @@ export function rootCheck(
 }
 `;
   const perFactor = grid2d(count, max);
-  const s = (slot: number) => `s[f * ${SCALAR_SLOTS}u + ${slot}u]`;
+  const s = wgslScalar;
   const verdict = `@group(0) @binding(0) var<storage, read> rows: array<f32>;
 @group(0) @binding(1) var<storage, read_write> s: array<f32>;
 ${WGSL_WORKGROUP_REDUCE}
