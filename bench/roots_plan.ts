@@ -79,7 +79,7 @@ for (const arg of args) {
       console.log(`  by kernel: ${top.map(([k, v]) => `${k} ${v}`).join(", ")}`);
       const arena = new BufferArena(gpu.device);
       let total = 0;
-      const batches = rootBatchesOf(plan.taps).map(({ d, count }) => {
+      const batches = rootBatchesOf(plan).map(({ d, count }) => {
         const b = batchChain(gpu, arena, d, count);
         total += b.gflop;
         return `${count}×${d}² ${b.variant} ${dispatchCount(b.commands)} dispatches ${

@@ -14,10 +14,9 @@ import type { Gpu } from "../../lib/gpu/device.ts";
 import type { Command } from "../../lib/gpu/commands.ts";
 import { BufferArena } from "../../lib/gpu/tensor.ts";
 import { writeTensor } from "../../lib/gpu/transfer.ts";
-import { buildPlan } from "../../lib/plan/plan.ts";
+import { buildPlan, type Plan } from "../../lib/plan/plan.ts";
 import { ROOT_CHAIN } from "../../lib/kernels/linalg/chain_family.ts";
 import { matmulFlops } from "../../lib/kernels/matmul/types.ts";
-import type { KroneckerTaps } from "../../lib/ops/types.ts";
 import { SCALAR_SLOTS } from "../../lib/kernels/linalg/linalg.ts";
 import {
   batchedRoots,
@@ -42,20 +41,9 @@ function dispatches(cmds: readonly Command[]): number {
   return cmds.filter((c) => c.kind === "dispatch").length;
 }
 
-/**
- * The roots batches of a plan's preconditioned layers, as the Kronecker
- * engine forms them without staggering: one per factor size (L: outputs²,
- * R: (inputs + bias)²), with its factor count.
- */
-export function rootBatchesOf(taps: readonly KroneckerTaps[]): { d: number; count: number }[] {
-  const counts = new Map<number, number>();
-  for (const t of taps) {
-    if (t.groups !== 1) continue;
-    for (const d of [t.outFeatures, t.inFeatures + (t.bias ? 1 : 0)]) {
-      counts.set(d, (counts.get(d) ?? 0) + 1);
-    }
-  }
-  return [...counts].map(([d, count]) => ({ d, count }));
+/** The roots batches a plan's optimizer recorded (none without a Kronecker optimizer). */
+export function rootBatchesOf(plan: Plan): readonly { d: number; count: number }[] {
+  return plan.optimizer?.rootBatches ?? [];
 }
 
 /**
@@ -102,7 +90,7 @@ async function planRows(gpu: Gpu, file: string, optimizer: string): Promise<Benc
     const stages = plan.stages.filter((s) => s.name.startsWith("roots"));
     const all = stages.flatMap((s) => s.commands);
     let total = 0;
-    const batches = rootBatchesOf(plan.taps);
+    const batches = rootBatchesOf(plan);
     for (const { d, count } of batches) {
       const b = batchChain(gpu, arena, d, count);
       total += b.gflop;

@@ -129,6 +129,7 @@ export function withKronecker(
               : d.treatment,
           })),
         diagnostics: kron.diagnostics,
+        rootBatches: kron.rootBatches,
       };
     },
   };

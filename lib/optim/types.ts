@@ -55,6 +55,8 @@ export interface OptimizerInstance {
    * normaliser, residual, accept flag and rejection count (lib/kernels/linalg.ts).
    */
   diagnostics?: { layer: string; side: "L" | "R"; scalars: Tensor }[];
+  /** Kronecker inverse roots as recorded: per roots stage, batches of `count` equal-size factors. */
+  rootBatches?: readonly { stage: string; d: number; count: number }[];
 }
 
 /** Makes an optimizer for a set of slots. */
