@@ -14,16 +14,9 @@
  */
 
 import type { Command } from "../lib/gpu/commands.ts";
-import { buildPlan } from "../lib/plan/plan.ts";
-import { compileGraph, compileOptimizer } from "../dsl/compile.ts";
-import { loadRunSpecFile, parseOverride } from "../dsl/yaml.ts";
 import { BufferArena } from "../lib/gpu/tensor.ts";
 import { acquireOrExit } from "./harness.ts";
-import { batchChain, rootBatchesOf } from "./sections/roots.ts";
-
-function dispatchCount(commands: readonly Command[]): number {
-  return commands.filter((c) => c.kind === "dispatch").length;
-}
+import { batchChain, dispatches, planWith, rootBatchesOf } from "./sections/roots.ts";
 
 const DEFAULT = [
   "examples/fashion_cnn.yaml=adamw_bk",
@@ -51,13 +44,7 @@ const gpu = await acquireOrExit();
 const args = Deno.args.length ? Deno.args : DEFAULT;
 for (const arg of args) {
   const [file, opt] = arg.split("=");
-  const overrides = opt ? [parseOverride(`optimizer={name: ${opt}}`)] : [];
-  const spec = await loadRunSpecFile(file, overrides);
-  const plan = buildPlan(gpu, compileGraph(spec), {
-    batch: spec.data.batch_size,
-    seed: 0,
-    optimizer: compileOptimizer(spec.optimizer),
-  });
+  const { spec, plan } = await planWith(gpu, file, opt);
   const factors = plan.optimizer!.state.filter((t) => /\.kron\.[LR]$/.test(t.name))
     .map((t) => t.tensor.shape[0]);
   console.log(`\n## ${file} (${spec.optimizer.name}), factors ${factors.join(", ")}`);
@@ -82,7 +69,7 @@ for (const arg of args) {
       const batches = rootBatchesOf(plan).map(({ d, count }) => {
         const b = batchChain(gpu, arena, d, count);
         total += b.gflop;
-        return `${count}×${d}² ${b.variant} ${dispatchCount(b.commands)} dispatches ${
+        return `${count}×${d}² ${b.variant} ${dispatches(b.commands)} dispatches ${
           b.gflop.toFixed(3)
         } GFLOP`;
       });

@@ -26,7 +26,8 @@ import {
   rootScalars,
   RootWorkspaces,
 } from "../../lib/optim/inverse_root.ts";
-import { compileGraph, compileOptimizer } from "../../dsl/compile.ts";
+import { compileGraph } from "../../dsl/compile.ts";
+import { planOptions } from "../../lib/run/plan.ts";
 import { loadRunSpecFile, parseOverride } from "../../dsl/yaml.ts";
 import { Rng } from "../../lib/util/rng.ts";
 import { type BenchRow, timeCommands } from "../harness.ts";
@@ -37,7 +38,8 @@ const PLANS: [string, string][] = [
   ["examples/fashion_resnet.yaml", "sgdm_bk"],
 ];
 
-function dispatches(cmds: readonly Command[]): number {
+/** The dispatches among `cmds`. */
+export function dispatches(cmds: readonly Command[]): number {
   return cmds.filter((c) => c.kind === "dispatch").length;
 }
 
@@ -71,13 +73,16 @@ export function batchChain(gpu: Gpu, arena: BufferArena, d: number, count: numbe
   return { commands: r.commands, variant: r.variant, gflop: flops / 1e9 };
 }
 
+/** The training plan of `file` with `optimizer` in place of its own (untuned); also its spec. */
+export async function planWith(gpu: Gpu, file: string, optimizer?: string) {
+  const overrides = optimizer ? [parseOverride(`optimizer={name: ${optimizer}}`)] : [];
+  const spec = await loadRunSpecFile(file, overrides);
+  const plan = buildPlan(gpu, compileGraph(spec), { ...planOptions(spec, "train"), seed: 0 });
+  return { spec, plan };
+}
+
 async function planRows(gpu: Gpu, file: string, optimizer: string): Promise<BenchRow[]> {
-  const spec = await loadRunSpecFile(file, [parseOverride(`optimizer={name: ${optimizer}}`)]);
-  const plan = buildPlan(gpu, compileGraph(spec), {
-    batch: spec.data.batch_size,
-    seed: 0,
-    optimizer: compileOptimizer(spec.optimizer),
-  });
+  const { plan } = await planWith(gpu, file, optimizer);
   const rows: BenchRow[] = [];
   const arena = new BufferArena(gpu.device);
   try {
