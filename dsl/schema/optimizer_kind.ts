@@ -82,6 +82,13 @@ export function adamEpsField(value: number) {
   return posNum.default(value).describe("Added to √v̂ in the denominator.");
 }
 
+/** Validated Adam-family fields as the lib/optim factories take them (camelCase). */
+export function adamOptions(
+  o: { lr: number; betas: [number, number]; eps: number; weight_decay: number },
+): { lr: number; betas: [number, number]; eps: number; weightDecay: number } {
+  return { lr: o.lr, betas: o.betas, eps: o.eps, weightDecay: o.weight_decay };
+}
+
 /** Momentum μ in [0, 1). */
 export function momentumField(value: number, description: string) {
   return z.number().min(0).lt(1).default(value).describe(description);

@@ -22,6 +22,7 @@ const RADAM = adaptive.RADAM_DEFAULTS;
 const ADABELIEF = adaptive.ADABELIEF_DEFAULTS;
 import {
   adamEpsField,
+  adamOptions,
   betasField,
   lrField,
   lrRequired,
@@ -89,7 +90,7 @@ const adamKind = optimizerKind(
     },
     "PyTorch `torch.optim.Adam`: g ← g + wd·θ; m ← β1·m + (1 − β1)·g; v ← β2·v + (1 − β2)·g²; θ ← θ − lr·m̂/(√v̂ + eps) with bias corrections m̂ = m/(1 − β1ᵗ), v̂ = v/(1 − β2ᵗ).",
   ),
-  (o) => firstOrder.adam({ lr: o.lr, betas: o.betas, eps: o.eps, weightDecay: o.weight_decay }),
+  (o) => firstOrder.adam(adamOptions(o)),
 );
 
 const adamwKind = optimizerKind(
@@ -104,7 +105,7 @@ const adamwKind = optimizerKind(
         "Decoupled decay: θ ← θ·(1 − lr·wd) before the Adam step (not added to the gradient).",
       ),
   }, "PyTorch `torch.optim.AdamW`: θ ← θ·(1 − lr·wd), then the Adam step on the raw gradient."),
-  (o) => firstOrder.adamw({ lr: o.lr, betas: o.betas, eps: o.eps, weightDecay: o.weight_decay }),
+  (o) => firstOrder.adamw(adamOptions(o)),
 );
 
 const adagradKind = optimizerKind(
@@ -131,7 +132,7 @@ const radamKind = optimizerKind(
     },
     "PyTorch `torch.optim.RAdam`: Adam with the variance rectification of Liu et al. (2020); plain momentum while ρ_t ≤ 5.",
   ),
-  (o) => adaptive.radam({ lr: o.lr, betas: o.betas, eps: o.eps, weightDecay: o.weight_decay }),
+  (o) => adaptive.radam(adamOptions(o)),
 );
 
 const adabeliefKind = optimizerKind(
@@ -148,7 +149,7 @@ const adabeliefKind = optimizerKind(
     },
     "AdaBelief (Zhuang et al., 2020): s ← β2·s + (1 − β2)·(g − m)² + eps; θ ← θ − lr·m̂/(√ŝ + eps); decoupled decay, no rectification.",
   ),
-  (o) => adaptive.adabelief({ lr: o.lr, betas: o.betas, eps: o.eps, weightDecay: o.weight_decay }),
+  (o) => adaptive.adabelief(adamOptions(o)),
 );
 
 /** These optimizers, in the order the reference lists them. */

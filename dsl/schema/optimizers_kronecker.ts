@@ -15,6 +15,7 @@ import { ADAM_DEFAULTS } from "../../lib/optim/first_order.ts";
 import { defined, nonNegNum } from "./primitives.ts";
 import {
   adamEpsField,
+  adamOptions,
   betasField,
   kroneckerFields,
   kroneckerOptions,
@@ -40,21 +41,10 @@ function sgdmOptions(
 }
 
 /** Validated options of an Adam Kronecker kind, as its factory takes them. */
-function adamOptions(
-  o: Parameters<typeof kroneckerOptions>[0] & {
-    lr: number;
-    betas: [number, number];
-    eps: number;
-    weight_decay: number;
-  },
+function adamKroneckerOptions(
+  o: Parameters<typeof kroneckerOptions>[0] & Parameters<typeof adamOptions>[0],
 ) {
-  return {
-    lr: o.lr,
-    betas: o.betas,
-    eps: o.eps,
-    weightDecay: o.weight_decay,
-    ...kroneckerOptions(o),
-  };
+  return { ...adamOptions(o), ...kroneckerOptions(o) };
 }
 
 const sgdmBkKind = optimizerKind(
@@ -87,7 +77,7 @@ const adamwBkKind = optimizerKind(
     },
     "AdaBK with AdamW, as the authors' code: Adam moments of the preconditioned gradient G̃; the decay is scaled by lr/(1 − β1ᵗ).",
   ),
-  (o) => kron.adamwBK(adamOptions(o)),
+  (o) => kron.adamwBK(adamKroneckerOptions(o)),
 );
 
 const wsgdmKind = optimizerKind(
@@ -114,7 +104,7 @@ const wadamKind = optimizerKind(
     weight_decay: nonNegNum.default(ADAM.weightDecay).describe("Decay as in adamw_bk."),
     ...kroneckerFields(kron.WHITENING_ENGINE),
   }, "Whitened Adam: WSGDM's input-side preconditioner in front of AdamW_BK's update."),
-  (o) => kron.wadam(adamOptions(o)),
+  (o) => kron.wadam(adamKroneckerOptions(o)),
 );
 
 const shampooKind = optimizerKind(
