@@ -111,8 +111,6 @@ export interface AbsorbableConsumer {
   config: unknown;
   /** The shape it reads: the op's own output shape. */
   inputShape: readonly number[];
-  /** Its output shape. */
-  outputShape: readonly number[];
   /**
    * Which of its inputs the op's output is (0 for a one-input consumer). A
    * two-input consumer (the residual add) is offered only when its other

@@ -90,7 +90,6 @@ export function planFusion(
       type: q.kind.type,
       config: configOf(q),
       inputShape: n.shape,
-      outputShape: q.shape,
       slot,
     };
     if (!n.kind.absorbs(offer)) continue;
