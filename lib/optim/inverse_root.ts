@@ -26,7 +26,7 @@ import { recordRootChain, RootWorkspaces } from "../kernels/linalg/chain.ts";
 import { ROOT_CHAIN, type RootChainProblem } from "../kernels/linalg/chain_family.ts";
 import { SCALAR_SLOTS } from "../kernels/linalg/linalg.ts";
 import type { MatmulProblem } from "../kernels/matmul/types.ts";
-import { explainChoice, tagKernel } from "../kernels/tune/choose.ts";
+import { explainChoice, forcedChoice, tagKernel } from "../kernels/tune/choose.ts";
 import { designRootSchedule, type RootStep } from "./root_polynomials.ts";
 
 export { RootWorkspaces };
@@ -126,7 +126,7 @@ export function batchedRoots(gpu: Gpu, a: BatchedRootArgs): RootCommands {
   const problem = rootChainProblem(d, a.factors.length, a.which, o);
   const choice = a.variant === undefined
     ? explainChoice(gpu, ROOT_CHAIN, problem)
-    : { family: ROOT_CHAIN, key: ROOT_CHAIN.key(problem), variant: a.variant, tuned: false };
+    : forcedChoice(ROOT_CHAIN, problem, a.variant);
   const variant = choice.variant;
   const chain = recordRootChain(gpu, {
     factors: a.factors,

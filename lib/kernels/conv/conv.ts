@@ -41,7 +41,7 @@ import { forwardCommands } from "./forward.ts";
 import { inputCommands } from "./input.ts";
 import { weightCommands } from "./weight.ts";
 import { checkConvVariant, convFamily } from "./family.ts";
-import { explainChoice, tagKernel } from "../tune/choose.ts";
+import { explainChoice, forcedChoice, tagKernel } from "../tune/choose.ts";
 
 export { type Conv2dGeometry, convOutputSize, type ConvPass, validateConv2d } from "./geometry.ts";
 export {
@@ -97,8 +97,7 @@ function build(
   const problem = { geom, bias: which !== "input" && bias };
   if (variant !== undefined) {
     checkConvVariant(gpu, d, which, variant);
-    const key = family.key(problem);
-    return tagKernel(commands(variant), { family, key, variant, tuned: false });
+    return tagKernel(commands(variant), forcedChoice(family, problem, variant));
   }
   const choice = explainChoice(gpu, family, problem);
   return tagKernel(commands(choice.variant), choice);

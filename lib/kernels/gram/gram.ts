@@ -27,7 +27,7 @@ import type { Gpu } from "../../gpu/device.ts";
 import type { BufferArena, Tensor } from "../../gpu/tensor.ts";
 import type { Command } from "../../gpu/commands.ts";
 import type { Conv2dGeometry } from "../conv/geometry.ts";
-import { explainChoice, tagKernel } from "../tune/choose.ts";
+import { explainChoice, forcedChoice, tagKernel } from "../tune/choose.ts";
 import type { KernelFamily } from "../tune/family.ts";
 import {
   checkDenseTensors,
@@ -93,7 +93,7 @@ function build<P>(
   }
   const choice = forced === undefined
     ? explainChoice(gpu, family, p)
-    : { family, key: family.key(p), variant: forced, tuned: false };
+    : forcedChoice(family, p, forced);
   const plan = gramPlan(gpu, s, choice.variant, { scale: a.scale, ema: a.ema });
   return tagKernel(recordGram(gpu, plan, a.x, a.out, a.arena), choice);
 }

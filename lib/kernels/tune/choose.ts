@@ -79,6 +79,14 @@ export function explainChoice<P>(
   return choice;
 }
 
+/**
+ * The choice of a caller that names `variant` itself (tests, benches): not
+ * tuned, and not recorded for plan-time tuning (nothing is left to choose).
+ */
+export function forcedChoice<P>(family: KernelFamily<P>, p: P, variant: string): KernelChoice<P> {
+  return { family, problem: p, key: family.key(p), variant, tuned: false };
+}
+
 /** The variant to record for `p` (see {@link explainChoice}). */
 export function chooseVariant<P>(gpu: Gpu, family: KernelFamily<P>, p: P): string {
   return explainChoice(gpu, family, p).variant;
