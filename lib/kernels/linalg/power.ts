@@ -24,7 +24,7 @@
 import type { Gpu } from "../../gpu/device.ts";
 import { type Command, dispatch, grid2d } from "../../gpu/commands.ts";
 import type { Tensor } from "../../gpu/tensor.ts";
-import { check, checkStacked, SCALAR_SLOTS } from "./linalg.ts";
+import { check, checkStacked, elementwise, SCALAR_SLOTS } from "./linalg.ts";
 import {
   boundRowsWgsl,
   finishKernelWgsl,
@@ -119,15 +119,9 @@ export function powerIteration(gpu: Gpu, a: PowerArgs): Command[] {
   }
   // The column sums read this refresh's λ̂: store it first.
   if (lambda !== "keep") cmds.push(finish(lambda, "none"));
-  const grid = grid2d(Math.ceil((count * d) / 64), max);
+  const [decls, body] = boundRowsWgsl(a);
   cmds.push(
-    dispatch(
-      gpu,
-      "root_bound_rows",
-      boundRowsWgsl(a, grid[0]),
-      [a.A, a.scalars, a.work.rows],
-      grid,
-    ),
+    elementwise(gpu, "root_bound_rows", count * d, decls, body, [a.A, a.scalars, a.work.rows]),
   );
   cmds.push(finish("keep", "bound_from_rows"));
   return cmds;

@@ -193,29 +193,28 @@ export function powerProductWgsl(
   return L.join("\n") + "\n";
 }
 
-/** WGSL of the per-column sums of |A_d| and A_d² (per-product variant, upper bound only). */
-export function boundRowsWgsl(a: PowerConfig, gridX: number): string {
+/**
+ * Declarations and body of the per-column sums of |A_d| and A_d² (per-product
+ * variant, upper bound only), one invocation per column of each factor.
+ */
+export function boundRowsWgsl(a: PowerConfig): [string, string] {
   const { d } = a;
-  return `@group(0) @binding(0) var<storage, read> A: array<f32>;
+  const decls = `@group(0) @binding(0) var<storage, read> A: array<f32>;
 @group(0) @binding(1) var<storage, read> s: array<f32>;
-@group(0) @binding(2) var<storage, read_write> rows: array<f32>;
-@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3<u32>) {
-  let k = g.x + g.y * ${gridX * 64}u;
-  if (k >= ${a.count * d}u) { return; }
-  let f = k / ${d}u;
-  let i = k % ${d}u;
+@group(0) @binding(2) var<storage, read_write> rows: array<f32>;`;
+  const body = `  let f = i / ${d}u;
+  let c = i % ${d}u;
   let shift = ${f32Lit(a.damping)} * ${wgslScalar(S_LAMBDA)};
   var abs_sum = 0.0;
   var sq = 0.0;
   for (var j = 0u; j < ${d}u; j++) {
-    let x = A[f * ${d * d}u + j * ${d}u + i] + select(0.0, shift, i == j);
+    let x = A[f * ${d * d}u + j * ${d}u + c] + select(0.0, shift, c == j);
     abs_sum += abs(x);
     sq += x * x;
   }
-  rows[2u * k] = abs_sum;
-  rows[2u * k + 1u] = sq;
-}
-`;
+  rows[2u * i] = abs_sum;
+  rows[2u * i + 1u] = sq;`;
+  return [decls, body];
 }
 
 /** WGSL of a finishing dispatch of the per-product variant. */

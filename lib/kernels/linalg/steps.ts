@@ -116,30 +116,24 @@ export function rootCheck(
   const { d, count } = a;
   check("root check", a.rows.size >= 2 * count * d, `row scratch needs ${2 * count * d} values`);
   const max = gpu.limits.maxComputeWorkgroupsPerDimension;
-  const colGrid = grid2d(Math.ceil((count * d) / 64), max);
   // The set of entries is what matters (Frobenius norm, finiteness), so each
   // invocation walks a column: neighbouring invocations read neighbouring addresses.
-  const cols = `@group(0) @binding(0) var<storage, read> M: array<f32>;
+  const colDecls = `@group(0) @binding(0) var<storage, read> M: array<f32>;
 @group(0) @binding(1) var<storage, read> X: array<f32>;
-@group(0) @binding(2) var<storage, read_write> rows: array<f32>;
-@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3<u32>) {
-  let k = g.x + g.y * ${colGrid[0] * 64}u;
-  if (k >= ${count * d}u) { return; }
-  let base = (k / ${d}u) * ${d * d}u;
-  let i = k % ${d}u;
+@group(0) @binding(2) var<storage, read_write> rows: array<f32>;`;
+  const colBody = `  let base = (i / ${d}u) * ${d * d}u;
+  let c = i % ${d}u;
   var acc = 0.0;
   var bad = 0.0;
   for (var j = 0u; j < ${d}u; j++) {
-    let e = M[base + j * ${d}u + i] - select(0.0, 1.0, i == j);
+    let e = M[base + j * ${d}u + c] - select(0.0, 1.0, c == j);
     acc += e * e;
-    let x = X[base + j * ${d}u + i];
+    let x = X[base + j * ${d}u + c];
     // x != x is NaN; |x| > 3e38 is ±Inf (WGSL has no isnan/isinf).
     if (x != x || abs(x) > 3.0e38) { bad = 1.0; }
   }
-  rows[2u * k] = acc;
-  rows[2u * k + 1u] = bad;
-}
-`;
+  rows[2u * i] = acc;
+  rows[2u * i + 1u] = bad;`;
   const perFactor = grid2d(count, max);
   const s = wgslScalar;
   const verdict = `@group(0) @binding(0) var<storage, read> rows: array<f32>;
@@ -166,7 +160,7 @@ ${WGSL_WORKGROUP_REDUCE}
 }
 `;
   return [
-    dispatch(gpu, "root_residual_cols", cols, [a.M, a.X, a.rows], colGrid),
+    elementwise(gpu, "root_residual_cols", count * d, colDecls, colBody, [a.M, a.X, a.rows]),
     dispatch(gpu, "root_verdict", verdict, [a.rows, a.scalars], perFactor),
   ];
 }
