@@ -5,7 +5,11 @@
  */
 import type { Gpu } from "../../lib/gpu/device.ts";
 import type { Tensor } from "../../lib/gpu/tensor.ts";
-import { planReduction, type ReduceVariant } from "../../lib/kernels/reduce/reduce.ts";
+import {
+  parseReducePlan,
+  planReduction,
+  type ReduceVariant,
+} from "../../lib/kernels/reduce/reduce.ts";
 import type { BatchNormBackwardRef } from "../ref/batchnorm.ts";
 import { assertClose, download, maxAbs } from "../util.ts";
 
@@ -18,7 +22,9 @@ export const U = 2 ** -24;
  * errs by ≤ D·2^-24·Σ|terms|.
  */
 export function sumDepth(variant: ReduceVariant, rows: number, C: number): number {
-  const p = planReduction(variant, C, rows, "m", true);
+  const p = variant === "serial" || variant === "tree"
+    ? planReduction(variant, C, rows, "m", true)
+    : parseReducePlan(variant, rows)!;
   return p.chunk + p.splits + 8;
 }
 

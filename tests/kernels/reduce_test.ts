@@ -10,13 +10,13 @@ import {
   reduceCols,
   type ReduceOp,
   reduceRows,
-  type ReduceVariant,
+  type ReduceStrategy,
 } from "../../lib/kernels/reduce/reduce.ts";
 import { absSumStrided, reduceAllRef, reduceColsRef, reduceRowsRef } from "../ref/reduce.ts";
 import { assertClose, download, f32, gpuTest, randn, upload, withArena } from "../util.ts";
 
 const OPS: ReduceOp[] = ["sum", "mean", "max", "sumsq", "norm"];
-const VARIANTS: ReduceVariant[] = ["serial", "tree"];
+const VARIANTS: ReduceStrategy[] = ["serial", "tree"];
 
 /** Integers in [-4, 4]: every partial sum (and sum of squares) of ≤ 1e6 of them is exact in f32. */
 function smallInts(seed: number, n: number): Float64Array {
@@ -46,7 +46,7 @@ function roundingTol(op: ReduceOp, depth: number, absSum: number, count: number,
   return { atol, rtol: 2 ** -21 };
 }
 
-function depthOf(variant: ReduceVariant, M: number, L: number, contiguous: "k" | "m"): number {
+function depthOf(variant: ReduceStrategy, M: number, L: number, contiguous: "k" | "m"): number {
   const p = planReduction(variant, M, L, contiguous, true);
   return p.chunk + p.splits + 8;
 }
@@ -56,7 +56,7 @@ async function runAll(
   arena: BufferArena,
   op: ReduceOp,
   xv: Float64Array,
-  variant: ReduceVariant,
+  variant: ReduceStrategy,
   start = 0,
 ): Promise<number> {
   const x = upload(gpu, arena, "x", [xv.length], xv);

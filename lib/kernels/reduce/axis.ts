@@ -1,101 +1,21 @@
 /**
  * The axis reduction every reduction builds on ("M outputs, each combining L
- * inputs"): how it is cut into chunks and mapped onto invocations (the
- * "serial" and "tree" variants, see reduce.ts), its WGSL, and its one or two
- * passes. Results depend only on the shape and the variant, never on
- * scheduling (no float atomics).
+ * inputs"): the WGSL of a pass under a plan (axis_plan.ts: the "serial" and
+ * "tree" strategies, see reduce.ts) and its one or two passes. Results
+ * depend only on the shape and the plan, never on scheduling (no float
+ * atomics).
  * @module
  */
 
 import type { Gpu } from "../../gpu/device.ts";
 import { type Binding, type Command, dispatch, grid2d } from "../../gpu/commands.ts";
-import type { BufferArena } from "../../gpu/tensor.ts";
+import type { BufferArena, Tensor } from "../../gpu/tensor.ts";
 import { bindOperands, type Operand } from "../elementwise/operands.ts";
 import { type AxisCombine, reducer } from "./combine.ts";
+import { planReduction, type ReducePlan, SERIAL_UNROLL } from "./axis_plan.ts";
 
 export type { AxisCombine } from "./combine.ts";
-
-/** Reduction strategy; see reduce.ts's module documentation. */
-export type ReduceVariant = "serial" | "tree";
-
-/** The variant used when none is forced: serial on software adapters, tree on GPUs. */
-export function defaultReduceVariant(gpu: Gpu): ReduceVariant {
-  return gpu.adapter.isFallbackAdapter ? "serial" : "tree";
-}
-
-/** How an axis reduction is cut up and mapped onto invocations. */
-export interface ReducePlan {
-  /** Strategy. */
-  variant: ReduceVariant;
-  /** Number of chunks along the reduced axis (S > 1 needs a second pass). */
-  splits: number;
-  /** Inputs per chunk (the last chunk may be shorter). */
-  chunk: number;
-  /** Tree only: outputs per workgroup. */
-  tx: number;
-  /** Tree only: threads per output (a power of two). */
-  ty: number;
-}
-
-/**
- * Loop iterations one invocation may run. llvmpipe (Mesa 22.3) stops every
- * loop of an invocation, silently, once 65535 iterations have run in total
- * (its "loop limiter"); kernels stay below it with a margin.
- */
-export const LOOP_BUDGET = 60000;
-
-/** Inputs per iteration of the serial kernel's main loop (unrolled). */
-const SERIAL_UNROLL = 8;
-
-/** Most inputs one serial invocation can combine within {@link LOOP_BUDGET}. */
-export const SERIAL_MAX_CHUNK = SERIAL_UNROLL * LOOP_BUDGET;
-
-function pow2ceil(n: number): number {
-  let p = 1;
-  while (p < n) p *= 2;
-  return p;
-}
-
-/**
- * Chooses chunking and workgroup shape for M outputs of L inputs each.
- * `contiguous` says which index moves through memory with stride 1
- * ("k": rows / whole tensor, "m": columns). `allowSplit` false forces S = 1.
- */
-export function planReduction(
-  variant: ReduceVariant,
-  M: number,
-  L: number,
-  contiguous: "k" | "m",
-  allowSplit: boolean,
-): ReducePlan {
-  // llvmpipe's loop limiter: a serial invocation may cover at most this many inputs.
-  if (variant === "serial" && !allowSplit && L > SERIAL_MAX_CHUNK) variant = "tree";
-  let tx = 1;
-  let ty = 1;
-  let splits: number;
-  if (variant === "serial") {
-    // ~1024 invocations keep llvmpipe's threads × 8 lanes busy; chunks of at
-    // least 256 keep the second pass (M·S loads) small against the first.
-    splits = Math.min(Math.ceil(1024 / M), Math.ceil(L / 256));
-    splits = Math.max(splits, Math.ceil(L / SERIAL_MAX_CHUNK));
-  } else {
-    if (contiguous === "k") {
-      ty = Math.min(256, Math.max(2, pow2ceil(L)));
-      tx = Math.min(256 / ty, pow2ceil(M));
-    } else {
-      tx = Math.min(64, pow2ceil(M));
-      ty = Math.max(2, Math.min(256 / tx, pow2ceil(L)));
-    }
-    // ~512 workgroups fill a large GPU; each thread should see ≥ 8 inputs.
-    const blocks = Math.ceil(M / tx);
-    splits = Math.min(Math.ceil(512 / blocks), Math.ceil(L / (ty * 8)));
-    splits = Math.max(splits, Math.ceil(L / (ty * LOOP_BUDGET)));
-  }
-  if (!allowSplit) splits = 1;
-  splits = Math.max(1, splits);
-  const chunk = Math.ceil(L / splits);
-  return { variant, splits: Math.ceil(L / chunk), chunk, tx, ty };
-}
+export * from "./axis_plan.ts";
 
 /** One pass of an axis reduction, as WGSL pieces. */
 export interface AxisPass {
@@ -214,47 +134,31 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   return { code, grid, bindings: bound.bindings };
 }
 
-/** Options shared by the reduction builders. */
-export interface AxisReduceOptions {
-  /** Force a variant (default: by adapter). */
-  variant?: ReduceVariant;
-  /** Scratch for the two-pass split; without it the reduction runs in one pass (or throws if `requireSplit`). */
-  arena?: BufferArena;
-  /** Layout hint for the tree variant (which index is contiguous in memory). */
-  contiguous: "k" | "m";
-  /** Throw instead of running in one pass when a split is planned but no arena is given. */
-  requireSplit?: boolean;
+/** Shape of the scratch a plan of S > 1 chunks needs: S × M accumulators. */
+export function partialShape(pass: AxisPass, S: number): number[] {
+  return [S, pass.M, pass.combine === "welford" ? 4 : pass.width];
 }
 
 /**
- * Builds a reduction: one pass when the plan has one chunk, else a partial
- * pass into arena scratch and a combining pass. The final `store` sees the
- * fully combined `acc`.
+ * The passes of `pass` under `plan`: itself when it has one chunk, else a
+ * partial pass into `partial` (see {@link partialShape}) and a combining
+ * pass (same strategy, one chunk). The final `store` sees the fully
+ * combined `acc`.
  */
-export function axisReduce(gpu: Gpu, pass: AxisPass, opts: AxisReduceOptions): Command[] {
-  const variant = opts.variant ?? defaultReduceVariant(gpu);
-  if (variant !== "serial" && variant !== "tree") {
-    throw new RangeError(`${pass.label}: unknown variant "${variant}" (expected serial or tree)`);
+export function planPasses(
+  pass: AxisPass,
+  plan: ReducePlan,
+  partial?: Tensor,
+): { pass: AxisPass; plan: ReducePlan }[] {
+  if (plan.splits === 1) return [{ pass, plan }];
+  if (!partial) {
+    throw new RangeError(
+      `${pass.label}: reducing ${pass.M} outputs of ${pass.L} values in ${plan.splits} chunks ` +
+        "needs a scratch arena (pass `arena`) for its two-pass split",
+    );
   }
-  let plan = planReduction(variant, pass.M, pass.L, opts.contiguous, true);
-  if (plan.splits > 1 && !opts.arena) {
-    if (opts.requireSplit) {
-      throw new RangeError(
-        `${pass.label}: reducing ${pass.M} outputs of ${pass.L} values needs a scratch arena ` +
-          `(pass \`arena\`) for its two-pass split`,
-      );
-    }
-    plan = planReduction(variant, pass.M, pass.L, opts.contiguous, false);
-  }
-  const run = (p: AxisPass, pl: ReducePlan) => {
-    const k = axisPassWgsl(p, pl);
-    return dispatch(gpu, `${p.label}_${pl.variant}`, k.code, k.bindings, k.grid);
-  };
-  if (plan.splits === 1) return [run(pass, plan)];
   const { M, width } = pass;
-  const S = plan.splits;
   const welford = pass.combine === "welford";
-  const partial = opts.arena!.tensor(`${pass.label}.partial`, [S, M, welford ? 4 : width]);
   const A = welford ? "vec4<f32>" : width === 2 ? "vec2<f32>" : "f32";
   const first: AxisPass = {
     ...pass,
@@ -265,11 +169,29 @@ export function axisReduce(gpu: Gpu, pass: AxisPass, opts: AxisReduceOptions): C
   const second: AxisPass = {
     ...pass,
     label: `${pass.label}_combine`,
-    L: S,
+    L: plan.splits,
     combine: welford ? "welford_states" : pass.combine,
     inputs: [{ name: "partial", tensor: partial, type: A }],
     load: (n) => `${n.partial}[k * ${M}u + m]`,
   };
-  const plan2 = planReduction(variant, M, S, "m", false);
-  return [run(first, plan), run(second, plan2)];
+  return [
+    { pass: first, plan },
+    { pass: second, plan: planReduction(plan.variant, M, plan.splits, "m", false) },
+  ];
+}
+
+/** The commands of `pass` under `plan`, scratch for a split from `arena` (see {@link planPasses}). */
+export function axisCommands(
+  gpu: Gpu,
+  pass: AxisPass,
+  plan: ReducePlan,
+  arena?: BufferArena,
+): Command[] {
+  const partial = plan.splits > 1 && arena
+    ? arena.tensor(`${pass.label}.partial`, partialShape(pass, plan.splits))
+    : undefined;
+  return planPasses(pass, plan, partial).map(({ pass: p, plan: pl }) => {
+    const k = axisPassWgsl(p, pl);
+    return dispatch(gpu, `${p.label}_${pl.variant}`, k.code, k.bindings, k.grid);
+  });
 }

@@ -8,7 +8,9 @@
  * second pass combines them in chunk order, so results depend only on the
  * shape and the variant, never on scheduling (no float atomics).
  *
- * Two variants, chosen by the adapter:
+ * Two strategies; untuned, the adapter picks one and its rules the chunk
+ * count and workgroup (axis_plan.ts); the `reduce.axis` family
+ * (axis_reduce.ts) lets the tuner pick any plan of either per shape:
  * - "serial" (software adapters such as llvmpipe): one invocation per
  *   (output, chunk) loops over its chunk. llvmpipe runs workgroup memory and
  *   barriers slowly, and its 8-lane SIMD needs only a few hundred
@@ -26,9 +28,11 @@ import type { Command } from "../../gpu/commands.ts";
 import type { BufferArena, Tensor } from "../../gpu/tensor.ts";
 import { f32Lit } from "../wgsl.ts";
 import { checkDims, checkDisjoint, checkSize } from "../elementwise/operands.ts";
-import { axisReduce, type AxisReduceOptions, type ReduceVariant } from "./axis.ts";
+import type { ReduceVariant } from "./axis.ts";
+import { axisReduce, type AxisReduceOptions } from "./axis_reduce.ts";
 
 export * from "./axis.ts";
+export * from "./axis_reduce.ts";
 
 /** Reduction operator. `norm` is the Frobenius/L2 norm √(Σx²); `mean` divides the sum by the count. */
 export type ReduceOp = "sum" | "mean" | "max" | "sumsq" | "norm";

@@ -11,7 +11,7 @@
  * plan-time tuning.
  *
  * Families: `matmul`, `conv.forward`, `conv.input`, `conv.weight`,
- * `gram.dense`, `gram.patch`, `reduce.channel`, `root.chain`.
+ * `gram.dense`, `gram.patch`, `reduce.axis`, `root.chain`.
  * @module
  */
 
