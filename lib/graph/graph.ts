@@ -154,3 +154,26 @@ export function parameterCount(graph: Graph): number {
   }
   return n;
 }
+
+/**
+ * FLOPs of one training step of `node` alone at `batch`: its kind's own
+ * count ({@link OpKind.flops}); an input gradient is computed for every input
+ * but the graph input.
+ */
+export function nodeFlops(node: GraphNode, batch: number): number {
+  return node.kind.flops(node.config, {
+    batch,
+    inputs: node.inputShapes,
+    output: node.shape,
+    inputGrads: node.inputs.map((src) => src !== GRAPH_INPUT),
+  });
+}
+
+/**
+ * FLOPs of one training step of every node of `graph` at `batch` (layers
+ * only, not the loss). Fusion moves work between kernels but not the
+ * mathematics, so this is the count of a fused plan and of an unfused one.
+ */
+export function stepFlops(graph: Graph, batch: number): number {
+  return graph.nodes.reduce((sum, n) => sum + nodeFlops(n, batch), 0);
+}

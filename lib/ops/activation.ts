@@ -4,6 +4,7 @@
  */
 
 import { unary, unaryBackward, type UnaryOp } from "../kernels/elementwise/elementwise.ts";
+import { numel } from "../gpu/tensor.ts";
 import type { OpKind } from "./types.ts";
 
 /** Activation names a model may use. */
@@ -24,18 +25,13 @@ export function activationOp(op: ActivationName): OpKind<Record<string, never>> 
     arity: 1,
     outputShape: (_cfg, [input]) => [...input],
     paramSpecs: () => [],
+    flops: (_cfg, s) => FLOPS_PER_ELEMENT[op] * s.batch * numel(s.inputs[0]),
     build(ctx, _cfg, io) {
       const [x] = io.xs;
       const [dx] = io.dxs;
       const forward = unary(ctx.gpu, { op, x, y: io.y });
       const backward = dx ? unaryBackward(ctx.gpu, { op, x, dy: io.dy, dx }) : [];
-      return {
-        forward,
-        evalForward: forward,
-        backward,
-        state: [],
-        flops: FLOPS_PER_ELEMENT[op] * x.size,
-      };
+      return { forward, evalForward: forward, backward, state: [] };
     },
   };
 }

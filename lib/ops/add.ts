@@ -7,6 +7,7 @@
 
 import { add, reluBackwardFromOutput } from "../kernels/elementwise/elementwise.ts";
 import type { Command } from "../gpu/commands.ts";
+import { numel } from "../gpu/tensor.ts";
 import { fmtShape, type FusedReluConfig, type OpKind, ShapeError } from "./types.ts";
 
 /** The Add op kind (two inputs). */
@@ -26,6 +27,7 @@ export const addOp: OpKind<FusedReluConfig> = {
     return [...a];
   },
   paramSpecs: () => [],
+  flops: (_cfg, s) => s.batch * numel(s.output),
   build(ctx, cfg, io) {
     const [a, b] = io.xs;
     const forward = add(ctx.gpu, { x: a, y: b, out: io.y, relu: cfg.relu });
@@ -40,6 +42,6 @@ export const addOp: OpKind<FusedReluConfig> = {
         src: io.dy,
         dst: dx,
       }));
-    return { forward, evalForward: forward, backward, state: [], flops: a.size };
+    return { forward, evalForward: forward, backward, state: [] };
   },
 };

@@ -27,7 +27,7 @@ import { disjointWindows } from "../kernels/pool/pool.ts";
 import { batchNormPoolBackward } from "../kernels/reduce/batchnorm_pool_backward.ts";
 import { fill } from "../kernels/elementwise/elementwise.ts";
 import type { Command } from "../gpu/commands.ts";
-import type { Tensor } from "../gpu/tensor.ts";
+import { numel, type Tensor } from "../gpu/tensor.ts";
 import { type Pool2dConfig, pool2dGeometry } from "./pool.ts";
 import {
   type AbsorbableConsumer,
@@ -68,6 +68,8 @@ export const batchNorm2dOp: OpKind<BatchNormConfig> = {
       { local: "bias", shape: [c], init: { kind: "zeros" }, role: "shift" },
     ];
   },
+  // Its own work only: an absorbed consumer counts its own (OpKind.flops).
+  flops: (_cfg, s) => 20 * s.batch * numel(s.inputs[0]),
   build(ctx, cfg, io) {
     const { gpu, arena } = ctx;
     const [x] = io.xs;
@@ -138,9 +140,7 @@ export const batchNorm2dOp: OpKind<BatchNormConfig> = {
       reluOutput: relu ? io.y : undefined,
       skipGrad: skip?.dx,
     });
-    // The add's own count (ops/add.ts) when it runs here.
-    const flops = 20 * x.size + (add ? x.size : 0);
-    return { forward, evalForward, backward, init, state, flops };
+    return { forward, evalForward, backward, init, state };
   },
 };
 
@@ -160,7 +160,7 @@ function buildWithPool(
   cfg: BatchNormConfig,
   io: OpIO,
   s: { runningMean: Tensor; runningVar: Tensor; saveMean: Tensor; saveInvStd: Tensor },
-): { forward: Command[]; evalForward: Command[]; backward: Command[]; flops: number } {
+): { forward: Command[]; evalForward: Command[]; backward: Command[] } {
   const { gpu, arena, batch } = ctx;
   const [x] = io.xs;
   const [dx] = io.dxs;
@@ -198,7 +198,5 @@ function buildWithPool(
     dbeta: beta.grad,
     arena,
   });
-  // Batch norm's and the max pooling's own counts (ops/pool.ts).
-  const flops = 20 * x.size + io.y.size * geom.kh * geom.kw * 2;
-  return { forward, evalForward, backward, flops };
+  return { forward, evalForward, backward };
 }

@@ -83,6 +83,13 @@ export const conv2dOp: OpKind<Conv2dConfig> = {
     if (cfg.bias) specs.push({ local: "bias", shape: [cfg.out], init, role: "bias" });
     return specs;
   },
+  flops(cfg, s) {
+    const [outH, outW] = s.output;
+    const inFeatures = (s.inputs[0][2] / cfg.groups) * cfg.kernel[0] * cfg.kernel[1];
+    const product = 2 * s.batch * outH * outW * inFeatures * cfg.out;
+    // Forward, weight gradient, and input gradient where one is needed.
+    return product * (s.inputGrads[0] ? 3 : 2);
+  },
   build(ctx, cfg, io) {
     const { gpu, batch } = ctx;
     const [x] = io.xs;
@@ -96,7 +103,6 @@ export const conv2dOp: OpKind<Conv2dConfig> = {
     if (dx) backward.push(...conv2dBackwardInput(gpu, { geom, dy: io.dy, w: w.value, dx }));
     const rows = batch * outH * outW;
     const inFeatures = (geom.inC / geom.groups) * geom.kh * geom.kw;
-    const mm = 2 * rows * inFeatures * cfg.out;
     return {
       forward,
       evalForward: forward,
@@ -114,7 +120,6 @@ export const conv2dOp: OpKind<Conv2dConfig> = {
         groups: cfg.groups,
         geom,
       },
-      flops: mm * (dx ? 3 : 2),
     };
   },
 };

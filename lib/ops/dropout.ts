@@ -8,6 +8,7 @@
  */
 
 import { dropoutBackward, dropoutForward } from "../kernels/elementwise/dropout.ts";
+import { numel } from "../gpu/tensor.ts";
 import { streamOf } from "./init.ts";
 import { type OpKind, ShapeError } from "./types.ts";
 
@@ -28,6 +29,7 @@ export const dropoutOp: OpKind<DropoutConfig> = {
     return [...input];
   },
   paramSpecs: () => [],
+  flops: (_cfg, s) => 2 * s.batch * numel(s.inputs[0]),
   build(ctx, cfg, io) {
     const [x] = io.xs;
     const [dx] = io.dxs;
@@ -42,6 +44,6 @@ export const dropoutOp: OpKind<DropoutConfig> = {
       src: x,
       dst: io.y,
     }];
-    return { forward, evalForward, backward, state: [], flops: 2 * x.size };
+    return { forward, evalForward, backward, state: [] };
   },
 };

@@ -39,6 +39,8 @@ export const linearOp: OpKind<LinearConfig> = {
     if (cfg.bias) specs.push({ local: "bias", shape: [cfg.out], init, role: "bias" });
     return specs;
   },
+  // Forward, weight gradient, and input gradient where one is needed: one product each.
+  flops: (cfg, s) => 2 * s.batch * s.inputs[0][0] * cfg.out * (s.inputGrads[0] ? 3 : 2),
   build(ctx, cfg, io) {
     const { gpu, batch } = ctx;
     const [x] = io.xs;
@@ -92,7 +94,6 @@ export const linearOp: OpKind<LinearConfig> = {
         k: cfg.out,
       }));
     }
-    const mm = 2 * batch * inF * cfg.out;
     return {
       forward,
       evalForward: forward,
@@ -110,7 +111,6 @@ export const linearOp: OpKind<LinearConfig> = {
         outFeatures: cfg.out,
         groups: 1,
       },
-      flops: mm * (dx ? 3 : 2),
     };
   },
 };

@@ -13,6 +13,7 @@ import {
   type Pool2dGeometry,
   poolOutputSize,
 } from "../kernels/pool/pool.ts";
+import { numel } from "../gpu/tensor.ts";
 import { fmtShape, type FusedReluConfig, type OpKind, requireImage, ShapeError } from "./types.ts";
 
 /** Window pooling configuration (`relu`: max pooling only). */
@@ -64,23 +65,23 @@ function windowOp(type: "maxpool2d" | "avgpool2d"): OpKind<Pool2dConfig> {
       }
     },
     paramSpecs: () => [],
+    flops: (cfg, s) => 2 * s.batch * numel(s.output) * cfg.kernel[0] * cfg.kernel[1],
     build(ctx, cfg, io) {
       const { gpu, arena, batch } = ctx;
       const [x] = io.xs;
       const [dx] = io.dxs;
       const geom = pool2dGeometry(cfg, x.shape.slice(1), batch);
-      const flops = io.y.size * cfg.kernel[0] * cfg.kernel[1] * 2;
       if (type === "maxpool2d") {
         const argmax = arena.tensor(`${io.name}.argmax`, io.y.shape);
         // A fused ReLU marks zeroed windows in argmax: the backward stays the same.
         const forward = maxPool2dForward(gpu, { geom, x, y: io.y, argmax, relu: cfg.relu });
         // Evaluation needs no argmax, but recording it costs little and keeps one kernel.
         const backward = dx ? maxPool2dBackward(gpu, { geom, dy: io.dy, argmax, dx }) : [];
-        return { forward, evalForward: forward, backward, state: [], flops };
+        return { forward, evalForward: forward, backward, state: [] };
       }
       const forward = avgPool2dForward(gpu, { geom, x, y: io.y });
       const backward = dx ? avgPool2dBackward(gpu, { geom, dy: io.dy, dx }) : [];
-      return { forward, evalForward: forward, backward, state: [], flops };
+      return { forward, evalForward: forward, backward, state: [] };
     },
   };
 }
@@ -99,6 +100,7 @@ export const globalAvgPoolOp: OpKind<Record<string, never>> = {
     return [input[2]];
   },
   paramSpecs: () => [],
+  flops: (_cfg, s) => 2 * s.batch * numel(s.inputs[0]),
   build(ctx, _cfg, io) {
     const [x] = io.xs;
     const [dx] = io.dxs;
@@ -106,6 +108,6 @@ export const globalAvgPoolOp: OpKind<Record<string, never>> = {
     const dims = { batch: ctx.batch, h, w, channels };
     const forward = globalAvgPoolForward(ctx.gpu, { ...dims, x, y: io.y });
     const backward = dx ? globalAvgPoolBackward(ctx.gpu, { ...dims, dy: io.dy, dx }) : [];
-    return { forward, evalForward: forward, backward, state: [], flops: 2 * x.size };
+    return { forward, evalForward: forward, backward, state: [] };
   },
 };

@@ -13,5 +13,6 @@ export const flattenOp: OpKind<Record<string, never>> = {
   alias: true,
   outputShape: (_cfg, [input]) => [input.reduce((a, b) => a * b, 1)],
   paramSpecs: () => [],
-  build: () => ({ forward: [], evalForward: [], backward: [], state: [], flops: 0 }),
+  flops: () => 0,
+  build: () => ({ forward: [], evalForward: [], backward: [], state: [] }),
 };

@@ -183,8 +183,18 @@ export interface OpInstance {
    * otherwise records `commands()` at the start of the op's backward.
    */
   dyColumnSums?: { out: Tensor; commands: () => Command[] };
-  /** FLOPs of one training step (forward + backward), for `inspect`. */
-  flops: number;
+}
+
+/** What an op's FLOP count depends on (see {@link OpKind.flops}). */
+export interface FlopShapes {
+  /** Samples per step. */
+  batch: number;
+  /** Per-sample input shapes, one per input. */
+  inputs: readonly (readonly number[])[];
+  /** Per-sample output shape. */
+  output: readonly number[];
+  /** Per input: whether the backward computes its gradient (not for the graph input). */
+  inputGrads: readonly boolean[];
 }
 
 /** A layer kind: shape rule, parameters and command builder. */
@@ -225,6 +235,14 @@ export interface OpKind<C> {
   outputShape(cfg: C, inputs: readonly number[][], name: string): number[];
   /** Parameters to allocate (may be empty). */
   paramSpecs(cfg: C, inputs: readonly number[][]): ParamSpec[];
+  /**
+   * FLOPs of one training step (forward + backward) of this op alone, for
+   * `inspect` (rough for pointwise ops). The one count of the op: the plan
+   * sums it over every graph node whether the node runs in its own kernels
+   * or inside another op's (a fused ReLU, an absorbed consumer), so a fused
+   * plan reports the unfused plan's FLOPs and no op counts another's work.
+   */
+  flops(cfg: C, shapes: FlopShapes): number;
   /** Builds the commands. */
   build(ctx: BuildContext, cfg: C, io: OpIO): OpInstance;
 }

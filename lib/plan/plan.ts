@@ -6,12 +6,12 @@
 
 import type { Gpu } from "../gpu/device.ts";
 import type { Command } from "../gpu/commands.ts";
-import { BufferArena, numel, reshape, type Tensor } from "../gpu/tensor.ts";
+import { BufferArena, reshape, type Tensor } from "../gpu/tensor.ts";
 import { writeTensor } from "../gpu/transfer.ts";
 import { packBuffers, packLimit, packTensors } from "../gpu/pack.ts";
 import { Uniforms } from "../gpu/uniforms.ts";
 import { clipGradNorm } from "../kernels/reduce/clip.ts";
-import { type Graph, GRAPH_INPUT, type GraphNode } from "../graph/graph.ts";
+import { type Graph, GRAPH_INPUT, type GraphNode, stepFlops } from "../graph/graph.ts";
 import { buildCrossEntropy } from "../ops/cross_entropy.ts";
 import type { BuildContext, KroneckerTaps, OpInstance, Param, StateBuffer } from "../ops/types.ts";
 import type { OptimizerFactory, OptimizerInstance } from "../optim/types.ts";
@@ -77,7 +77,7 @@ export interface Plan {
   evalStages: Stage[];
   /** One-time initialisation commands (state buffers, optimizer state). */
   init: Command[];
-  /** Training FLOPs per step (layers only), for `inspect`. */
+  /** Training FLOPs per step (layers only, fused or not: `stepFlops`), for `inspect`. */
   flopsPerStep: number;
   /** Per graph node: the node whose kernels run it when fused (fusion.ts), else undefined. */
   fusedInto: readonly (number | undefined)[];
@@ -191,12 +191,9 @@ function recordPlan(gpu: Gpu, graph: Graph, opts: PlanOptions, arena: BufferAren
         }]
       ),
     };
-    const inst: OpInstance = fused.has(n.id)
-      // The ReLU op counts 2 FLOPs per element (ops/activation.ts).
-      ? { forward: [], evalForward: [], backward: [], state: [], flops: 2 * batch * numel(n.shape) }
-      : fusion.absorbedNodes.has(n.id)
-      // The op that absorbs it counts its FLOPs.
-      ? { forward: [], evalForward: [], backward: [], state: [], flops: 0 }
+    // A fused ReLU or an absorbed consumer runs in its host's kernels: it records nothing.
+    const inst: OpInstance = fused.has(n.id) || fusion.absorbedNodes.has(n.id)
+      ? { forward: [], evalForward: [], backward: [], state: [] }
       : n.kind.build(ctx, configOf(n), {
         name: n.name,
         xs: n.inputs.map(valueOf),
@@ -286,7 +283,7 @@ function recordPlan(gpu: Gpu, graph: Graph, opts: PlanOptions, arena: BufferAren
     stages,
     evalStages,
     init,
-    flopsPerStep: built.reduce((s, b) => s + b.flops, 0),
+    flopsPerStep: stepFlops(graph, batch),
     fusedInto: fusion.hosts,
   };
 }
