@@ -35,7 +35,7 @@ for s in "${steps[@]}"; do
     tests/kernels/conv_gemm_test.ts tests/kernels/gram_gemm_test.ts tests/kernels/root_chain_test.ts \
     tests/kernels/norm_recovery_test.ts tests/kernels/conv_family_test.ts tests/kernels/matmul_test.ts \
     tests/kernels/batchnorm_pool_test.ts tests/plan/bn_pool_fusion_test.ts tests/optim/multi_tensor_test.ts \
-    tests/kernels/batchnorm_add_test.ts tests/plan/bn_add_fusion_test.ts ;;
+    tests/kernels/batchnorm_add_test.ts tests/plan/bn_add_fusion_test.ts tests/kernels/reduce_family_test.ts ;;
   profile-cnn) step profile-cnn 45 deno run $perm bench/profile.ts examples/fashion_cnn.yaml \
     --json "$out/profile-cnn.json" --md "$out/profile-cnn.md" ;;
   profile-resnet) step profile-resnet 45 deno run $perm bench/profile.ts examples/fashion_resnet.yaml \
@@ -53,6 +53,7 @@ for s in "${steps[@]}"; do
   *) echo "unknown step $s" >>"$log" ;;
   esac
 done
-# At most 8 files come back from a device run: the bench tables and the demo's metrics in one.
-tar -czf "$out/results.tgz" bench/results runs/hw-demo/metrics.jsonl 2>/dev/null
+# At most 8 files come back from a device run: the bench tables, the demo's metrics and the
+# tuning cache (every problem's candidates timed: what the hardware heuristics should pick) in one.
+tar -czf "$out/results.tgz" bench/results runs/hw-demo/metrics.jsonl .cache/tune.json 2>/dev/null
 say done

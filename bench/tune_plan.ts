@@ -1,0 +1,113 @@
+/**
+ * Times the kernel problems a model's plan records, per family, on this
+ * adapter (software adapters included, where `run.tune: auto` times
+ * nothing), and prints each problem's fastest candidate against the untuned
+ * choice. Choices go to a scratch cache file unless `--save` keeps them in
+ * `.cache/tune.json`, where plans then use them.
+ *
+ *   deno run --no-prompt --lock=deno.full.lock --allow-read=. --allow-write=.cache \
+ *     --allow-env=LOG_TOKENS,LOG_STREAM,ADABK_DUMP_WGSL,ADABK_NO_WEBGPU,ADABK_TUNE,XDG_RUNTIME_DIR \
+ *     bench/tune_plan.ts FILE.yaml [--family reduce.axis,…] [--set key=value]… [--save]
+ * @module
+ */
+
+import { compileGraph } from "../dsl/compile.ts";
+import { loadRunSpecFile, type Override, parseOverride } from "../dsl/yaml.ts";
+import { describeError } from "../cli/errors.ts";
+import { buildPlan } from "../lib/plan/plan.ts";
+import { planOptions } from "../lib/run/plan.ts";
+import { recordChoices } from "../lib/kernels/tune/choose.ts";
+import { DEFAULT_TUNE_PATH } from "../lib/kernels/tune/cache.ts";
+import { tuneRequests } from "../lib/kernels/tune/tuner.ts";
+import { acquireOrExit } from "./harness.ts";
+
+const USAGE = "usage: bench/tune_plan.ts FILE.yaml [--family ID[,ID…]] [--set key=value]… [--save]";
+
+function parseArgs(argv: readonly string[]) {
+  const out = { file: "", families: [] as string[], overrides: [] as Override[], save: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (a === "--family") out.families.push(...value().split(",").filter(Boolean));
+    else if (a === "--set") out.overrides.push(parseOverride(value()));
+    else if (a === "--save") out.save = true;
+    else if (a.startsWith("-")) throw new Error(`unknown flag ${a}`);
+    else if (!out.file) out.file = a;
+    else throw new Error(`unexpected argument ${a}`);
+  }
+  if (!out.file) throw new Error("give the model file");
+  return out;
+}
+
+if (Deno.args.includes("--help") || Deno.args.includes("-h")) {
+  console.log(USAGE);
+  Deno.exit(0);
+}
+let args: ReturnType<typeof parseArgs>;
+try {
+  args = parseArgs(Deno.args);
+} catch (e) {
+  console.error(`error: ${(e as Error).message}\n${USAGE}`);
+  Deno.exit(2);
+}
+
+const scratch = `.cache/tune-plan-${Deno.pid}.json`;
+try {
+  const spec = await loadRunSpecFile(args.file, args.overrides);
+  const gpu = await acquireOrExit();
+  const { result: plan, choices } = recordChoices(
+    { useCache: false },
+    () => buildPlan(gpu, compileGraph(spec), planOptions(spec, "train")),
+  );
+  plan.arena.dispose();
+  const wanted = choices.filter((c) =>
+    args.families.length === 0 || args.families.includes(c.family.id)
+  );
+  const known = [...new Set(choices.map((c) => c.family.id))];
+  if (wanted.length === 0) {
+    throw new RangeError(
+      `no problem of ${args.families.join(", ")} (this plan has: ${known.join(", ")})`,
+    );
+  }
+  const t0 = performance.now();
+  const results = await tuneRequests(gpu, wanted, {
+    path: args.save ? DEFAULT_TUNE_PATH : scratch,
+    retune: true,
+  });
+  console.log(
+    `${gpu.adapter.description}${gpu.adapter.isFallbackAdapter ? " (software)" : ""}; ` +
+      `${results.length} problems timed in ${((performance.now() - t0) / 1000).toFixed(1)} s; ` +
+      `command: bench/tune_plan.ts ${Deno.args.join(" ")}\n`,
+  );
+  console.log("| family | problem | untuned | ms | fastest | ms | gain |");
+  console.log("| --- | --- | --- | ---: | --- | ---: | ---: |");
+  let before = 0, after = 0;
+  for (const r of results) {
+    const untuned = wanted.find((c) => c.family.id === r.family && c.key === r.key)!.variant;
+    const u = r.timings[untuned];
+    const t = r.timings[r.variant];
+    if (u !== undefined && t !== undefined) [before, after] = [before + u, after + t];
+    const ms = (v?: number) => (v === undefined ? "–" : v.toFixed(3));
+    const gain = u !== undefined && t !== undefined ? `${(u / t).toFixed(2)}×` : "–";
+    console.log(
+      `| ${r.family} | ${r.key} | ${untuned} | ${ms(u)} | ${r.variant} | ${ms(t)} | ${gain} |`,
+    );
+  }
+  console.log(
+    `\nsum over problems with both timed (each problem once): ${before.toFixed(3)} → ${
+      after.toFixed(3)
+    } ms`,
+  );
+} catch (e) {
+  const { text, user } = describeError(e);
+  console.error(user ? `error: ${text}` : `internal error (please report): ${text}`);
+  Deno.exitCode = 1;
+} finally {
+  try {
+    Deno.removeSync(scratch);
+  } catch { /* never written */ }
+}
