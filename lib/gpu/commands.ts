@@ -34,6 +34,11 @@ export interface DispatchCommand {
   readonly workgroups: readonly [number, number, number];
   /** The family and variant that recorded it, when a tuned family did. */
   readonly kernel?: KernelTag;
+  /**
+   * The bindings it may write (from its WGSL: everything not declared
+   * read-only); undefined means unknown, i.e. anything.
+   */
+  readonly writes?: readonly Binding[];
 }
 
 /** Refresh a tensor's texture mirror. */
@@ -93,6 +98,7 @@ export function dispatch(
   const { pipeline } = gpu.pipelines.get(label, code);
   const used = new Set<number>();
   for (const m of code.matchAll(/@binding\((\d+)\)/g)) used.add(Number(m[1]));
+  const readOnly = readOnlyBindings(code);
   const entries = bindings.map(toEntry).filter((e) => used.has(e.binding));
   const bindGroup = gpu.device.createBindGroup({
     label,
@@ -104,7 +110,28 @@ export function dispatch(
   if (wg.some((n) => n > max)) {
     throw new RangeError(`${label}: grid ${wg.join("x")} exceeds ${max} workgroups per dimension`);
   }
-  return { kind: "dispatch", label, pipeline, bindGroup, workgroups: wg };
+  const writes = bindings.filter((_, i) => used.has(i) && !readOnly.has(i));
+  return { kind: "dispatch", label, pipeline, bindGroup, workgroups: wg, writes };
+}
+
+/**
+ * The @group(0) binding indices that `code` declares read-only (read storage,
+ * uniforms, sampled textures); every other binding counts as written, so a
+ * declaration this does not recognise errs on the safe side.
+ */
+export function readOnlyBindings(code: string): Set<number> {
+  const out = new Set<number>();
+  const decl = /@binding\((\d+)\)\s*var(?:<([^>]*)>)?\s+\w+\s*:\s*([\w_]+)/g;
+  for (const m of code.matchAll(decl)) {
+    const space = (m[2] ?? "").replace(/\s+/g, "");
+    const type = m[3];
+    if (space === "storage,read" || space === "storage" || space === "uniform") {
+      out.add(Number(m[1]));
+    } else if (space === "" && type.startsWith("texture_") && !type.startsWith("texture_storage")) {
+      out.add(Number(m[1]));
+    }
+  }
+  return out;
 }
 
 /**

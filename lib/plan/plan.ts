@@ -16,6 +16,7 @@ import { buildCrossEntropy } from "../ops/cross_entropy.ts";
 import type { BuildContext, KroneckerTaps, OpInstance, Param, StateBuffer } from "../ops/types.ts";
 import type { OptimizerFactory, OptimizerInstance } from "../optim/types.ts";
 import { EVERY_STEP, type Stage } from "../gpu/stage.ts";
+import { elideMirrorRefreshes } from "../gpu/mirror_elision.ts";
 import { checkPlanSizes, initialParamValues } from "./memory.ts";
 import { planFusion } from "./fusion.ts";
 import { planGradients } from "./gradients.ts";
@@ -41,6 +42,11 @@ export interface PlanOptions {
    * the bias gradient of a linear layer that produces the logits. Default true.
    */
   fuse?: boolean;
+  /**
+   * Drop texture-mirror refreshes that would copy what the mirror already
+   * holds (lib/gpu/mirror_elision.ts). Default true.
+   */
+  elideMirrors?: boolean;
 }
 
 /** A compiled training run. */
@@ -266,6 +272,8 @@ function recordPlan(gpu: Gpu, graph: Graph, opts: PlanOptions, arena: BufferAren
     { name: "eval_forward", cadence: EVERY_STEP, commands: built.flatMap((b) => b.evalForward) },
     { name: "eval_loss", cadence: EVERY_STEP, commands: head.eval },
   ];
+  const elide = (list: Stage[]) =>
+    opts.elideMirrors === false ? list : elideMirrorRefreshes(list).stages;
   return {
     gpu,
     arena,
@@ -280,8 +288,8 @@ function recordPlan(gpu: Gpu, graph: Graph, opts: PlanOptions, arena: BufferAren
     metrics,
     step,
     optimizer,
-    stages,
-    evalStages,
+    stages: elide(stages),
+    evalStages: elide(evalStages),
     init,
     flopsPerStep: stepFlops(graph, batch),
     fusedInto: fusion.hosts,
