@@ -12,7 +12,8 @@
  */
 
 import { compileGraph } from "../dsl/compile.ts";
-import { loadRunSpecFile, type Override, parseOverride } from "../dsl/yaml.ts";
+import { parseArgs as parseCommandLine } from "node:util";
+import { loadRunSpecFile, parseOverride } from "../dsl/yaml.ts";
 import { describeError } from "../cli/errors.ts";
 import { buildPlan } from "../lib/plan/plan.ts";
 import { planOptions } from "../lib/run/plan.ts";
@@ -23,30 +24,31 @@ import { acquireOrExit } from "./harness.ts";
 
 const USAGE = "usage: bench/tune_plan.ts FILE.yaml [--family ID[,ID…]] [--set key=value]… [--save]";
 
-function parseArgs(argv: readonly string[]) {
-  const out = { file: "", families: [] as string[], overrides: [] as Override[], save: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const value = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a value`);
-      return v;
-    };
-    if (a === "--family") out.families.push(...value().split(",").filter(Boolean));
-    else if (a === "--set") out.overrides.push(parseOverride(value()));
-    else if (a === "--save") out.save = true;
-    else if (a.startsWith("-")) throw new Error(`unknown flag ${a}`);
-    else if (!out.file) out.file = a;
-    else throw new Error(`unexpected argument ${a}`);
+/** Parses the command line; throws a one-line message on bad input. */
+function parseArgs(argv: string[]) {
+  const { values, positionals } = parseCommandLine({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      family: { type: "string", multiple: true },
+      set: { type: "string", multiple: true },
+      save: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    Deno.exit(0);
   }
-  if (!out.file) throw new Error("give the model file");
-  return out;
+  if (positionals.length !== 1) throw new Error("give one model file");
+  return {
+    file: positionals[0],
+    families: (values.family ?? []).flatMap((f) => f.split(",")).filter(Boolean),
+    overrides: (values.set ?? []).map(parseOverride),
+    save: values.save ?? false,
+  };
 }
 
-if (Deno.args.includes("--help") || Deno.args.includes("-h")) {
-  console.log(USAGE);
-  Deno.exit(0);
-}
 let args: ReturnType<typeof parseArgs>;
 try {
   args = parseArgs(Deno.args);
