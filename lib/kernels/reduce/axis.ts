@@ -12,7 +12,7 @@ import { type Binding, type Command, dispatch, grid2d } from "../../gpu/commands
 import type { BufferArena, Tensor } from "../../gpu/tensor.ts";
 import { bindOperands, type Operand } from "../elementwise/operands.ts";
 import { type AxisCombine, reducer } from "./combine.ts";
-import { planReduction, type ReducePlan, SERIAL_UNROLL } from "./axis_plan.ts";
+import { combinePlan, type ReducePlan, SERIAL_UNROLL } from "./axis_plan.ts";
 
 export type { AxisCombine } from "./combine.ts";
 export * from "./axis_plan.ts";
@@ -176,7 +176,7 @@ export function planPasses(
   };
   return [
     { pass: first, plan },
-    { pass: second, plan: planReduction(plan.variant, M, plan.splits, "m", false) },
+    { pass: second, plan: combinePlan(plan, M) },
   ];
 }
 

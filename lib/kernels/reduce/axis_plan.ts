@@ -151,15 +151,29 @@ export function parseReducePlan(name: string, L: number): ReducePlan | undefined
 }
 
 /**
- * Whether `plan` can run M outputs of L inputs: within llvmpipe's loop
- * budget, a tree workgroup of powers of two within WebGPU's guaranteed 256
- * invocations (at least 2 threads per output: the tree halves them), and a
- * combining pass that fits as well.
+ * The plan of the pass that combines the S chunk results of `plan` (S > 1)
+ * for each of M outputs: the same strategy over S inputs, in one chunk.
  */
-export function reducePlanValid(plan: ReducePlan, M: number, L: number): boolean {
+export function combinePlan(plan: ReducePlan, M: number): ReducePlan {
+  return planReduction(plan.variant, M, plan.splits, "m", false);
+}
+
+/** Whether one pass of `plan` fits: loop budget and workgroup shape. */
+function passValid(plan: ReducePlan, M: number, L: number): boolean {
   const { splits, chunk, tx, ty } = plan;
   if (!(splits >= 1 && splits <= L && chunk * splits >= L && M >= 1)) return false;
   if (plan.variant === "serial") return chunk <= SERIAL_MAX_CHUNK;
   const pow2 = (n: number) => Number.isInteger(n) && n >= 1 && (n & (n - 1)) === 0;
   return pow2(tx) && pow2(ty) && ty >= 2 && tx * ty <= 256 && Math.ceil(chunk / ty) <= LOOP_BUDGET;
+}
+
+/**
+ * Whether `plan` can run M outputs of L inputs: within llvmpipe's loop
+ * budget, a tree workgroup of powers of two within WebGPU's guaranteed 256
+ * invocations (at least 2 threads per output: the tree halves them), and a
+ * combining pass ({@link combinePlan}) that fits as well.
+ */
+export function reducePlanValid(plan: ReducePlan, M: number, L: number): boolean {
+  if (!passValid(plan, M, L)) return false;
+  return plan.splits === 1 || passValid(combinePlan(plan, M), M, plan.splits);
 }

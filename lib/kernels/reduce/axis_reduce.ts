@@ -28,6 +28,7 @@ import {
 } from "./axis.ts";
 import {
   defaultReduceStrategy,
+  LOOP_BUDGET,
   parseReducePlan,
   planReduction,
   planWithSplits,
@@ -234,7 +235,18 @@ export function axisReduce(gpu: Gpu, pass: AxisPass, opts: AxisReduceOptions): C
       );
     }
   }
-  const build = (pl: ReducePlan) => axisCommands(gpu, pass, pl, opts.arena);
+  const build = (pl: ReducePlan) => {
+    // The untuned plan of one pass (no scratch) can exceed the loop budget:
+    // llvmpipe would stop its loop early and store a partial result, silently.
+    if (!reducePlanValid(pl, p.M, p.L)) {
+      throw new RangeError(
+        `${pass.label}: reducing ${p.M} outputs of ${p.L} values as ${reducePlanName(pl)} ` +
+          `needs more than ${LOOP_BUDGET} loop iterations per invocation (llvmpipe's loop limiter)` +
+          (p.split ? "" : "; pass a scratch arena (`arena`) for a two-pass split"),
+      );
+    }
+    return axisCommands(gpu, pass, pl, opts.arena);
+  };
   if (v === undefined) {
     return buildChosen(gpu, reduceAxisFamily, p, (name) => build(plan(gpu, p, name)));
   }
