@@ -1,8 +1,9 @@
 /**
  * A plan with redundant texture-mirror refreshes dropped trains and
  * evaluates exactly as the plan that keeps them (same kernels, same values:
- * every number equal), with AdaBK's statistics and roots stages (run every
- * second step) reading mirrors refreshed by the forward pass.
+ * every number equal), with AdaBK's statistics and roots stages reading
+ * mirrors refreshed by the forward pass. The harness runs every stage each
+ * step; tests/train/mirror_elision_trainer_test.ts runs their cadences.
  */
 
 import { assert, assertEquals } from "../assert.ts";
@@ -36,7 +37,7 @@ Deno.test(
   async () => {
     const gpu = await testGpu();
     const graph = buildGraph([8, 8, 1], LAYERS);
-    // Damping 0.1 keeps the tiny factors' roots tame; statistics and roots on a cadence of 2.
+    // Damping 0.1 keeps the tiny factors' roots tame.
     const optimizer = adamwBK({ lr: 0.01, statEvery: 2, rootEvery: 2, damping: 0.1 });
     const opts = { batch: 3, seed: 7, optimizer };
     const plans = [
