@@ -97,7 +97,7 @@ export function dispatch(
 ): DispatchCommand {
   const { pipeline } = gpu.pipelines.get(label, code);
   const used = new Set<number>();
-  for (const m of code.matchAll(/@binding\((\d+)\)/g)) used.add(Number(m[1]));
+  for (const m of withoutComments(code).matchAll(/@binding\((\d+)\)/g)) used.add(Number(m[1]));
   const readOnly = readOnlyBindings(code);
   const entries = bindings.map(toEntry).filter((e) => used.has(e.binding));
   const bindGroup = gpu.device.createBindGroup({
@@ -114,6 +114,12 @@ export function dispatch(
   return { kind: "dispatch", label, pipeline, bindGroup, workgroups: wg, writes };
 }
 
+/** WGSL without its comments: a declaration in one declares nothing. */
+function withoutComments(code: string): string {
+  // One left-to-right pass: whichever comment opens first wins (`// a /* b` is a line comment).
+  return code.replace(/\/\*[\s\S]*?\*\/|\/\/[^\n]*/g, " ");
+}
+
 /**
  * The @group(0) binding indices that `code` declares read-only (read storage,
  * uniforms, sampled textures); every other binding counts as written, so a
@@ -122,7 +128,7 @@ export function dispatch(
 export function readOnlyBindings(code: string): Set<number> {
   const out = new Set<number>();
   const decl = /@binding\((\d+)\)\s*var(?:<([^>]*)>)?\s+\w+\s*:\s*([\w_]+)/g;
-  for (const m of code.matchAll(decl)) {
+  for (const m of withoutComments(code).matchAll(decl)) {
     const space = (m[2] ?? "").replace(/\s+/g, "");
     const type = m[3];
     if (space === "storage,read" || space === "storage" || space === "uniform") {

@@ -154,6 +154,11 @@ Deno.test("readOnlyBindings: read storage, uniforms and sampled textures; everyt
 @group(0) @binding(5) var<storage> c: array<f32>;
 @group(0) @binding(6)
 var<storage,read> d: array<f32>;
-@group(0) @binding(7) var<storage, read_write> e: array<f32>;`;
+@group(0) @binding(7) var<storage, read_write> e: array<f32>;
+// was: @group(0) @binding(8) var<storage, read> f: array<f32>; /* not a block comment
+@group(0) @binding(8) var<storage, read_write> f: array<f32>;
+/* @group(0) @binding(9) var<uniform> g: Params; // still the block comment */
+@group(0) @binding(9) var h: texture_storage_2d<rgba32float, write>;`;
+  // Declarations in comments count for nothing.
   assertEquals([...readOnlyBindings(code)].sort(), [0, 2, 3, 5, 6]);
 });
