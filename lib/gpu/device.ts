@@ -11,6 +11,7 @@ import { envFlag } from "../util/env.ts";
 import { DeviceLostError, GpuOperationError, GpuUnavailableError } from "./errors.ts";
 import { PipelineCache } from "./pipelines.ts";
 import { ensureRuntimeDir } from "./runtime_dir.ts";
+import { preferVulkan } from "./backend_choice.ts";
 
 /** What we know about the adapter, recorded with benchmarks and tuning caches. */
 export interface AdapterIdentity {
@@ -224,6 +225,7 @@ export async function acquireGpu(options: AcquireOptions = {}): Promise<Gpu> {
   if (!gpu) throw new GpuUnavailableError("navigator.gpu is missing in this runtime");
   // Before the first adapter request, which creates the WebGPU instance.
   await ensureRuntimeDir();
+  const vulkanOnly = preferVulkan() !== undefined;
   let adapter: GPUAdapter | null = null;
   try {
     adapter = await gpu.requestAdapter({
@@ -232,7 +234,14 @@ export async function acquireGpu(options: AcquireOptions = {}): Promise<Gpu> {
   } catch (e) {
     throw new GpuUnavailableError(`requestAdapter failed (${(e as Error).message})`);
   }
-  if (!adapter) throw new GpuUnavailableError("no GPU adapter was found");
+  if (!adapter) {
+    throw new GpuUnavailableError(
+      vulkanOnly
+        ? "no GPU adapter was found through the installed Vulkan driver " +
+          "(DENO_WEBGPU_BACKEND=gl tries OpenGL instead)"
+        : "no GPU adapter was found",
+    );
+  }
   const wantTimestamps = options.timestamps ?? true;
   const requiredFeatures: GPUFeatureName[] = [];
   if (wantTimestamps && adapter.features.has("timestamp-query")) {
