@@ -19,16 +19,14 @@
  * @module
  */
 
+import { granted } from "../util/permissions.ts";
+
 /** Where the Vulkan loader finds installed drivers' manifests on Linux. */
 export const VULKAN_ICD_DIRS = [
   "/usr/share/vulkan/icd.d",
   "/etc/vulkan/icd.d",
   "/usr/local/share/vulkan/icd.d",
 ] as const;
-
-function granted(desc: Deno.PermissionDescriptor): boolean {
-  return Deno.permissions.querySync(desc).state === "granted";
-}
 
 function hasManifest(dir: string): boolean {
   if (!granted({ name: "read", path: dir })) return false;

@@ -14,12 +14,10 @@
  * @module
  */
 
+import { granted } from "../util/permissions.ts";
+
 /** Where the private runtime directory goes (the tasks may write `.cache`). */
 export const PRIVATE_RUNTIME_DIR = ".cache/xdg-runtime";
-
-function granted(desc: Deno.PermissionDescriptor): boolean {
-  return Deno.permissions.querySync(desc).state === "granted";
-}
 
 /**
  * Sets `XDG_RUNTIME_DIR` to an absolute private directory when it is unset

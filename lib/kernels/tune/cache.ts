@@ -22,6 +22,7 @@
 
 import type { Gpu } from "../../gpu/device.ts";
 import { envVar } from "../../util/env.ts";
+import { granted } from "../../util/permissions.ts";
 import type { KernelFamily } from "./family.ts";
 
 /** Where tuning choices are persisted by default (relative to the working directory). */
@@ -57,21 +58,12 @@ export function tuningEnabled(): boolean {
   return !(v === "0" || v === "false" || v === "off");
 }
 
-function permitted(name: "read" | "write", path: string): boolean {
-  try {
-    // Query first so a missing permission never turns into an interactive prompt.
-    return Deno.permissions.querySync({ name, path }).state === "granted";
-  } catch {
-    return false;
-  }
-}
-
 function isObject(x: unknown): x is Record<string, unknown> {
   return typeof x === "object" && x !== null && !Array.isArray(x);
 }
 
 function readTuneFile(path: string): TuneFile | undefined {
-  if (!permitted("read", path)) return undefined;
+  if (!granted({ name: "read", path })) return undefined;
   try {
     const data = JSON.parse(Deno.readTextFileSync(path));
     if (data?.version !== TUNE_FILE_VERSION || !isObject(data.adapters)) return undefined;
@@ -151,7 +143,7 @@ export class TuneCache {
    */
   save(path: string): boolean {
     const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : ".";
-    if (!permitted("write", path) || !permitted("write", dir)) return false;
+    if (!granted({ name: "write", path }) || !granted({ name: "write", path: dir })) return false;
     try {
       const file: TuneFile = readTuneFile(path) ?? { version: TUNE_FILE_VERSION, adapters: {} };
       for (const [id, e] of this.#mem) {
