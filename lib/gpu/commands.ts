@@ -96,9 +96,10 @@ export function dispatch(
   workgroups: readonly [number, number, number] | readonly [number, number] | readonly [number],
 ): DispatchCommand {
   const { pipeline } = gpu.pipelines.get(label, code);
+  const source = withoutComments(code);
   const used = new Set<number>();
-  for (const m of withoutComments(code).matchAll(/@binding\((\d+)\)/g)) used.add(Number(m[1]));
-  const readOnly = readOnlyBindings(code);
+  for (const m of source.matchAll(/@binding\((\d+)\)/g)) used.add(Number(m[1]));
+  const readOnly = readOnlyIn(source);
   const entries = bindings.map(toEntry).filter((e) => used.has(e.binding));
   const bindGroup = gpu.device.createBindGroup({
     label,
@@ -126,9 +127,14 @@ function withoutComments(code: string): string {
  * declaration this does not recognise errs on the safe side.
  */
 export function readOnlyBindings(code: string): Set<number> {
+  return readOnlyIn(withoutComments(code));
+}
+
+/** {@link readOnlyBindings} of WGSL already without comments. */
+function readOnlyIn(source: string): Set<number> {
   const out = new Set<number>();
   const decl = /@binding\((\d+)\)\s*var(?:<([^>]*)>)?\s+\w+\s*:\s*([\w_]+)/g;
-  for (const m of withoutComments(code).matchAll(decl)) {
+  for (const m of source.matchAll(decl)) {
     const space = (m[2] ?? "").replace(/\s+/g, "");
     const type = m[3];
     if (space === "storage,read" || space === "storage" || space === "uniform") {

@@ -258,8 +258,8 @@ export async function acquireGpu(options: AcquireOptions = {}): Promise<Gpu> {
   }
   const acquired = new Gpu(device, identify(adapter));
   // Heap corruption at exit after `deno test --parallel` had passed every
-  // test: 3 in 4 runs without this, still 2 in 6 with it and 0 in 5 serial
-  // runs, so the test task also runs modules one at a time.
+  // test: 3 in 4 runs without this, 2 in 6 with it; serially, 3 in 29 still
+  // did until Vulkan alone was initialised (preferVulkan above).
   acquired.releaseOnUnload();
   return acquired;
 }

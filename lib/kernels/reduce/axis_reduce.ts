@@ -14,7 +14,7 @@
 
 import type { Command } from "../../gpu/commands.ts";
 import type { Gpu } from "../../gpu/device.ts";
-import type { BufferArena, Tensor } from "../../gpu/tensor.ts";
+import { type BufferArena, numel, type Tensor } from "../../gpu/tensor.ts";
 import type { KernelFamily } from "../tune/family.ts";
 import { buildChosen, forcedChoice, tagKernel } from "../tune/choose.ts";
 import { scratchTensor } from "../tune/measure.ts";
@@ -85,13 +85,14 @@ export function axisProblem(
  * (forced ones need not be among the tuner's candidates).
  */
 function plan(gpu: Gpu, p: AxisReduceProblem, variant: string): ReducePlan {
-  if (variant === reducePlanName(heuristicPlan(gpu, p))) return heuristicPlan(gpu, p);
+  const untuned = heuristicPlan(gpu, p);
+  if (variant === reducePlanName(untuned)) return untuned;
   const pl = parseReducePlan(variant, p.L);
   if (!pl || !reducePlanValid(pl, p.M, p.L) || (pl.splits > 1 && !p.split)) {
     throw new RangeError(
       `reduction of ${p.M} outputs × ${p.L} inputs${p.split ? "" : " without scratch"}: ` +
         `unknown or unsupported variant "${variant}" (untuned: ${
-          reducePlanName(heuristicPlan(gpu, p))
+          reducePlanName(untuned)
         }; tuned among: ${reduceAxisFamily.variants(gpu, p).join(", ")})`,
     );
   }
@@ -137,8 +138,7 @@ function treePlans(p: AxisReduceProblem): ReducePlan[] {
 
 /** Placeholder tensors for WGSL only: bindings need distinct buffers; no device touched. */
 function placeholder(name: string, shape: number[]): Tensor {
-  const size = shape.reduce((a, b) => a * b, 1);
-  return { buffer: {} as GPUBuffer, offset: 0, shape, size, name };
+  return { buffer: {} as GPUBuffer, offset: 0, shape, size: numel(shape), name };
 }
 
 /**
@@ -226,8 +226,9 @@ export interface AxisReduceOptions {
 export function axisReduce(gpu: Gpu, pass: AxisPass, opts: AxisReduceOptions): Command[] {
   const p = axisProblem(pass, opts.contiguous, opts.arena !== undefined);
   const v = opts.variant;
-  const strategy = v === "serial" || v === "tree" ? v : defaultReduceStrategy(gpu);
+  const forced = v === "serial" || v === "tree" ? v : undefined;
   if (!opts.arena && opts.requireSplit) {
+    const strategy = forced ?? defaultReduceStrategy(gpu);
     if (planReduction(strategy, p.M, p.L, p.contiguous, true).splits > 1) {
       throw new RangeError(
         `${pass.label}: reducing ${p.M} outputs of ${p.L} values needs a scratch arena ` +
@@ -250,8 +251,6 @@ export function axisReduce(gpu: Gpu, pass: AxisPass, opts: AxisReduceOptions): C
   if (v === undefined) {
     return buildChosen(gpu, reduceAxisFamily, p, (name) => build(plan(gpu, p, name)));
   }
-  const pl = v === "serial" || v === "tree"
-    ? planReduction(v, p.M, p.L, p.contiguous, p.split)
-    : plan(gpu, p, v);
+  const pl = forced ? planReduction(forced, p.M, p.L, p.contiguous, p.split) : plan(gpu, p, v);
   return tagKernel(build(pl), forcedChoice(reduceAxisFamily, p, reducePlanName(pl)));
 }
