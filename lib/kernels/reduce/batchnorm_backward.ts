@@ -62,33 +62,17 @@ export function batchNormBackward(gpu: Gpu, a: BatchNormBackwardArgs): Command[]
   }
   const xs = { name: "x", tensor: a.x };
   const dys = { name: "dy", tensor: a.dy };
-  const mean = { name: "mean", tensor: a.saveMean };
-  const invStd = { name: "invStd", tensor: a.saveInvStd };
   const relu = a.reluOutput ? [{ name: "reluOut", tensor: a.reluOutput }] : [];
   // The gradient reaching the batch norm: dy, or the ReLU's backward of it.
   const grad = (n: Record<string, string>, i: string, T = "f32") =>
     a.reluOutput
       ? activationGradExpr("relu", `${n.reluOut}[${i}]`, `${n.dy}[${i}]`, T)
       : `${n.dy}[${i}]`;
-  const sums = axisReduce(gpu, {
-    label: `${label}_sums`,
-    M: C,
-    L: rows,
-    width: 2,
-    combine: "sum",
-    inputs: [xs, dys, mean, invStd, ...relu],
-    outputs: [{ name: "dgamma", tensor: a.dgamma, write: true }, {
-      name: "dbeta",
-      tensor: a.dbeta,
-      write: true,
-    }],
-    load: (n) => {
-      const i = `k * ${C}u + m`;
-      const g = grad(n, i);
-      return `vec2<f32>(${g}, ${g} * ((${n.x}[${i}] - ${n.mean}[m]) * ${n.invStd}[m]))`;
-    },
-    store: (n) => `  ${n.dbeta}[m] = acc.x;\n  ${n.dgamma}[m] = acc.y;`,
-  }, { variant: a.variant, arena: a.arena, contiguous: "m", requireSplit: true });
+  const sums = gradientSums(gpu, label, a, rows, {
+    inputs: relu,
+    grad,
+    xAt: (n, i) => `${n.x}[${i}]`,
+  });
   const width = pickWidth(label, [C], a.width);
   const step = dxStep(a);
   const skip = a.skipGrad ? [{ name: "dskip", tensor: a.skipGrad, write: true }] : [];
@@ -113,6 +97,58 @@ export function batchNormBackward(gpu: Gpu, a: BatchNormBackwardArgs): Command[]
       step.store(n, "i", "gi"),
   });
   return [...sums, ...dx];
+}
+
+/** How {@link gradientSums} reads the gradient and the input of each element. */
+export interface GradientSumParts {
+  /** Operands the expressions read beyond x, dy, mean and invStd. */
+  inputs?: Operand[];
+  /** Module-scope WGSL the expressions call. */
+  prelude?: string;
+  /** The gradient g reaching the batch norm at element `i` (u32 `k * C + m`). */
+  grad: (n: Record<string, string>, i: string) => string;
+  /** The input value x̂ normalises for that element. */
+  xAt: (n: Record<string, string>, i: string) => string;
+}
+
+/**
+ * dβ = Σg and dγ = Σg·x̂ per channel over `rows` rows of the gradient, in
+ * one reduction (x̂ = (x − mean)·σ⁻¹); shared by the batch-norm backward
+ * and the fused batch-norm + max-pool backward, so both sum alike.
+ */
+export function gradientSums(
+  gpu: Gpu,
+  label: string,
+  a: BatchNormBackwardChannels & Pick<BatchNormVariants, "variant"> & { x: Tensor; dy: Tensor },
+  rows: number,
+  parts: GradientSumParts,
+): Command[] {
+  const C = a.dgamma.size;
+  return axisReduce(gpu, {
+    label: `${label}_sums`,
+    M: C,
+    L: rows,
+    width: 2,
+    combine: "sum",
+    inputs: [
+      { name: "x", tensor: a.x },
+      { name: "dy", tensor: a.dy },
+      { name: "mean", tensor: a.saveMean },
+      { name: "invStd", tensor: a.saveInvStd },
+      ...(parts.inputs ?? []),
+    ],
+    outputs: [
+      { name: "dgamma", tensor: a.dgamma, write: true },
+      { name: "dbeta", tensor: a.dbeta, write: true },
+    ],
+    prelude: parts.prelude,
+    load: (n) => {
+      const i = `k * ${C}u + m`;
+      const g = parts.grad(n, i);
+      return `vec2<f32>(${g}, ${g} * ((${parts.xAt(n, i)} - ${n.mean}[m]) * ${n.invStd}[m]))`;
+    },
+    store: (n) => `  ${n.dbeta}[m] = acc.x;\n  ${n.dgamma}[m] = acc.y;`,
+  }, { variant: a.variant, arena: a.arena, contiguous: "m", requireSplit: true });
 }
 
 /**

@@ -17,7 +17,7 @@ import { expectShape } from "../conv/geometry.ts";
 import { bindOperands, type Operand } from "../elementwise/operands.ts";
 import { run } from "../pool/common.ts";
 import { NO_ARGMAX, type Pool2dGeometry } from "../pool/pool.ts";
-import { dxStep } from "./batchnorm_backward.ts";
+import { dxStep, gradientSums } from "./batchnorm_backward.ts";
 import {
   backwardChannels,
   type BatchNormBackwardChannels,
@@ -30,7 +30,6 @@ import {
   windowElement,
   windowsPerInvocation,
 } from "./batchnorm_pool.ts";
-import { axisReduce } from "./reduce.ts";
 
 /** Arguments of {@link batchNormPoolBackward}. */
 export interface BatchNormPoolBackwardArgs
@@ -61,24 +60,9 @@ export function batchNormPoolBackward(gpu: Gpu, a: BatchNormPoolBackwardArgs): C
   expectShape(label, "argmax", a.argmax, s.y);
   expectShape(label, "dx", a.dx, s.x);
   const pooledRows = g.batch * s.outH * s.outW;
-  const sums = axisReduce(gpu, {
-    label: `${label}_sums`,
-    M: C,
-    L: pooledRows,
-    width: 2,
-    combine: "sum",
-    inputs: [
-      { name: "x", tensor: a.x },
-      { name: "dy", tensor: a.dy },
-      { name: "argmax", tensor: a.argmax },
-      { name: "mean", tensor: a.saveMean },
-      { name: "invStd", tensor: a.saveInvStd },
-    ],
-    outputs: [
-      { name: "dgamma", tensor: a.dgamma, write: true },
-      { name: "dbeta", tensor: a.dbeta, write: true },
-    ],
-    // The window's gradient goes to its argmax alone; none where a ReLU zeroed it.
+  // The window's gradient goes to its argmax alone; none where a ReLU zeroed it.
+  const sums = gradientSums(gpu, label, a, pooledRows, {
+    inputs: [{ name: "argmax", tensor: a.argmax }],
     prelude: `fn routed(d: f32, at: f32) -> f32 {
   return select(0.0, d, at < ${NO_ARGMAX}.0);
 }
@@ -86,14 +70,9 @@ fn source(at: f32) -> u32 {
   return min(u32(at), ${a.x.size - 1}u);
 }
 `,
-    load: (n) => {
-      const o = `k * ${C}u + m`;
-      const d = `routed(${n.dy}[${o}], ${n.argmax}[${o}])`;
-      const xh = `(${n.x}[source(${n.argmax}[${o}])] - ${n.mean}[m]) * ${n.invStd}[m]`;
-      return `vec2<f32>(${d}, ${d} * (${xh}))`;
-    },
-    store: (n) => `  ${n.dbeta}[m] = acc.x;\n  ${n.dgamma}[m] = acc.y;`,
-  }, { variant: a.variant, arena: a.arena, contiguous: "m", requireSplit: true });
+    grad: (n, i) => `routed(${n.dy}[${i}], ${n.argmax}[${i}])`,
+    xAt: (n, i) => `${n.x}[source(${n.argmax}[${i}])]`,
+  });
   return [...sums, ...dxWindows(gpu, a, s)];
 }
 
