@@ -36,7 +36,7 @@ function smallInts(seed: number, n: number): Float64Array {
 /** Iterations of the longest loop of one pass of `v` over L inputs. */
 function longestLoop(v: string, L: number): number {
   const p = parseReducePlan(v, L)!;
-  return p.variant === "serial"
+  return p.strategy === "serial"
     ? Math.floor(p.chunk / SERIAL_UNROLL) + (p.chunk % SERIAL_UNROLL)
     : Math.ceil(p.chunk / p.ty);
 }

@@ -69,7 +69,7 @@ fn store_out(m: u32, s: u32, acc: ${A}) {
 ${pass.store(bound.names)}
 }
 `;
-  if (plan.variant === "serial") {
+  if (plan.strategy === "serial") {
     const count = M * splits;
     const grid = grid2d(Math.ceil(count / 64));
     const code = `${header}
@@ -192,6 +192,6 @@ export function axisCommands(
     : undefined;
   return planPasses(pass, plan, partial).map(({ pass: p, plan: pl }) => {
     const k = axisPassWgsl(p, pl);
-    return dispatch(gpu, `${p.label}_${pl.variant}`, k.code, k.bindings, k.grid);
+    return dispatch(gpu, `${p.label}_${pl.strategy}`, k.code, k.bindings, k.grid);
   });
 }

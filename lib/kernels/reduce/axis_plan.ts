@@ -29,7 +29,7 @@ export function defaultReduceStrategy(gpu: Gpu): ReduceStrategy {
 /** How an axis reduction is cut up and mapped onto invocations. */
 export interface ReducePlan {
   /** Strategy. */
-  variant: ReduceStrategy;
+  strategy: ReduceStrategy;
   /** Number of chunks along the reduced axis (S > 1 needs a second pass). */
   splits: number;
   /** Inputs per chunk (the last chunk may be shorter). */
@@ -103,7 +103,7 @@ export function planWithSplits(
   ty = 1,
 ): ReducePlan {
   const chunk = Math.ceil(L / Math.max(1, Math.min(L, Math.round(splits))));
-  return { variant: strategy, splits: Math.ceil(L / chunk), chunk, tx, ty };
+  return { strategy, splits: Math.ceil(L / chunk), chunk, tx, ty };
 }
 
 /**
@@ -112,22 +112,24 @@ export function planWithSplits(
  * columns). `allowSplit` false forces one chunk.
  */
 export function planReduction(
-  variant: ReduceStrategy,
+  strategy: ReduceStrategy,
   M: number,
   L: number,
   contiguous: "k" | "m",
   allowSplit: boolean,
 ): ReducePlan {
   // llvmpipe's loop limiter: a serial invocation may cover at most this many inputs.
-  if (variant === "serial" && !allowSplit && L > SERIAL_MAX_CHUNK) variant = "tree";
-  if (variant === "serial") return planWithSplits("serial", L, allowSplit ? serialSplits(M, L) : 1);
+  if (strategy === "serial" && !allowSplit && L > SERIAL_MAX_CHUNK) strategy = "tree";
+  if (strategy === "serial") {
+    return planWithSplits("serial", L, allowSplit ? serialSplits(M, L) : 1);
+  }
   const { tx, ty } = treeShape(M, L, contiguous);
   return planWithSplits("tree", L, allowSplit ? treeSplits(M, L, tx, ty) : 1, tx, ty);
 }
 
 /** The name of a plan in the `reduce.axis` family (see {@link ReduceVariant}). */
 export function reducePlanName(plan: ReducePlan): ReduceVariant {
-  return plan.variant === "serial"
+  return plan.strategy === "serial"
     ? `serial_s${plan.splits}`
     : `tree_${plan.tx}x${plan.ty}_s${plan.splits}`;
 }
@@ -146,8 +148,8 @@ export function parseReducePlan(name: string, L: number): ReducePlan | undefined
   const chunk = Math.ceil(L / splits);
   if (splits > L || Math.ceil(L / chunk) !== splits) return undefined;
   return m[1] === undefined
-    ? { variant: "serial", splits, chunk, tx: 1, ty: 1 }
-    : { variant: "tree", splits, chunk, tx: Number(m[1]), ty: Number(m[2]) };
+    ? { strategy: "serial", splits, chunk, tx: 1, ty: 1 }
+    : { strategy: "tree", splits, chunk, tx: Number(m[1]), ty: Number(m[2]) };
 }
 
 /**
@@ -155,14 +157,14 @@ export function parseReducePlan(name: string, L: number): ReducePlan | undefined
  * for each of M outputs: the same strategy over S inputs, in one chunk.
  */
 export function combinePlan(plan: ReducePlan, M: number): ReducePlan {
-  return planReduction(plan.variant, M, plan.splits, "m", false);
+  return planReduction(plan.strategy, M, plan.splits, "m", false);
 }
 
 /** Whether one pass of `plan` fits: loop budget and workgroup shape. */
 function passValid(plan: ReducePlan, M: number, L: number): boolean {
   const { splits, chunk, tx, ty } = plan;
   if (!(splits >= 1 && splits <= L && chunk * splits >= L && M >= 1)) return false;
-  if (plan.variant === "serial") return chunk <= SERIAL_MAX_CHUNK;
+  if (plan.strategy === "serial") return chunk <= SERIAL_MAX_CHUNK;
   const pow2 = (n: number) => Number.isInteger(n) && n >= 1 && (n & (n - 1)) === 0;
   return pow2(tx) && pow2(ty) && ty >= 2 && tx * ty <= 256 && Math.ceil(chunk / ty) <= LOOP_BUDGET;
 }
