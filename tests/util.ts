@@ -118,3 +118,23 @@ export async function withArena<T>(fn: (gpu: Gpu, arena: BufferArena) => Promise
     arena.dispose();
   }
 }
+
+/**
+ * Runs `fn` with every arena that allocates a tensor meanwhile collected in
+ * `arenas` (to check that a failed build gave its buffers back).
+ */
+export async function withArenaSpy<T>(
+  fn: (arenas: Set<BufferArena>) => Promise<T> | T,
+): Promise<T> {
+  const arenas = new Set<BufferArena>();
+  const tensor = BufferArena.prototype.tensor;
+  BufferArena.prototype.tensor = function (this: BufferArena, name, shape) {
+    arenas.add(this);
+    return tensor.call(this, name, shape);
+  };
+  try {
+    return await fn(arenas);
+  } finally {
+    BufferArena.prototype.tensor = tensor;
+  }
+}

@@ -14,7 +14,7 @@ import { acquireGpu, AllocationError, BufferArena, formatBytes } from "../../lib
 import { sgd } from "../../lib/optim/first_order.ts";
 import type { OptimizerFactory } from "../../lib/optim/types.ts";
 import { ShapeError } from "../../lib/ops/types.ts";
-import { gpuTest, testGpu } from "../util.ts";
+import { gpuTest, testGpu, withArenaSpy } from "../util.ts";
 
 const linear = (name: string, out: number) => ({
   type: "linear",
@@ -187,21 +187,14 @@ Deno.test("a plan that fails half-way gives back every buffer it allocated", gpu
       throw new RangeError("broken optimizer");
     },
   };
-  const arenas = new Set<BufferArena>();
-  const tensor = BufferArena.prototype.tensor;
-  BufferArena.prototype.tensor = function (this: BufferArena, name, shape) {
-    arenas.add(this);
-    return tensor.call(this, name, shape);
-  };
-  try {
+  const arenas = await withArenaSpy((arenas) => {
     assertThrows(
       () => buildPlan(gpu, graph, { batch: 4, seed: 0, optimizer: broken }),
       RangeError,
       "broken optimizer",
     );
-  } finally {
-    BufferArena.prototype.tensor = tensor;
-  }
+    return arenas;
+  });
   assertEquals(arenas.size, 1);
   assertEquals([...arenas][0].bytes, 0, "bytes still held");
 });

@@ -7,11 +7,10 @@
  */
 import { assert, assertEquals } from "../assert.ts";
 import { loadRunSpecFile, parseRunSpecYaml } from "../../dsl/yaml.ts";
-import { assertClose, gpuTest, randn, testGpu } from "../util.ts";
+import { assertClose, gpuTest, randn, testGpu, withArenaSpy } from "../util.ts";
 import { compileGraph, compileOptimizer } from "../../dsl/compile.ts";
 import { encode } from "../../lib/gpu/commands.ts";
 import { Gpu } from "../../lib/gpu/device.ts";
-import { BufferArena } from "../../lib/gpu/tensor.ts";
 import { readTensors, writeTensor } from "../../lib/gpu/transfer.ts";
 import { tuneCache } from "../../lib/kernels/tune/cache.ts";
 import type { Plan } from "../../lib/plan/plan.ts";
@@ -228,34 +227,33 @@ Deno.test(
     withTuneEnv(undefined, async () => {
       const gpu = await testGpu();
       // Every arena that allocates a tensor while the plan is built and tuned.
-      const arenas = new Set<BufferArena>();
-      const tensor = BufferArena.prototype.tensor;
-      BufferArena.prototype.tensor = function (this: BufferArena, name, shape) {
-        arenas.add(this);
-        return tensor.call(this, name, shape);
-      };
       try {
-        const clock = new FakeClock();
-        let message = "";
-        try {
-          await buildTunedPlan(gpu, graph, planOptions(), {
-            mode: "exhaustive",
-            path: null,
-            timer: fakeTimers(() => 1e-3, clock).factory,
-            now: clock.now,
-            // Stands for any failure once buffers exist (out of memory, a lost device).
-            log: () => {
-              throw new Error("log failed");
-            },
-          });
-        } catch (e) {
-          message = (e as Error).message;
-        }
-        assertEquals(message, "log failed");
-        assert(arenas.size > 0);
-        assertEquals([...arenas].map((a) => a.bytes), [...arenas].map(() => 0), "bytes still held");
+        await withArenaSpy(async (arenas) => {
+          const clock = new FakeClock();
+          let message = "";
+          try {
+            await buildTunedPlan(gpu, graph, planOptions(), {
+              mode: "exhaustive",
+              path: null,
+              timer: fakeTimers(() => 1e-3, clock).factory,
+              now: clock.now,
+              // Stands for any failure once buffers exist (out of memory, a lost device).
+              log: () => {
+                throw new Error("log failed");
+              },
+            });
+          } catch (e) {
+            message = (e as Error).message;
+          }
+          assertEquals(message, "log failed");
+          assert(arenas.size > 0);
+          assertEquals(
+            [...arenas].map((a) => a.bytes),
+            [...arenas].map(() => 0),
+            "bytes still held",
+          );
+        });
       } finally {
-        BufferArena.prototype.tensor = tensor;
         tuneCache.clear();
       }
     }),
