@@ -51,7 +51,6 @@ export interface RootStages {
 /** One factor's diagnostics entry. */
 type DiagnosticEntry = KroneckerInstance["diagnostics"][number];
 
-/** A view of factor i's scalars inside a batch's [count, SCALAR_SLOTS] tensor. */
 /** Groups `items` by `key`, groups and members in order of first appearance. */
 function groupBy<T>(items: readonly T[], key: (t: T) => number): T[][] {
   const groups = new Map<number, T[]>();
