@@ -13,10 +13,10 @@
  * @module
  */
 
-import type { Command } from "../lib/gpu/commands.ts";
+import { type Command, dispatchCount } from "../lib/gpu/commands.ts";
 import { BufferArena } from "../lib/gpu/tensor.ts";
 import { acquireOrExit } from "./harness.ts";
-import { batchChain, dispatches, planWith, rootBatchesOf } from "./sections/roots.ts";
+import { batchChain, planWith, rootBatchesOf } from "./sections/roots.ts";
 
 const DEFAULT = [
   "examples/fashion_cnn.yaml=adamw_bk",
@@ -69,7 +69,7 @@ for (const arg of args) {
       const batches = rootBatchesOf(plan).map(({ d, count }) => {
         const b = batchChain(gpu, arena, d, count);
         total += b.gflop;
-        return `${count}×${d}² ${b.variant} ${dispatches(b.commands)} dispatches ${
+        return `${count}×${d}² ${b.variant} ${dispatchCount(b.commands)} dispatches ${
           b.gflop.toFixed(3)
         } GFLOP`;
       });

@@ -11,7 +11,7 @@
  */
 
 import type { Gpu } from "../../lib/gpu/device.ts";
-import type { Command } from "../../lib/gpu/commands.ts";
+import { dispatchCount } from "../../lib/gpu/commands.ts";
 import { BufferArena } from "../../lib/gpu/tensor.ts";
 import { writeTensor } from "../../lib/gpu/transfer.ts";
 import { buildPlan, type Plan } from "../../lib/plan/plan.ts";
@@ -37,11 +37,6 @@ const PLANS: [string, string][] = [
   ["examples/fashion_cnn.yaml", "adamw_bk"],
   ["examples/fashion_resnet.yaml", "sgdm_bk"],
 ];
-
-/** The dispatches among `cmds`. */
-export function dispatches(cmds: readonly Command[]): number {
-  return cmds.filter((c) => c.kind === "dispatch").length;
-}
 
 /** The roots batches a plan's optimizer recorded (none without a Kronecker optimizer). */
 export function rootBatchesOf(plan: Plan): readonly { d: number; count: number }[] {
@@ -104,7 +99,7 @@ async function planRows(gpu: Gpu, file: string, optimizer: string): Promise<Benc
         name: `batch ${count}×${d}² (${b.variant})`,
         shape: file,
         ms: await timeCommands(gpu, b.commands),
-        note: `${dispatches(b.commands)} dispatches, ${b.gflop.toFixed(2)} GFLOP`,
+        note: `${dispatchCount(b.commands)} dispatches, ${b.gflop.toFixed(2)} GFLOP`,
       });
     }
     rows.unshift({
@@ -112,7 +107,9 @@ async function planRows(gpu: Gpu, file: string, optimizer: string): Promise<Benc
       name: `all roots (${optimizer}, reference)`,
       shape: file,
       ms: await timeCommands(gpu, all),
-      note: `${batches.length} batches, ${dispatches(all)} dispatches, ${total.toFixed(1)} GFLOP`,
+      note: `${batches.length} batches, ${dispatchCount(all)} dispatches, ${
+        total.toFixed(1)
+      } GFLOP`,
     });
   } finally {
     arena.dispose();
@@ -167,7 +164,7 @@ async function chainRows(gpu: Gpu, d: number): Promise<BenchRow[]> {
         shape: `${d}x${d}`,
         ms,
         gflops: flops / (ms * 1e6),
-        note: `${dispatches(rc.commands)} dispatches, ${rc.products.length} products ` +
+        note: `${dispatchCount(rc.commands)} dispatches, ${rc.products.length} products ` +
           `(${(flops / 1e9).toFixed(2)} GFLOP) + 20 matrix–vector products`,
       });
     }

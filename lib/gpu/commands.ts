@@ -171,6 +171,11 @@ export interface EncodeOptions {
   passPerDispatch?: boolean;
 }
 
+/** The number of dispatches among `commands` (the rest are copies and clears). */
+export function dispatchCount(commands: readonly Command[]): number {
+  return commands.filter((c) => c.kind === "dispatch").length;
+}
+
 /** The number of compute passes {@link encode} opens for `commands`. */
 export function passCount(commands: readonly Command[], passPerDispatch = false): number {
   let n = 0;

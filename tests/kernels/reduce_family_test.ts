@@ -7,7 +7,7 @@
  */
 
 import { assert, assertEquals, assertThrows } from "../assert.ts";
-import { submit } from "../../lib/gpu/commands.ts";
+import { dispatchCount, submit } from "../../lib/gpu/commands.ts";
 import type { Gpu } from "../../lib/gpu/device.ts";
 import type { BufferArena, Tensor } from "../../lib/gpu/tensor.ts";
 import {
@@ -377,8 +377,7 @@ Deno.test(
           const tuned = recordChoices({ useCache: true }, () => batchNorm(gpu, arena, 4096, 8));
           const c2 = tuned.choices.find((c) => c.family === reduceAxisFamily)!;
           assertEquals([c2.variant, c2.tuned], [variant, true]);
-          const d = (cmds: typeof tuned.result) => cmds.filter((c) => c.kind === "dispatch").length;
-          assertEquals(d(tuned.result), d(untuned.result) - 1);
+          assertEquals(dispatchCount(tuned.result), dispatchCount(untuned.result) - 1);
           const off = recordChoices({ useCache: false }, () => batchNorm(gpu, arena, 4096, 8));
           assertEquals(
             off.choices.find((c) => c.family === reduceAxisFamily)!.variant,

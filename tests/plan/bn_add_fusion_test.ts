@@ -10,6 +10,7 @@
  * The kernels are checked against float64 references in
  * tests/kernels/batchnorm_add_test.ts, the unfused ops in graph_grad_test.ts.
  */
+import { dispatchCount } from "../../lib/gpu/commands.ts";
 import { buildGraph, type LayerSpec } from "../../lib/graph/graph.ts";
 import type { Plan } from "../../lib/plan/plan.ts";
 import { sgd } from "../../lib/optim/first_order.ts";
@@ -19,7 +20,6 @@ import {
   BN_CONFIG,
   checkpointsInterchange,
   conv,
-  dispatches,
   fusedMatchesSeparate,
   fusionOf,
   hosts,
@@ -170,7 +170,7 @@ for (const [relu, C] of [[true, 5], [false, 5], [true, 4]] as const) {
         // gradient.
         const R = 1 + (relu ? 3 : 0);
         const saved = (name: string, all = false) => {
-          const count = (p: Plan) => all ? stage(p, name).length : dispatches(stage(p, name));
+          const count = (p: Plan) => all ? stage(p, name).length : dispatchCount(stage(p, name));
           return count(separate) - count(fused);
         };
         assertEquals(saved("forward"), R + 3, "forward dispatches saved");

@@ -7,6 +7,7 @@
  * The unfused ops are checked against float64 references in
  * tests/kernels/batchnorm_test.ts, pool_test.ts and graph_grad_test.ts.
  */
+import { dispatchCount } from "../../lib/gpu/commands.ts";
 import { buildGraph, type Graph, type LayerSpec } from "../../lib/graph/graph.ts";
 import { buildPlan } from "../../lib/plan/plan.ts";
 import { sgd } from "../../lib/optim/first_order.ts";
@@ -17,7 +18,6 @@ import {
   BN_CONFIG,
   checkpointsInterchange,
   conv,
-  dispatches,
   fusedMatchesSeparate,
   stage,
 } from "./fusion_harness.ts";
@@ -104,7 +104,7 @@ for (const [relu2, reorder, hosts] of CASES) {
         // (forward, evaluation, backward); the separate plan also runs each
         // ReLU on its own and the head's bias gradient as a column sum.
         const saved = (name: string) =>
-          dispatches(stage(separate, name)) - dispatches(stage(fused, name));
+          dispatchCount(stage(separate, name)) - dispatchCount(stage(fused, name));
         const relus = relu2 ? 2 : 1;
         assertEquals(saved("forward"), 2 + relus);
         assertEquals(saved("backward"), 2 + relus + 1);

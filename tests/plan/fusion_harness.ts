@@ -66,9 +66,6 @@ export function hosts(input: number[], spec: LayerSpec[], options: GraphOptions 
   });
 }
 
-/** How many of `cmds` are dispatches (the rest are copies and clears). */
-export const dispatches = (cmds: Command[]) => cmds.filter((c) => c.kind === "dispatch").length;
-
 /** The commands of `plan`'s training or evaluation stages called `name`. */
 export const stage = (plan: Plan, name: string) =>
   [...plan.stages, ...plan.evalStages].filter((s) => s.name === name).flatMap((s) => s.commands);
